@@ -1,0 +1,113 @@
+"""The ``audiomlqa`` command line: option parsing only; every command calls a library function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from audiomlqa.errors import AudioMLQAError
+
+app = typer.Typer(
+    name="audiomlqa",
+    help="Spoken multilingual QA (Audio-MLQA): synthesize, publish, train, score.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def one_line_errors(fn):
+    """Report AudioMLQAError (bad input, missing files) as one line on stderr and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AudioMLQAError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: finished work is kept; rerun the same command to resume", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _csv(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+@one_line_errors
+def score(
+    predictions: Annotated[Path, typer.Argument(help="Predictions: a {id: answer} JSON file, a {pair: {id: answer}} file, or a directory of <pair>.json files.")],
+    dataset: Annotated[Path, typer.Option("--dataset", "-d", help="A SQuAD-format JSON file, or an MLQA_V1 directory.")],
+    split: Annotated[str, typer.Option(help="MLQA split when --dataset is a directory: dev or test.")] = "dev",
+    lang: Annotated[Optional[str], typer.Option(help="Scoring (context) language when the dataset file name does not say it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
+    output: Annotated[Optional[Path], typer.Option(help="Also write the JSON report to this file.")] = None,
+) -> None:
+    """Score predictions with MLQA's official F1/EM (per pair, per language, G-XLT matrix, macro averages)."""
+    from audiomlqa.predictions import load_predictions
+    from audiomlqa.scorecard import print_scorecard, score_datasets
+    from audiomlqa.sources import read_mlqa_dir, read_squad_file
+
+    preds = load_predictions(predictions)
+    if dataset.is_dir():
+        pairs = list(preds.by_pair) or None
+        if preds.flat is not None:
+            raise AudioMLQAError(
+                f"{predictions}: a flat {{id: answer}} mapping needs one dataset file (--dataset FILE.json), not a directory"
+            )
+        datasets = read_mlqa_dir(dataset, split, pairs)
+    else:
+        datasets = [read_squad_file(dataset, lang, lang)]
+    card = score_datasets(datasets, preds)
+    report = card.to_dict()
+    if output:
+        output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    elif markdown:
+        typer.echo(card.to_markdown())
+    else:
+        print_scorecard(card)
+
+
+@app.command()
+@one_line_errors
+def questions(
+    source: Annotated[str, typer.Argument(help="MLQA_V1 directory, SQuAD JSON file, or Hugging Face dataset (folder or id).")],
+    split: Annotated[str, typer.Option(help="dev (validation) or test.")] = "dev",
+    languages: Annotated[Optional[str], typer.Option(help="Comma-separated languages, e.g. en,de,zh (default: all 7).")] = None,
+    pairs: Annotated[Optional[str], typer.Option(help="Comma-separated context-question pairs, e.g. de-en,de (overrides --languages).")] = None,
+    cross_lingual: Annotated[bool, typer.Option(help="All context/question combinations of --languages, not just monolingual ones.")] = False,
+    per_language: Annotated[Optional[int], typer.Option(help="Keep N questions per pair (seeded, deterministic).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the per-language sample.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Keep at most this many questions in all.")] = None,
+) -> None:
+    """Print the selected questions as JSON lines (what synthesize would speak)."""
+    from dataclasses import asdict
+
+    from audiomlqa.sources import load_questions
+
+    selected = load_questions(
+        source, split=split, languages=_csv(languages), pairs=_csv(pairs), cross_lingual=cross_lingual,
+        per_language=per_language, seed=seed, limit=limit,
+    )
+    for q in selected:
+        sys.stdout.write(json.dumps({"pair": q.pair, **asdict(q)}, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

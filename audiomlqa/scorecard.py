@@ -1,0 +1,191 @@
+"""Scoring predictions for many (context, question) pairs, with MLQA's tables and provenance.
+
+The per-pair numbers come from :func:`audiomlqa.scoring.score`, one dataset file at a time, with the
+context language as the scoring language. On top: the monolingual table (context = question), the
+generalised cross-lingual (G-XLT) matrix, macro averages, and a provenance block that pins the
+dataset files (sha256), predictions, scorer and Python/Unicode versions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from statistics import fmean
+
+from audiomlqa import LANGUAGES, __version__
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.predictions import PredictionMap, Predictions
+from audiomlqa.scoring import SCORER_VERSION, score
+from audiomlqa.sources import DatasetFile, pair_name
+
+METRICS = ("exact_match", "f1")
+
+
+@dataclass(frozen=True)
+class PairScore:
+    context_lang: str
+    question_lang: str
+    exact_match: float
+    f1: float
+    total: int
+    answered: int
+    dataset_file: str
+    dataset_sha256: str
+
+    @property
+    def pair(self) -> str:
+        return pair_name(self.context_lang, self.question_lang)
+
+
+@dataclass
+class Scorecard:
+    pairs: list[PairScore]
+    provenance: dict = field(default_factory=dict)
+
+    def _mean(self, metric: str, keep) -> float | None:
+        values = [getattr(p, metric) for p in self.pairs if keep(p)]
+        return fmean(values) if values else None
+
+    def averages(self) -> dict[str, dict[str, float | None]]:
+        """Macro averages over pairs: monolingual (C = Q), cross-lingual (C ≠ Q) and all pairs (G-XLT)."""
+        groups = {
+            "monolingual": lambda p: p.context_lang == p.question_lang,
+            "cross_lingual": lambda p: p.context_lang != p.question_lang,
+            "all_pairs": lambda p: True,
+        }
+        return {g: {m: self._mean(m, keep) for m in METRICS} for g, keep in groups.items()}
+
+    def matrix(self, metric: str = "f1") -> dict[str, dict[str, float]]:
+        """``matrix[context][question]`` for the pairs scored (MLQA's G-XLT layout)."""
+        out: dict[str, dict[str, float]] = {}
+        for p in self.pairs:
+            out.setdefault(p.context_lang, {})[p.question_lang] = getattr(p, metric)
+        return out
+
+    @property
+    def headline(self) -> dict[str, float]:
+        """The single pair's scores, or the macro average over all pairs scored."""
+        if len(self.pairs) == 1:
+            return {m: getattr(self.pairs[0], m) for m in METRICS}
+        return {m: v for m, v in self.averages()["all_pairs"].items() if v is not None}
+
+    def to_dict(self) -> dict:
+        return {
+            **self.headline,
+            "pairs": [{"pair": p.pair, **asdict(p)} for p in self.pairs],
+            "languages": {p.context_lang: {m: getattr(p, m) for m in METRICS} for p in self.pairs if p.context_lang == p.question_lang},
+            "matrix": {m: self.matrix(m) for m in METRICS},
+            "averages": self.averages(),
+            "provenance": self.provenance,
+        }
+
+    def to_markdown(self) -> str:
+        return "\n".join(_markdown_lines(self))
+
+
+def provenance(datasets: Sequence[DatasetFile], predictions: Predictions | None = None) -> dict:
+    """What a reader needs to reproduce a score: versions, dataset checksums, predictions checksums."""
+    return {
+        "audiomlqa_version": __version__,
+        "scorer": SCORER_VERSION,
+        "python": platform.python_version(),
+        # The punctuation set comes from Python's Unicode database; pin it with the score.
+        "unicode_version": unicodedata.unidata_version,
+        "datasets": {d.path.name: d.sha256 for d in datasets},
+        "predictions": {"source": str(predictions.source), "files": predictions.files} if predictions else None,
+        "scored_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def score_file(dataset: DatasetFile, predictions: PredictionMap) -> PairScore:
+    """Score one dataset file; refuse predictions that share no id with it (almost surely another file)."""
+    gold = dataset.gold
+    if predictions and not any(qid in predictions for qid, _ in gold):
+        raise AudioMLQAError(
+            f"none of the {len(predictions)} predicted ids is a question of {dataset.path.name}: are these predictions for another file?"
+        )
+    s = score(gold, predictions, dataset.context_lang)
+    return PairScore(dataset.context_lang, dataset.question_lang, s.exact_match, s.f1, s.total, s.answered, dataset.path.name, dataset.sha256)
+
+
+def score_datasets(datasets: Sequence[DatasetFile], predictions: Predictions) -> Scorecard:
+    """Score flat predictions against one file, or per-pair predictions against the matching files."""
+    if predictions.flat is not None:
+        if len(datasets) != 1:
+            raise AudioMLQAError(
+                f"{predictions.source}: one flat mapping but {len(datasets)} dataset files; give one file per pair "
+                "(a directory of <pair>.json) or a {pair: {id: answer}} mapping"
+            )
+        return Scorecard([score_file(datasets[0], predictions.flat)], provenance(datasets, predictions))
+    by_file = {(d.context_lang, d.question_lang): d for d in datasets}
+    unknown = [pair_name(*p) for p in predictions.by_pair if p not in by_file]
+    if unknown:
+        raise AudioMLQAError(f"predictions for pairs that the dataset lacks: {', '.join(unknown[:5])}")
+    order = {lang: i for i, lang in enumerate(LANGUAGES)}
+    pairs = sorted(predictions.by_pair, key=lambda p: (p[0] != p[1], order[p[0]], order[p[1]]))
+    used = [by_file[p] for p in pairs]
+    return Scorecard([score_file(by_file[p], predictions.by_pair[p]) for p in pairs], provenance(used, predictions))
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
+def _tables(card: Scorecard) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The report as (title, header, rows) tables, rendered by both Markdown and the terminal."""
+    tables = [
+        (
+            "MLQA scores per pair",
+            ["pair", "context", "question", "EM", "F1", "answered"],
+            [[p.pair, p.context_lang, p.question_lang, _fmt(p.exact_match), _fmt(p.f1), f"{p.answered}/{p.total}"] for p in card.pairs],
+        )
+    ]
+    if any(p.context_lang != p.question_lang for p in card.pairs):
+        f1 = card.matrix("f1")
+        qs = [x for x in LANGUAGES if any(x in row for row in f1.values())]
+        rows = [[c, *(_fmt(f1[c].get(q)) for q in qs)] for c in LANGUAGES if c in f1]
+        tables.append(("G-XLT F1 (rows: context language, columns: question language)", ["c \\ q", *qs], rows))
+    if len(card.pairs) > 1:
+        rows = [[g.replace("_", " "), _fmt(v["exact_match"]), _fmt(v["f1"])] for g, v in card.averages().items() if v["f1"] is not None]
+        tables.append(("Macro averages over pairs", ["group", "EM", "F1"], rows))
+    return tables
+
+
+def _footer(card: Scorecard) -> str:
+    prov = card.provenance
+    return (
+        f"audiomlqa {prov.get('audiomlqa_version')}, scorer {prov.get('scorer')}, Python {prov.get('python')}, "
+        f"Unicode {prov.get('unicode_version')}; {len(prov.get('datasets', {}))} dataset file(s) pinned by sha256"
+    )
+
+
+def _markdown_lines(card: Scorecard) -> list[str]:
+    lines: list[str] = []
+    for title, header, rows in _tables(card):
+        lines += [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines.append("")
+    lines.append(_footer(card))
+    return lines
+
+
+def print_scorecard(card: Scorecard) -> None:
+    """Human-readable tables on the terminal (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for title, header, rows in _tables(card):
+        table = Table(title=title)
+        for i, col in enumerate(header):
+            table.add_column(col, justify="left" if i == 0 or col in ("context", "question") else "right")
+        for r in rows:
+            table.add_row(*r)
+        console.print(table)
+    missing = sum(p.total - p.answered for p in card.pairs)
+    if missing:
+        console.print(f"[yellow]{missing} question(s) had no prediction and scored 0[/yellow]")
+    console.print(f"[dim]{_footer(card)} (--json for details)[/dim]")

@@ -1,0 +1,304 @@
+"""Where MLQA questions come from: an ``MLQA_V1`` directory, any SQuAD-format JSON file, or a
+Hugging Face dataset (a local folder or a Hub id), and how a subset of them is chosen.
+
+Every loader returns :class:`Question` records in file order. Selection is deterministic and
+independent of file order and Python version: ``per_language=N`` keeps the N questions whose
+``sha256(f"{seed}:{id}")`` ranks lowest, so N=100 is a subset of N=250 for the same seed and the
+same question id is picked in every pair that contains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audiomlqa import LANGUAGES
+from audiomlqa.errors import AudioMLQAError
+
+SPLITS = {"dev": "dev", "validation": "dev", "test": "test"}
+"""Split names accepted everywhere, mapped to MLQA's file prefix (Hugging Face says ``validation``)."""
+HF_SPLIT = {"dev": "validation", "test": "test"}
+_PAIR_IN_NAME = re.compile(r"context-([a-z]{2})-question-([a-z]{2})")
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    answer_start: int
+
+
+@dataclass(frozen=True)
+class Question:
+    """One MLQA question: its context is in ``context_lang``, the question in ``question_lang``."""
+
+    id: str
+    context_lang: str
+    question_lang: str
+    title: str
+    context: str
+    question: str
+    answers: tuple[Answer, ...] = field(default_factory=tuple)
+
+    @property
+    def pair(self) -> str:
+        """The pair name used in file and config names: ``de`` when monolingual, else ``de-en``."""
+        return pair_name(self.context_lang, self.question_lang)
+
+    @property
+    def answer_texts(self) -> list[str]:
+        return [a.text for a in self.answers]
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """One SQuAD-format file with its languages and checksum, for scoring with provenance."""
+
+    path: Path
+    context_lang: str
+    question_lang: str
+    sha256: str
+    questions: list[Question]
+
+    @property
+    def gold(self) -> list[tuple[str, list[str]]]:
+        return [(q.id, q.answer_texts) for q in self.questions]
+
+
+def check_language(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise AudioMLQAError(f"unknown language {lang!r}: MLQA languages are {', '.join(LANGUAGES)}")
+    return lang
+
+
+def pair_name(context_lang: str, question_lang: str) -> str:
+    return context_lang if context_lang == question_lang else f"{context_lang}-{question_lang}"
+
+
+def parse_pair(name: str) -> tuple[str, str]:
+    """``"de"`` → ``("de", "de")``; ``"de-en"`` → context de, question en."""
+    parts = name.strip().split("-")
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise AudioMLQAError(f"bad language pair {name!r}: write a language (de) or context-question (de-en)")
+    return check_language(parts[0]), check_language(parts[1])
+
+
+def resolve_pairs(
+    languages: Sequence[str] | None = None, pairs: Sequence[str] | None = None, cross_lingual: bool = False
+) -> list[tuple[str, str]]:
+    """The (context, question) pairs to use: explicit ``pairs`` win; else every language with itself
+    (MLQA's monolingual setting) or, with ``cross_lingual``, every combination of ``languages``."""
+    if pairs:
+        return list(dict.fromkeys(parse_pair(p) for p in pairs))
+    langs = [check_language(x) for x in (languages or LANGUAGES)]
+    if cross_lingual:
+        return [(c, q) for c in langs for q in langs]
+    return [(x, x) for x in langs]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_json(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AudioMLQAError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as e:
+        raise AudioMLQAError(f"{path}: cannot read it as UTF-8 JSON ({e.__class__.__name__})") from None
+    if not text.strip():
+        raise AudioMLQAError(f"{path}: the file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise AudioMLQAError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def languages_from_name(path: Path) -> tuple[str, str] | None:
+    """Context and question language from an MLQA-style name (``…context-de-question-en…``)."""
+    m = _PAIR_IN_NAME.search(path.name)
+    return (check_language(m.group(1)), check_language(m.group(2))) if m else None
+
+
+def read_squad_file(path: str | Path, context_lang: str | None = None, question_lang: str | None = None) -> DatasetFile:
+    """Read a SQuAD-format file (MLQA 1.0, SQuAD/XQuAD 1.1). Languages default to the file name's."""
+    path = Path(path)
+    doc = _read_json(path)
+    if not (isinstance(doc, dict) and isinstance(doc.get("data"), list)):
+        raise AudioMLQAError(f"{path}: not a SQuAD-format dataset (expected an object with a 'data' list of articles)")
+    named = languages_from_name(path)
+    if context_lang is None:
+        if named is None:
+            raise AudioMLQAError(f"{path}: cannot tell its language from the name; pass the language (--lang)")
+        context_lang = named[0]
+    check_language(context_lang)
+    question_lang = check_language(question_lang or (named[1] if named else context_lang))
+    questions = []
+    try:
+        for article in doc["data"]:
+            title = article.get("title", "")
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    answers = tuple(Answer(a["text"], int(a.get("answer_start", -1))) for a in qa["answers"])
+                    questions.append(
+                        Question(str(qa["id"]), context_lang, question_lang, title, paragraph["context"], qa["question"], answers)
+                    )
+    except (KeyError, TypeError, AttributeError) as e:
+        raise AudioMLQAError(f"{path}: not a SQuAD-format dataset (an article, paragraph or qa lacks {e})") from None
+    return DatasetFile(path, context_lang, question_lang, _sha256(path), questions)
+
+
+def mlqa_split_dir(root: str | Path, split: str) -> Path:
+    """The folder holding ``{split}-context-C-question-Q.json``: ``root/split`` or ``root`` itself."""
+    root = Path(root)
+    prefix = _split_prefix(split)
+    for d in (root / prefix, root):
+        if any(d.glob(f"{prefix}-context-*-question-*.json")):
+            return d
+    raise AudioMLQAError(f"{root}: no {prefix}-context-*-question-*.json files (is this an MLQA_V1 directory?)")
+
+
+def _split_prefix(split: str) -> str:
+    try:
+        return SPLITS[split]
+    except KeyError:
+        raise AudioMLQAError(f"unknown split {split!r}: use dev (validation) or test") from None
+
+
+def mlqa_file(root: str | Path, split: str, context_lang: str, question_lang: str) -> Path:
+    prefix = _split_prefix(split)
+    return mlqa_split_dir(root, split) / f"{prefix}-context-{context_lang}-question-{question_lang}.json"
+
+
+def is_mlqa_dir(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("*-context-*-question-*.json")) or any(
+        (path / s).is_dir() and any((path / s).glob(f"{s}-context-*.json")) for s in ("dev", "test")
+    )
+
+
+def read_mlqa_dir(root: str | Path, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None) -> list[DatasetFile]:
+    """The dataset files of ``split`` for ``pairs`` (default: every pair present), in pair order."""
+    d = mlqa_split_dir(root, split)
+    prefix = _split_prefix(split)
+    if pairs is None:
+        found = sorted(languages_from_name(p) for p in d.glob(f"{prefix}-context-*-question-*.json"))
+        pairs = [p for p in found if p is not None]
+    files = []
+    for c, q in pairs:
+        path = d / f"{prefix}-context-{c}-question-{q}.json"
+        if not path.exists():
+            raise AudioMLQAError(f"{d}: no file for context {c}, question {q} ({path.name})")
+        files.append(read_squad_file(path, c, q))
+    return files
+
+
+def _load_hf(source: str, split: str, pairs: list[tuple[str, str]]) -> list[Question]:
+    """Questions from a Hugging Face dataset (local folder or Hub id), one config per pair."""
+    try:
+        import datasets
+    except ImportError:
+        raise AudioMLQAError("loading a Hugging Face dataset needs the 'datasets' package: pip install 'audiomlqa[hf]'") from None
+    questions = []
+    for c, q in pairs:
+        config = pair_name(c, q)
+        try:
+            ds = datasets.load_dataset(source, config, split=HF_SPLIT[_split_prefix(split)])
+        except (ConnectionError, OSError) as e:
+            raise AudioMLQAError(
+                f"could not load {source!r} ({e.__class__.__name__}); offline, pass a local MLQA_V1 directory, JSON file or published dataset folder"
+            ) from None
+        except ValueError as e:
+            raise AudioMLQAError(f"{source}: no config {config!r} or split {split!r} ({str(e).splitlines()[0][:200]})") from None
+        ds = ds.select_columns([k for k in ("id", "title", "context", "question", "answers") if k in ds.column_names])
+        for row in ds:
+            ans = row["answers"]
+            answers = tuple(Answer(t, int(s)) for t, s in zip(ans["text"], ans["answer_start"]))
+            questions.append(Question(str(row["id"]), c, q, row.get("title", ""), row["context"], row["question"], answers))
+    return questions
+
+
+def load_questions(
+    source: str | Path,
+    *,
+    split: str = "dev",
+    languages: Sequence[str] | None = None,
+    pairs: Sequence[str] | None = None,
+    cross_lingual: bool = False,
+    per_language: int | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+) -> list[Question]:
+    """Load and select questions from an MLQA_V1 directory, a SQuAD JSON file, or a Hugging Face dataset.
+
+    ``per_language`` keeps N questions per (context, question) pair by seeded hash rank; ``limit``
+    then caps the total (useful for smoke runs).
+    """
+    path = Path(source)
+    if path.is_file():
+        questions = read_squad_file(path).questions
+        wanted = set(resolve_pairs(languages, pairs, cross_lingual)) if (languages or pairs) else None
+        if wanted is not None:
+            questions = [x for x in questions if (x.context_lang, x.question_lang) in wanted]
+    elif path.is_dir() and is_mlqa_dir(path):
+        questions = [x for f in read_mlqa_dir(path, split, resolve_pairs(languages, pairs, cross_lingual)) for x in f.questions]
+    else:
+        questions = _load_hf(str(source), split, resolve_pairs(languages, pairs, cross_lingual))
+    if per_language is not None:
+        questions = sample_per_pair(questions, per_language, seed)
+    return questions[:limit] if limit is not None else questions
+
+
+def selection_rank(question_id: str, seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{question_id}".encode()).hexdigest()
+
+
+def sample_per_pair(questions: Sequence[Question], n: int, seed: int = 0) -> list[Question]:
+    """Keep the ``n`` lowest-ranked questions of every pair, preserving the input order."""
+    if n < 0:
+        raise AudioMLQAError(f"--per-language must be ≥ 0, got {n}")
+    by_pair: dict[tuple[str, str], list[Question]] = {}
+    for x in questions:
+        by_pair.setdefault((x.context_lang, x.question_lang), []).append(x)
+    keep = set()
+    for group in by_pair.values():
+        keep.update((x.context_lang, x.question_lang, x.id) for x in sorted(group, key=lambda x: selection_rank(x.id, seed))[:n])
+    return [x for x in questions if (x.context_lang, x.question_lang, x.id) in keep]
+
+
+def write_mlqa_subset(source: str | Path, destination: str | Path, *, split: str = "dev", per_language: int, seed: int = 0) -> list[Path]:
+    """Write a small MLQA_V1-layout copy of ``source``: for every context language, the
+    ``per_language`` questions ranked first in its monolingual file, in every question language.
+
+    This is how the package's offline sample was made; keeping the same ids across question languages
+    keeps the sample usable for cross-lingual (G-XLT) runs.
+    """
+    prefix = _split_prefix(split)
+    src = mlqa_split_dir(source, split)
+    dst = Path(destination) / prefix
+    dst.mkdir(parents=True, exist_ok=True)
+    written = []
+    for c in LANGUAGES:
+        mono = read_squad_file(src / f"{prefix}-context-{c}-question-{c}.json", c, c)
+        keep = {q.id for q in sample_per_pair(mono.questions, per_language, seed)}
+        for q in LANGUAGES:
+            path = src / f"{prefix}-context-{c}-question-{q}.json"
+            doc = _read_json(path)
+            articles = []
+            for article in doc["data"]:  # type: ignore[index]
+                paragraphs = []
+                for p in article["paragraphs"]:
+                    qas = [qa for qa in p["qas"] if qa["id"] in keep]
+                    if qas:
+                        paragraphs.append({**p, "qas": qas})
+                if paragraphs:
+                    articles.append({**article, "paragraphs": paragraphs})
+            out = dst / path.name
+            out.write_text(json.dumps({"version": doc.get("version", "1.0"), "data": articles}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")  # type: ignore[union-attr]
+            written.append(out)
+    return written

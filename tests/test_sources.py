@@ -1,0 +1,59 @@
+"""Loading and selecting MLQA questions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.sources import load_questions, parse_pair, read_squad_file, resolve_pairs, sample_per_pair
+
+
+def test_default_is_every_monolingual_pair(sample_dir):
+    qs = load_questions(sample_dir)
+    assert {q.pair for q in qs} == {"en", "ar", "de", "es", "hi", "vi", "zh"}
+    assert len(qs) == 70
+    q = qs[0]
+    assert q.id and q.context and q.question and q.answers and q.answers[0].text in q.context
+
+
+def test_pairs_and_cross_lingual_selection(sample_dir):
+    assert resolve_pairs(["de", "en"], cross_lingual=True) == [("de", "de"), ("de", "en"), ("en", "de"), ("en", "en")]
+    qs = load_questions(sample_dir, pairs=["de-en"])
+    assert {(q.context_lang, q.question_lang) for q in qs} == {("de", "en")}
+    assert parse_pair("zh") == ("zh", "zh")
+
+
+def test_per_language_sampling_is_deterministic_nested_and_order_free(sample_dir):
+    qs = load_questions(sample_dir, languages=["en", "de"])
+    five = sample_per_pair(qs, 5, seed=1)
+    assert [q.id for q in five] == [q.id for q in sample_per_pair(list(reversed(qs)), 5, seed=1)][::-1]
+    assert {q.id for q in sample_per_pair(qs, 3, seed=1)} <= {q.id for q in five}
+    assert {q.id for q in sample_per_pair(qs, 5, seed=2)} != {q.id for q in five}
+    assert sum(q.pair == "en" for q in five) == 5
+    assert len(load_questions(sample_dir, languages=["en", "de"], per_language=2, limit=3)) == 3
+
+
+def test_squad_file_and_its_errors(tmp_path):
+    f = tmp_path / "squad.json"
+    f.write_text(json.dumps({"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "Paris is big.", "qas": [
+        {"id": "1", "question": "What is big?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}))
+    with pytest.raises(AudioMLQAError, match="pass the language"):
+        read_squad_file(f)
+    assert read_squad_file(f, "en").questions[0].answers[0].text == "Paris"
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(AudioMLQAError, match="malformed JSON at line 1"):
+        read_squad_file(tmp_path / "bad.json", "en")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(AudioMLQAError, match="not a SQuAD-format dataset"):
+        read_squad_file(tmp_path / "list.json", "en")
+    with pytest.raises(AudioMLQAError, match="unknown language 'xx'"):
+        read_squad_file(f, "xx")
+
+
+def test_hub_id_offline_fails_with_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(AudioMLQAError, match="pass a local MLQA_V1 directory"):
+        load_questions("someone/no-such-mlqa", languages=["en"])
