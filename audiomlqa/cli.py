@@ -105,6 +105,47 @@ def questions(
         sys.stdout.write(json.dumps({"pair": q.pair, **asdict(q)}, ensure_ascii=False) + "\n")
 
 
+@app.command()
+@one_line_errors
+def synthesize(
+    recipe: Annotated[Optional[Path], typer.Option(help="YAML recipe (keys of SynthesisConfig); options below override it.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="MLQA_V1 dir, SQuAD JSON or HF dataset (default: the packaged MLQA dev sample).")] = None,
+    split: Annotated[Optional[str], typer.Option(help="dev (validation) or test.")] = None,
+    languages: Annotated[Optional[str], typer.Option(help="Comma-separated languages (default: all 7).")] = None,
+    pairs: Annotated[Optional[str], typer.Option(help="Comma-separated context-question pairs, e.g. de,de-en.")] = None,
+    per_language: Annotated[Optional[int], typer.Option(help="Questions per pair (seeded sample).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and TTS.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many questions (smoke runs).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output directory (default: ./audio-mlqa-sample).")] = None,
+    tts: Annotated[Optional[str], typer.Option(help="TTS backend for every language (espeak, mms, coqui).")] = None,
+    asr_model: Annotated[Optional[str], typer.Option(help="Whisper model: local path or hub id (default: Whisper base from PyPI).")] = None,
+    max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per question before rejecting it.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Clips per ASR batch.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="TTS worker processes.")] = None,
+    shard: Annotated[Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Speak MLQA questions with TTS and keep those an ASR round trip confirms (resumable; rerun to resume)."""
+    from audiomlqa.recipes import load_recipe
+    from audiomlqa.synthesis import SynthesisConfig, print_summary
+    from audiomlqa.synthesis import synthesize as run_synthesis
+
+    data = load_recipe(recipe) if recipe else {}
+    overrides = {
+        "source": source, "split": split, "languages": _csv(languages), "pairs": _csv(pairs), "per_language": per_language,
+        "seed": seed, "limit": limit, "output": str(output) if output else None, "max_attempts": max_attempts,
+        "batch_size": batch_size, "workers": workers, "shard": shard,
+    }
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if tts:
+        data["tts"] = {"default": {"backend": tts}}
+    if asr_model:
+        data["asr"] = {**data.get("asr", {"backend": "faster-whisper"}), "model": asr_model}
+    result = run_synthesis(SynthesisConfig.from_dict(data), progress=not quiet)
+    print_summary(result.summary)
+    typer.echo(f"wrote {result.rows_written} attempt(s); output in {result.output}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,64 @@
+"""Audio post-processing shared by every TTS backend: loudness, resampling, atomic FLAC files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from audiomlqa.tts import Speech
+
+TARGET_DBFS = -20.0
+"""Loudness every clip is brought to (RMS dBFS), so voices and backends sound equally loud."""
+SAMPLE_RATE = 16_000
+
+
+def normalize_loudness(speech: Speech, target_dbfs: float = TARGET_DBFS) -> Speech:
+    """Gain to ``target_dbfs`` RMS with pydub, clipped to at most 1 dB of peak headroom."""
+    with warnings.catch_warnings():  # pydub warns about ffmpeg, which raw PCM does not need
+        warnings.simplefilter("ignore", RuntimeWarning)
+        from pydub import AudioSegment
+
+    if len(speech.samples) == 0:
+        return speech
+    pcm = (np.clip(speech.samples, -1.0, 1.0) * 32767).astype("<i2")
+    seg = AudioSegment(pcm.tobytes(), frame_rate=speech.sample_rate, sample_width=2, channels=1)
+    if seg.rms == 0:
+        return speech
+    gain = min(target_dbfs - seg.dBFS, -1.0 - seg.max_dBFS)
+    seg = seg.apply_gain(gain)
+    samples = np.frombuffer(seg.raw_data, dtype="<i2").astype(np.float32) / 32768.0
+    return Speech(samples, speech.sample_rate)
+
+
+def resample(speech: Speech, sample_rate: int = SAMPLE_RATE) -> Speech:
+    """High-quality resampling with soxr (a no-op at the target rate)."""
+    if speech.sample_rate == sample_rate:
+        return speech
+    import soxr
+
+    return Speech(soxr.resample(speech.samples, speech.sample_rate, sample_rate).astype(np.float32), sample_rate)
+
+
+def prepare(speech: Speech) -> Speech:
+    """What the pipeline stores and transcribes: loudness-normalised, 16 kHz mono float32."""
+    return resample(normalize_loudness(speech))
+
+
+def write_flac(path: Path, speech: Speech) -> None:
+    """Write 16-bit FLAC atomically (temporary file + rename): a killed run never leaves half a file."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    sf.write(tmp, speech.samples, speech.sample_rate, format="FLAC", subtype="PCM_16")
+    os.replace(tmp, path)
+
+
+def read_audio(path: Path) -> Speech:
+    import soundfile as sf
+
+    samples, sr = sf.read(path, dtype="float32", always_2d=False)
+    return Speech(samples, sr)

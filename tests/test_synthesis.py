@@ -1,0 +1,154 @@
+"""The synthesis pipeline for real: eSpeak NG speaks, Whisper base (from PyPI) listens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.manifest import final_rows, read_manifest
+from audiomlqa.synthesis import SynthesisConfig, in_shard, plan_attempt, safe_name, synthesize
+
+pytest.importorskip("faster_whisper")
+pytest.importorskip("espeakng_loader")
+
+EN = ["--languages", "en", "--per-language", "6", "--batch-size", "2", "--max-attempts", "2", "--quiet"]
+
+
+def cli(*args, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "audiomlqa.cli", "synthesize", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_safe_names_never_escape_and_stay_unique():
+    assert safe_name("0cd6543a6ccac98749") == "0cd6543a6ccac98749"
+    for bad in ["../../etc/passwd", "/abs", "a/b", ".hidden", "", "ü"]:
+        name = safe_name(bad)
+        assert "/" not in name and not name.startswith(".") and name
+    assert safe_name("a/b") != safe_name("a_b")
+
+
+def test_attempt_plan_walks_voices_then_rates():
+    plan = [plan_attempt(["v1", "v2"], [1.0, 0.8], 7, k) for k in range(4)]
+    assert [(a.voice, a.rate, a.seed) for a in plan] == [("v1", 1.0, 7), ("v2", 1.0, 8), ("v1", 0.8, 9), ("v2", 0.8, 10)]
+
+
+def test_shards_partition_the_questions():
+    ids = [f"q{i}" for i in range(200)]
+    shards = [{q for q in ids if in_shard("de", q, (i, 3))} for i in range(3)]
+    assert set().union(*shards) == set(ids) and sum(map(len, shards)) == len(ids)
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
+    whole = cli(*EN, "-o", tmp_path / "whole")
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+
+    killed_dir = tmp_path / "killed"
+    proc = cli(*EN, "-o", killed_dir, start_new_session=True)
+    manifest = killed_dir / "manifest.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (manifest.exists() and manifest.read_text().count("\n") >= 2):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = read_manifest(manifest)
+    assert 0 < len(partial) < len(read_manifest(tmp_path / "whole" / "manifest.jsonl")), "kill came too late to test resuming"
+    with open(manifest, "a") as f:  # what a kill in the middle of a write leaves behind
+        f.write('{"id": "trunc')
+
+    resumed = cli(*EN, "-o", killed_dir)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+
+    rows = read_manifest(manifest)
+    keys = [(r["pair"], r["id"], r["attempt"]) for r in rows]
+    assert len(keys) == len(set(keys)), "duplicate attempts after resume"
+    assert all(line.strip().startswith("{") and line.strip().endswith("}") for line in manifest.read_text().splitlines())
+
+    def accepted(d: Path) -> set:
+        return {k for k, r in final_rows(read_manifest(d / "manifest.jsonl")).items() if r["accepted"]}
+
+    assert accepted(killed_dir) == accepted(tmp_path / "whole")
+    assert len(accepted(killed_dir)) >= 4, "eSpeak English should mostly pass Whisper base"
+    for r in rows:  # files and manifest agree; every file decodes
+        if r["audio"]:
+            audio, sr = sf.read(killed_dir / r["audio"])
+            assert sr == 16000 and abs(len(audio) / sr - r["duration"]) < 1e-3
+    listed = {r["audio"] for r in rows if r["audio"]}
+    on_disk = {p.relative_to(killed_dir).as_posix() for p in (killed_dir / "audio").rglob("*.flac")}
+    assert listed == on_disk
+    summary = json.loads((killed_dir / "summary.json").read_text())
+    assert summary["pairs"]["en"]["attempted"] == 6
+    run = json.loads((killed_dir / "run.json").read_text())
+    assert run["asr"]["model"].startswith("whisper-base") and "eSpeak NG" in run["tts"]["en"]["engine"]
+
+    again = cli(*EN, "-o", killed_dir)  # nothing left to do: no new rows
+    assert again.wait(timeout=120) == 0
+    assert len(read_manifest(manifest)) == len(rows)
+
+
+def test_library_run_records_every_decision(tmp_path):
+    cfg = SynthesisConfig.from_dict({"pairs": ["zh", "de-en"], "per_language": 1, "output": str(tmp_path), "max_attempts": 2})
+    result = synthesize(cfg, progress=False)
+    rows = read_manifest(tmp_path / "manifest.jsonl")
+    assert {r["pair"] for r in rows} == {"zh", "de-en"}
+    for r in rows:
+        assert r["metric"] == ("cer" if r["question_lang"] == "zh" else "wer")
+        assert r["accepted"] == (r["error"] <= r["threshold"])
+        assert r["accepted"] or r["reason"].startswith(r["metric"])
+        assert r["transcript"] is not None and r["reference_norm"] and r["spoken_text"]
+    attempts = Counter(r["pair"] for r in rows)
+    assert all(1 <= n <= 2 for n in attempts.values())
+    assert set(result.summary["pairs"]) == {"zh", "de-en"}
+
+
+def test_bad_input_fails_with_one_line_and_keeps_work(tmp_path):
+    p = cli("--languages", "xx", "-o", tmp_path / "a")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and err.strip() == "error: unknown language 'xx': MLQA languages are en, ar, de, es, hi, vi, zh"
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    p = cli("--languages", "en", "--limit", "1", "-o", blocker / "sub")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and err.startswith("error: cannot write to output directory") and "Traceback" not in err
+
+    recipe = tmp_path / "voice.yaml"
+    recipe.write_text("tts:\n  en: {backend: espeak, voices: [no-such-voice]}\n")
+    p = cli("--recipe", recipe, "--languages", "en", "--limit", "1", "--quiet", "-o", tmp_path / "v")
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and "no voice 'no-such-voice'" in err and "Traceback" not in err
+
+    out = tmp_path / "corrupt"
+    out.mkdir()
+    good = json.dumps({"id": "x", "pair": "en", "attempt": 0, "accepted": True})
+    (out / "manifest.jsonl").write_text(good + "\nGARBAGE\n" + good + "\n")
+    before = (out / "manifest.jsonl").read_bytes()
+    p = cli("--languages", "en", "--limit", "1", "-o", out)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and "line 2 is not a JSON row" in err
+    assert (out / "manifest.jsonl").read_bytes() == before
+
+    with pytest.raises(AudioMLQAError, match="unknown synthesis setting"):
+        SynthesisConfig.from_dict({"treshold": 1})
+
+
+def test_empty_question_is_rejected_with_its_reason(tmp_path):
+    squad = tmp_path / "dev-context-en-question-en.json"
+    squad.write_text(json.dumps({"version": "1.0", "data": [{"title": "t", "paragraphs": [{"context": "Paris is big.", "qas": [
+        {"id": "empty", "question": "  ", "answers": [{"text": "Paris", "answer_start": 0}]},
+        {"id": "ok", "question": "What is big?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}))
+    result = synthesize(SynthesisConfig.from_dict({"source": str(squad), "output": str(tmp_path / "o"), "max_attempts": 1}), progress=False)
+    rows = {r["id"]: r for r in read_manifest(tmp_path / "o" / "manifest.jsonl")}
+    assert rows["empty"]["reason"] == "empty question text" and not rows["empty"]["accepted"] and rows["empty"]["audio"] is None
+    assert rows["ok"]["accepted"]
+    assert result.summary["pairs"]["en"]["attempted"] == 2
