@@ -7,13 +7,12 @@ cannot run for hundreds of tokens. They are never shown to the model.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.plugins import load_plugin
 
 SAMPLE_RATE = 16_000
 
@@ -48,12 +47,4 @@ BACKENDS = {
 
 
 def load_asr(name: str = "faster-whisper", **options) -> ASRBackend:
-    try:
-        module_name, class_name, extra = BACKENDS[name]
-    except KeyError:
-        raise AudioMLQAError(f"unknown ASR backend {name!r}: choose one of {', '.join(BACKENDS)}") from None
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise AudioMLQAError(f"the {name} ASR backend needs {e.name or 'a missing package'}: pip install 'audiomlqa[{extra}]'") from None
-    return getattr(module, class_name)(**options)
+    return load_plugin("ASR", BACKENDS, name, options)

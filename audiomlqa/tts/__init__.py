@@ -7,13 +7,12 @@ as one line naming it.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.plugins import load_plugin
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,4 @@ BACKENDS = {
 
 def load_backend(name: str, **options) -> TTSBackend:
     """Instantiate backend ``name`` with its recipe ``options``."""
-    try:
-        module_name, class_name, extra = BACKENDS[name]
-    except KeyError:
-        raise AudioMLQAError(f"unknown TTS backend {name!r}: choose one of {', '.join(BACKENDS)}") from None
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise AudioMLQAError(f"the {name} TTS backend needs {e.name or 'a missing package'}: pip install 'audiomlqa[{extra}]'") from None
-    return getattr(module, class_name)(**options)
+    return load_plugin("TTS", BACKENDS, name, options)

@@ -99,7 +99,9 @@ class EspeakBackend:
         return [BASE_VOICE[lang] + v for v in VARIANTS]
 
     def synthesize(self, text: str, lang: str, voice: str, *, seed: int = 0, rate: float = 1.0) -> Speech:
-        # eSpeak is deterministic: the seed changes nothing; voice variants and rate give diversity.
+        # The seed changes nothing here. eSpeak NG keeps state between utterances, so the same text
+        # comes out a few milliseconds longer or shorter from call to call: audio is reproducible in
+        # content, not bit for bit.
         pcm = self._engine.speak(text, voice, max(80, round(_DEFAULT_WPM * rate)))
         return Speech((pcm.astype(np.float32) / 32768.0), self._engine.sample_rate)
 

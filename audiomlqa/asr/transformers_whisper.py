@@ -1,0 +1,64 @@
+"""Whisper through transformers (any checkpoint: Hub id or local directory), batched ``generate``.
+
+Use it for Whisper sizes not available in CTranslate2 form, or on GPU. Decoding is greedy by default,
+language forced, length capped from the reference, with the same script prompts as faster-whisper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from audiomlqa.asr import DEFAULT_PROMPTS, SAMPLE_RATE, length_cap
+from audiomlqa.errors import AudioMLQAError
+
+
+class TransformersWhisperASR:
+    name = "transformers"
+
+    def __init__(self, model: str | None = None, device: str = "cpu", dtype: str = "float32", beam_size: int = 1,
+                 prompts: dict[str, str] | None = None) -> None:
+        import torch
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        if model is None:
+            raise AudioMLQAError("the transformers ASR backend needs a model: asr.model (Hub id or local directory)")
+        local = Path(model).exists()
+        try:
+            self.processor = WhisperProcessor.from_pretrained(model, local_files_only=local)
+            self.model = WhisperForConditionalGeneration.from_pretrained(model, local_files_only=local, dtype=getattr(torch, dtype))
+        except (OSError, ValueError) as e:
+            raise AudioMLQAError(f"cannot load Whisper model {model!r}: {str(e).splitlines()[0][:200]}") from None
+        self.model.to(device).eval()
+        self.device, self.dtype = device, getattr(torch, dtype)
+        self.model_id = model
+        self.beam_size = beam_size
+        self.prompts = DEFAULT_PROMPTS if prompts is None else prompts
+        self.settings = {"device": device, "dtype": dtype, "beam_size": beam_size, "temperature": 0.0}
+
+    def transcribe(self, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[str]:
+        import torch
+
+        if not audios:
+            return []
+        tokenizer = self.processor.tokenizer
+        features = self.processor.feature_extractor(
+            [np.asarray(a, dtype=np.float32) for a in audios], sampling_rate=SAMPLE_RATE, return_tensors="pt"
+        ).input_features.to(self.device, self.dtype)
+        cap = max(length_cap(len(tokenizer(r, add_special_tokens=False).input_ids)) for r in references)
+        kwargs = {}
+        if self.prompts.get(lang):
+            kwargs["prompt_ids"] = torch.as_tensor(self.processor.get_prompt_ids(self.prompts[lang]), device=self.device)
+        with torch.inference_mode():
+            out = self.model.generate(features, language=lang, task="transcribe", max_new_tokens=cap,
+                                      num_beams=self.beam_size, do_sample=False, **kwargs)
+        texts = self.processor.batch_decode(out, skip_special_tokens=True)
+        prompt = self.prompts.get(lang, "").strip()
+        return [t.strip().removeprefix(prompt).strip() if prompt else t.strip() for t in texts]
+
+    def describe(self) -> dict:
+        import transformers
+
+        return {"backend": self.name, "model": self.model_id, "transformers": transformers.__version__, **self.settings}

