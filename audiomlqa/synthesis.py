@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import os
 import platform
 import re
 import statistics
@@ -205,32 +207,31 @@ def select_questions(cfg: SynthesisConfig) -> list[Question]:
     return qs[: cfg.limit] if cfg.limit is not None else qs
 
 
-def _prepare_output(cfg: SynthesisConfig, out: Path) -> None:
+def _prepare_output(cfg: SynthesisConfig, out: Path) -> Path:
+    """Create ``out`` (or fail in one line) and refuse to resume a run made with other settings."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{__import__('os').getpid()}"
+        probe = out / f".write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
     except OSError as e:
         raise AudioMLQAError(f"cannot write to output directory {out}: {e.strerror or e}") from None
     run_file = out / f"run{cfg.suffix}.json"
     if run_file.exists():
-        import json
-
         try:
             previous = json.loads(run_file.read_text(encoding="utf-8")).get("config")
         except ValueError:
             previous = None
-        if previous is not None and previous != _jsonable(cfg.fingerprint()):
-            changed = sorted(k for k in set(previous) | set(cfg.fingerprint()) if previous.get(k) != _jsonable(cfg.fingerprint()).get(k))
+        current = _jsonable(cfg.fingerprint())
+        if previous is not None and previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise AudioMLQAError(
                 f"{out} holds a run with other settings (changed: {', '.join(changed)}); resume with the same settings or choose another --output"
             )
+    return run_file
 
 
 def _jsonable(obj):
-    import json
-
     return json.loads(json.dumps(obj))
 
 
@@ -247,13 +248,14 @@ def synthesize(
     the number of rows written after every batch (used to test interruption).
     """
     from audiomlqa.asr import SAMPLE_RATE, load_asr
+    from audiomlqa.audio import write_flac
     from audiomlqa.text import error_rate, normalize_for_asr
     from audiomlqa.tts import load_backend
 
     cfg.validate()
     out = Path(cfg.output)
     questions = select_questions(cfg)
-    _prepare_output(cfg, out)
+    run_file = _prepare_output(cfg, out)
     manifest = out / f"manifest{cfg.suffix}.jsonl"
     repair(manifest)
     rows = read_manifest(manifest)
@@ -280,15 +282,8 @@ def synthesize(
     if todo and asr is None:
         asr_opts = {k: v for k, v in cfg.asr.items() if k != "backend"}
         asr = load_asr(cfg.asr.get("backend", "faster-whisper"), **asr_opts)
-    write_json_atomic(out / f"run{cfg.suffix}.json", {
-        "config": _jsonable(cfg.fingerprint()),
-        "runtime": {"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit},
-        "audiomlqa_version": __version__,
-        "python": platform.python_version(),
-        "tts": tts_info,
-        "asr": asr.describe() if asr is not None else None,
-        "packages": _package_versions(),
-    })
+    if todo or not run_file.exists():  # a rerun with nothing left to do keeps the record of the run that did it
+        write_json_atomic(run_file, _run_record(cfg, tts_info, asr))
 
     pool = ProcessPoolExecutor(cfg.workers) if cfg.workers > 1 and todo else None
     written = 0
@@ -330,8 +325,6 @@ def synthesize(
                         elif i not in transcripts:
                             row["reason"] = "TTS produced no audio"
                         else:
-                            from audiomlqa.audio import write_flac
-
                             write_flac(out / rel, speech)
                             ref, hyp = normalize_for_asr(job[2], lang), normalize_for_asr(transcripts[i], lang)
                             err = error_rate(ref, hyp, metric)
@@ -358,10 +351,19 @@ def synthesize(
     return SynthesisResult(out, summary, written)
 
 
-def _write_questions(path: Path, questions: Sequence[Question]) -> None:
-    import json
-    import os
+def _run_record(cfg: SynthesisConfig, tts_info: dict, asr) -> dict:
+    return {
+        "config": _jsonable(cfg.fingerprint()),
+        "runtime": {"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit},
+        "audiomlqa_version": __version__,
+        "python": platform.python_version(),
+        "tts": tts_info,
+        "asr": asr.describe() if asr is not None else None,
+        "packages": _package_versions(),
+    }
 
+
+def _write_questions(path: Path, questions: Sequence[Question]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for q in questions:
@@ -426,8 +428,8 @@ def print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Audio-MLQA synthesis")
-    for col in ("pair", "attempted", "accepted", "pass rate", "metric", "median", "audio h", "RTF", "attempts"):
+    table = Table(title="Audio-MLQA synthesis (median: WER/CER of the standing attempt; RTF: compute s per audio s)")
+    for col in ("pair", "questions", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"):
         table.add_column(col, justify="left" if col in ("pair", "metric") else "right")
     for pair, s in summary["pairs"].items():
         table.add_row(

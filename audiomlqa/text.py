@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+import warnings
 
 from audiomlqa.errors import AudioMLQAError
 
@@ -75,10 +76,12 @@ def normalize_for_asr(text: str, lang: str) -> str:
         import cn2an
 
         text = _to_simplified()(text)
-        try:
-            text = cn2an.transform(text, "cn2an")
-        except Exception:  # cn2an rejects some malformed numerals; keep the text as it is then
-            pass
+        with warnings.catch_warnings():  # cn2an warns, and sometimes raises, on numerals it cannot read
+            warnings.simplefilter("ignore")
+            try:
+                text = cn2an.transform(text, "cn2an")
+            except Exception:  # keep the text as it is then
+                pass
     elif lang in _SPELL_OUT:
         text = _spell_numbers(text, lang)
     text = _normalizer(lang)(text)
