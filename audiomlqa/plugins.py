@@ -16,4 +16,5 @@ def load_plugin(kind: str, registry: dict[str, tuple[str, str, str]], name: str,
     try:  # backends import their heavy packages lazily: at module import or in the constructor
         return getattr(importlib.import_module(module_name), class_name)(**options)
     except ImportError as e:
-        raise AudioMLQAError(f"the {name} {kind} backend needs {e.name or 'a missing package'}: pip install 'audiomlqa[{extra}]'") from None
+        missing = e.name or (str(e).strip().splitlines() or ["a missing package"])[0]
+        raise AudioMLQAError(f"the {name} {kind} backend needs {missing}: pip install 'audiomlqa[{extra}]'") from None

@@ -21,7 +21,7 @@ from audiomlqa.synthesis import SynthesisConfig, in_shard, plan_attempt, safe_na
 pytest.importorskip("faster_whisper")
 pytest.importorskip("espeakng_loader")
 
-EN = ["--languages", "en", "--per-language", "6", "--batch-size", "2", "--max-attempts", "2", "--quiet"]
+EN = ["--languages", "en", "--tts", "espeak", "--per-language", "6", "--batch-size", "2", "--max-attempts", "2", "--quiet"]
 
 
 def cli(*args, **kw) -> subprocess.Popen:
@@ -90,6 +90,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert summary["pairs"]["en"]["attempted"] == 6
     run = json.loads((killed_dir / "run.json").read_text())
     assert run["asr"]["model"].startswith("whisper-base") and "eSpeak NG" in run["tts"]["en"]["engine"]
+    assert all(r["verified"] and r["tts_license"].startswith("GPL-3.0") for r in rows)
 
     again = cli(*EN, "-o", killed_dir)  # nothing left to do: no new rows
     assert again.wait(timeout=120) == 0

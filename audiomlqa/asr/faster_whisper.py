@@ -29,6 +29,7 @@ class FasterWhisperASR:
         compute_type: str = "int8",
         cpu_threads: int = 0,
         beam_size: int = 1,
+        beam_sizes: dict[str, int] | None = None,
         prompts: dict[str, str] | None = None,
     ) -> None:
         import faster_whisper
@@ -46,8 +47,10 @@ class FasterWhisperASR:
         except Exception as e:  # CTranslate2/HF hub raise many types; report one line
             raise AudioMLQAError(f"cannot load Whisper model {model or path!r}: {str(e).splitlines()[0][:200]}") from None
         self.beam_size = beam_size
+        self.beam_sizes = beam_sizes or {}
         self.prompts = DEFAULT_PROMPTS if prompts is None else prompts
-        self.settings = {"compute_type": compute_type, "beam_size": beam_size, "temperature": 0.0, "device": device}
+        self.settings = {"compute_type": compute_type, "beam_size": beam_size, "beam_sizes": self.beam_sizes,
+                         "temperature": 0.0, "device": device, "prompts": self.prompts}
         self._version = faster_whisper.__version__
 
     def _tokenizer(self, lang: str):
@@ -70,7 +73,7 @@ class FasterWhisperASR:
         results = self.model.model.generate(
             self.model.encode(features),
             [prompt] * len(audios),
-            beam_size=self.beam_size,
+            beam_size=self.beam_sizes.get(lang, self.beam_size),
             max_length=min(len(prompt) + cap, self.model.max_length),
             suppress_blank=True,
             suppress_tokens=[-1],

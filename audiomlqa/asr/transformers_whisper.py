@@ -19,7 +19,7 @@ class TransformersWhisperASR:
     name = "transformers"
 
     def __init__(self, model: str | None = None, device: str = "cpu", dtype: str = "float32", beam_size: int = 1,
-                 prompts: dict[str, str] | None = None) -> None:
+                 beam_sizes: dict[str, int] | None = None, prompts: dict[str, str] | None = None) -> None:
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -35,8 +35,10 @@ class TransformersWhisperASR:
         self.device, self.dtype = device, getattr(torch, dtype)
         self.model_id = model
         self.beam_size = beam_size
+        self.beam_sizes = beam_sizes or {}
         self.prompts = DEFAULT_PROMPTS if prompts is None else prompts
-        self.settings = {"device": device, "dtype": dtype, "beam_size": beam_size, "temperature": 0.0}
+        self.settings = {"device": device, "dtype": dtype, "beam_size": beam_size, "beam_sizes": self.beam_sizes,
+                         "temperature": 0.0, "prompts": self.prompts}
 
     def transcribe(self, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[str]:
         import torch
@@ -53,7 +55,7 @@ class TransformersWhisperASR:
             kwargs["prompt_ids"] = torch.as_tensor(self.processor.get_prompt_ids(self.prompts[lang]), device=self.device)
         with torch.inference_mode():
             out = self.model.generate(features, language=lang, task="transcribe", max_new_tokens=cap,
-                                      num_beams=self.beam_size, do_sample=False, **kwargs)
+                                      num_beams=self.beam_sizes.get(lang, self.beam_size), do_sample=False, **kwargs)
         texts = self.processor.batch_decode(out, skip_special_tokens=True)
         prompt = self.prompts.get(lang, "").strip()
         return [t.strip().removeprefix(prompt).strip() if prompt else t.strip() for t in texts]

@@ -48,6 +48,7 @@ class TTSBackend(Protocol):
 
 BACKENDS = {
     "espeak": ("audiomlqa.tts.espeak", "EspeakBackend", "synth"),
+    "kokoro": ("audiomlqa.tts.kokoro", "KokoroBackend", "synth"),
     "mms": ("audiomlqa.tts.mms", "MMSBackend", "models"),
     "coqui": ("audiomlqa.tts.coqui", "CoquiBackend", "coqui"),
 }

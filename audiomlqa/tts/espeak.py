@@ -45,6 +45,8 @@ class _Espeak:
             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
             ctypes.c_void_p, ctypes.c_void_p,
         ]
+        self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self.lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         self.lib.espeak_Info.restype = ctypes.c_char_p
         self.lib.espeak_Info.argtypes = [ctypes.c_void_p]
         data = espeakng_loader.get_data_path().encode()
@@ -79,6 +81,27 @@ class _Espeak:
             self.lib.espeak_Synchronize()
             chunks, self._chunks = self._chunks, []
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+    def phonemes(self, text: str, voice: str, tie: str = "^") -> str:
+        """IPA for ``text`` as eSpeak reads it, clause by clause; multi-letter phonemes joined by ``tie``."""
+        mode = 0x02 | 0x80 | (ord(tie) << 8)  # IPA, with a tie character between multi-letter phonemes
+        with self._lock:
+            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise AudioMLQAError(f"eSpeak has no voice {voice!r}")
+            buf = ctypes.create_string_buffer(text.encode("utf-8"))
+            ptr = ctypes.c_void_p(ctypes.addressof(buf))
+            clauses = []
+            while ptr.value:
+                out = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), _CHARS_UTF8, mode)
+                if out:
+                    clauses.append(out.decode("utf-8"))
+        return " ".join(c.strip() for c in clauses if c.strip())
+
+
+def phonemize(text: str, lang: str, voice: str | None = None) -> str:
+    """eSpeak NG's IPA for ``text`` in ``lang`` (used by phoneme-input TTS models such as Kokoro)."""
+    return _Espeak.get().phonemes(text, voice or BASE_VOICE[lang])
 
 
 class EspeakBackend:
