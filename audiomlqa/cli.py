@@ -46,7 +46,7 @@ def _csv(value: Optional[str]) -> Optional[list[str]]:
 @one_line_errors
 def score(
     predictions: Annotated[Path, typer.Argument(help="Predictions: a {id: answer} JSON file, a {pair: {id: answer}} file, or a directory of <pair>.json files.")],
-    dataset: Annotated[Path, typer.Option("--dataset", "-d", help="A SQuAD-format JSON file, or an MLQA_V1 directory.")],
+    dataset: Annotated[Path, typer.Option("--dataset", "-d", help="A SQuAD-format JSON file, an MLQA_V1 directory, or a published dataset (folder or Hub id).")],
     split: Annotated[str, typer.Option(help="MLQA split when --dataset is a directory: dev or test.")] = "dev",
     lang: Annotated[Optional[str], typer.Option(help="Scoring (context) language when the dataset file name does not say it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -56,18 +56,15 @@ def score(
     """Score predictions with MLQA's official F1/EM (per pair, per language, G-XLT matrix, macro averages)."""
     from audiomlqa.predictions import load_predictions
     from audiomlqa.scorecard import print_scorecard, score_datasets
-    from audiomlqa.sources import read_mlqa_dir, read_squad_file
+    from audiomlqa.sources import read_dataset_files
 
     preds = load_predictions(predictions)
-    if dataset.is_dir():
-        pairs = list(preds.by_pair) or None
-        if preds.flat is not None:
-            raise AudioMLQAError(
-                f"{predictions}: a flat {{id: answer}} mapping needs one dataset file (--dataset FILE.json), not a directory"
-            )
-        datasets = read_mlqa_dir(dataset, split, pairs)
-    else:
-        datasets = [read_squad_file(dataset, lang, lang)]
+    single_file = dataset.is_file()
+    if preds.flat is not None and not single_file:
+        raise AudioMLQAError(
+            f"{predictions}: a flat {{id: answer}} mapping needs one dataset file (--dataset FILE.json), not a directory or dataset"
+        )
+    datasets = read_dataset_files(dataset, split, None if single_file else list(preds.by_pair) or None, lang)
     card = score_datasets(datasets, preds)
     report = card.to_dict()
     if output:
@@ -141,9 +138,36 @@ def synthesize(
         data["tts"] = {"default": {"backend": tts}}
     if asr_model:
         data["asr"] = {**data.get("asr", {"backend": "faster-whisper"}), "model": asr_model}
-    result = run_synthesis(SynthesisConfig.from_dict(data), progress=not quiet)
+    result = run_synthesis(SynthesisConfig.from_dict(data), progress=not quiet, command=command_line())
     print_summary(result.summary)
     typer.echo(f"wrote {result.rows_written} attempt(s); output in {result.output}")
+
+
+@app.command()
+@one_line_errors
+def publish(
+    outputs: Annotated[list[Path], typer.Argument(help="Synthesis output directories (e.g. every shard's) to merge.")],
+    to: Annotated[Path, typer.Option("--to", help="Dataset folder to write (replaced if it holds an earlier publish).")],
+    include_rejected: Annotated[bool, typer.Option(help="Also write rejected questions, as config 'rejected'.")] = False,
+    push_to_hub: Annotated[Optional[str], typer.Option(help="Also upload to this Hub dataset repo (user/name).")] = None,
+    private: Annotated[bool, typer.Option(help="Create the Hub repo private.")] = False,
+) -> None:
+    """Merge synthesis outputs into a Hugging Face dataset (one config per pair, parquet with audio, card)."""
+    from audiomlqa.publish import publish as run_publish
+
+    result = run_publish(outputs, to, include_rejected=include_rejected, push_to_hub=push_to_hub, private=private,
+                         command=command_line())
+    for config, splits in result.configs.items():
+        typer.echo(f"{config}: " + ", ".join(f"{split} {n}" for split, n in splits.items()))
+    typer.echo(f"wrote {len(result.files)} parquet file(s) and README.md to {result.directory}"
+               + (f"; pushed to {push_to_hub}" if push_to_hub else ""))
+
+
+def command_line() -> str:
+    """The command as the user typed it (recorded in run.json and dataset cards)."""
+    import shlex
+
+    return " ".join(["audiomlqa", *map(shlex.quote, sys.argv[1:])])
 
 
 def main() -> None:

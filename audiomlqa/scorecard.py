@@ -94,7 +94,7 @@ def provenance(datasets: Sequence[DatasetFile], predictions: Predictions | None 
         "python": platform.python_version(),
         # The punctuation set comes from Python's Unicode database; pin it with the score.
         "unicode_version": unicodedata.unidata_version,
-        "datasets": {d.path.name: d.sha256 for d in datasets},
+        "datasets": {d.name: d.sha256 for d in datasets},
         "predictions": {"source": str(predictions.source), "files": predictions.files} if predictions else None,
         "scored_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -105,10 +105,10 @@ def score_file(dataset: DatasetFile, predictions: PredictionMap) -> PairScore:
     gold = dataset.gold
     if predictions and not any(qid in predictions for qid, _ in gold):
         raise AudioMLQAError(
-            f"none of the {len(predictions)} predicted ids is a question of {dataset.path.name}: are these predictions for another file?"
+            f"none of the {len(predictions)} predicted ids is a question of {dataset.name}: are these predictions for another file?"
         )
     s = score(gold, predictions, dataset.context_lang)
-    return PairScore(dataset.context_lang, dataset.question_lang, s.exact_match, s.f1, s.total, s.answered, dataset.path.name, dataset.sha256)
+    return PairScore(dataset.context_lang, dataset.question_lang, s.exact_match, s.f1, s.total, s.answered, dataset.name, dataset.sha256)
 
 
 def score_datasets(datasets: Sequence[DatasetFile], predictions: Predictions) -> Scorecard:

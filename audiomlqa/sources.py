@@ -62,6 +62,12 @@ class DatasetFile:
     question_lang: str
     sha256: str
     questions: list[Question]
+    label: str | None = None
+    """How reports name it: the file name, or ``source#config/split`` for a Hugging Face dataset."""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.path.name
 
     @property
     def gold(self) -> list[tuple[str, list[str]]]:
@@ -198,29 +204,71 @@ def read_mlqa_dir(root: str | Path, split: str = "dev", pairs: Iterable[tuple[st
     return files
 
 
-def _load_hf(source: str, split: str, pairs: list[tuple[str, str]]) -> list[Question]:
-    """Questions from a Hugging Face dataset (local folder or Hub id), one config per pair."""
+def _hf_datasets():
     try:
         import datasets
     except ImportError:
         raise AudioMLQAError("loading a Hugging Face dataset needs the 'datasets' package: pip install 'audiomlqa[hf]'") from None
-    questions = []
+    return datasets
+
+
+def _hf_fingerprint(source: str, config: str, split: str, ds) -> str:
+    """sha256 of a local dataset's data files for this config and split, else the datasets fingerprint."""
+    folder = Path(source)
+    files = sorted(folder.glob(f"data/{config}/{split}-*.parquet")) if folder.is_dir() else []
+    if files:
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f.read_bytes())
+        return digest.hexdigest()
+    return f"datasets-fingerprint:{ds._fingerprint}"
+
+
+def read_hf_dataset(source: str, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None) -> list[DatasetFile]:
+    """Questions of a Hugging Face dataset (a published Audio-MLQA folder, or a Hub id), one config per
+    pair, as :class:`DatasetFile` records so the scorer pins them like MLQA files. Audio is not decoded."""
+    datasets = _hf_datasets()
+    hf_split = HF_SPLIT[_split_prefix(split)]
+    if pairs is None:
+        try:
+            names = datasets.get_dataset_config_names(source)
+        except Exception as e:  # noqa: BLE001 - hub/network errors come in many types
+            raise AudioMLQAError(f"could not read the configs of {source!r} ({e.__class__.__name__}); offline, pass a local folder") from None
+        pairs = [parse_pair(n) for n in names if n != "rejected"]
+    files = []
     for c, q in pairs:
         config = pair_name(c, q)
         try:
-            ds = datasets.load_dataset(source, config, split=HF_SPLIT[_split_prefix(split)])
+            ds = datasets.load_dataset(source, config, split=hf_split)
         except (ConnectionError, OSError) as e:
             raise AudioMLQAError(
                 f"could not load {source!r} ({e.__class__.__name__}); offline, pass a local MLQA_V1 directory, JSON file or published dataset folder"
             ) from None
         except ValueError as e:
-            raise AudioMLQAError(f"{source}: no config {config!r} or split {split!r} ({str(e).splitlines()[0][:200]})") from None
+            raise AudioMLQAError(f"{source}: no config {config!r} with split {hf_split!r} ({str(e).splitlines()[0][:200]})") from None
         ds = ds.select_columns([k for k in ("id", "title", "context", "question", "answers") if k in ds.column_names])
+        questions = []
         for row in ds:
             ans = row["answers"]
             answers = tuple(Answer(t, int(s)) for t, s in zip(ans["text"], ans["answer_start"]))
             questions.append(Question(str(row["id"]), c, q, row.get("title", ""), row["context"], row["question"], answers))
-    return questions
+        files.append(DatasetFile(Path(source), c, q, _hf_fingerprint(source, config, hf_split, ds), questions,
+                                 label=f"{source}#{config}/{hf_split}"))
+    return files
+
+
+def read_dataset_files(source: str | Path, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None,
+                       lang: str | None = None) -> list[DatasetFile]:
+    """Gold data for scoring from any source: a SQuAD JSON file (``lang`` when its name does not say it),
+    an MLQA_V1 directory, or a Hugging Face dataset (published folder or Hub id)."""
+    path = Path(source)
+    if path.is_file():
+        return [read_squad_file(path, lang, lang)]
+    if path.is_dir() and is_mlqa_dir(path):
+        return read_mlqa_dir(path, split, pairs)
+    if path.is_dir() or (not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source))):
+        return read_hf_dataset(str(source), split, pairs)
+    raise AudioMLQAError(f"{source}: no such file or directory (give a SQuAD JSON file, an MLQA_V1 directory, a published dataset folder or a Hub id)")
 
 
 def load_questions(
@@ -248,7 +296,7 @@ def load_questions(
     elif path.is_dir() and is_mlqa_dir(path):
         questions = [x for f in read_mlqa_dir(path, split, resolve_pairs(languages, pairs, cross_lingual)) for x in f.questions]
     else:
-        questions = _load_hf(str(source), split, resolve_pairs(languages, pairs, cross_lingual))
+        questions = [x for f in read_hf_dataset(str(source), split, resolve_pairs(languages, pairs, cross_lingual)) for x in f.questions]
     if per_language is not None:
         questions = sample_per_pair(questions, per_language, seed)
     return questions[:limit] if limit is not None else questions

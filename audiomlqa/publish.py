@@ -1,0 +1,413 @@
+"""Synthesis outputs → a Hugging Face dataset that ``datasets.load_dataset`` opens with no script.
+
+:func:`publish` merges one or more ``audiomlqa synthesize`` output directories (e.g. the shards of
+a multi-machine run), keeps each question's standing attempt, and writes::
+
+    DATASET_DIR/
+      README.md                                  dataset card; its YAML header declares every config
+      publish.json                               counts and sources, machine-readable
+      data/<config>/<split>-00000-of-0000N.parquet   audio embedded (FLAC bytes), provenance columns
+
+One config per (context, question) pair present (``de``, ``de-en``), with MLQA's splits
+(``validation`` for dev, ``test``); with ``include_rejected`` the rejected questions go to one extra
+config, ``rejected``, for analysis. Every check runs before anything is written, and the folder is
+built beside the destination and renamed into place, so a failed publish leaves nothing half-written.
+Rows are sorted and parquet is written with fixed settings: the same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiomlqa import LANGUAGES, __version__
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.manifest import final_rows, read_manifest
+from audiomlqa.sources import HF_SPLIT, SPLITS, parse_pair
+
+REJECTED_CONFIG = "rejected"
+MAX_SHARD_BYTES = 256 << 20
+"""Audio bytes per parquet file (the Hub's viewer and streaming work best well under 500 MB)."""
+ROW_GROUP_SIZE = 100
+MARKER = "publish.json"
+_DATASET_LICENSE = "cc-by-sa-3.0"
+
+
+def features():
+    """The dataset's columns: MLQA's, the spoken question, and where every clip came from."""
+    import datasets as hf
+
+    return hf.Features({
+        "id": hf.Value("string"),
+        "title": hf.Value("string"),
+        "context": hf.Value("string"),
+        "question": hf.Value("string"),
+        "answers": {"text": hf.List(hf.Value("string")), "answer_start": hf.List(hf.Value("int32"))},
+        "audio": hf.Audio(sampling_rate=16_000),
+        "context_lang": hf.Value("string"),
+        "question_lang": hf.Value("string"),
+        "spoken_text": hf.Value("string"),
+        "duration": hf.Value("float32"),
+        "tts_backend": hf.Value("string"),
+        "tts_voice": hf.Value("string"),
+        "tts_seed": hf.Value("int64"),
+        "tts_rate": hf.Value("float32"),
+        "tts_license": hf.Value("string"),
+        "asr_model": hf.Value("string"),
+        "asr_transcript": hf.Value("string"),
+        "error_metric": hf.Value("string"),
+        "error_rate": hf.Value("float32"),
+        "threshold": hf.Value("float32"),
+        "verified": hf.Value("bool"),
+        "accepted": hf.Value("bool"),
+        "attempt": hf.Value("int32"),
+    })
+
+
+@dataclass
+class SynthesisRun:
+    """One run inside an output directory: ``manifest{suffix}.jsonl`` with its questions and run record."""
+
+    directory: Path
+    suffix: str
+    record: dict
+    rows: list[dict]
+    questions: dict[tuple[str, str], dict]
+
+    @property
+    def split(self) -> str:
+        return HF_SPLIT[SPLITS[self.record.get("config", {}).get("split", "dev")]]
+
+    @property
+    def name(self) -> str:
+        return f"{self.directory}{'/manifest' + self.suffix if self.suffix else ''}"
+
+
+def find_runs(outputs: Sequence[str | Path]) -> list[SynthesisRun]:
+    """Every run in ``outputs`` (a directory may hold several shards' manifests)."""
+    runs = []
+    for out in map(Path, outputs):
+        if not out.is_dir():
+            raise AudioMLQAError(f"{out}: not a synthesis output directory (no such folder)")
+        manifests = sorted(out.glob("manifest*.jsonl"))
+        if not manifests:
+            raise AudioMLQAError(f"{out}: no manifest*.jsonl; run `audiomlqa synthesize -o {out}` first")
+        for manifest in manifests:
+            suffix = manifest.name[len("manifest"):-len(".jsonl")]
+            run_file, questions_file = out / f"run{suffix}.json", out / f"questions{suffix}.jsonl"
+            for f in (run_file, questions_file):
+                if not f.exists():
+                    raise AudioMLQAError(f"{out}: {manifest.name} has no {f.name} beside it; rerun the synthesis command to complete it")
+            try:
+                record = json.loads(run_file.read_text(encoding="utf-8"))
+                questions = {}
+                for line in questions_file.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        q = json.loads(line)
+                        questions[(q["pair"], q["id"])] = q
+            except (ValueError, KeyError) as e:
+                raise AudioMLQAError(f"{out}: {run_file.name} or {questions_file.name} is damaged ({e.__class__.__name__}); rerun synthesis") from None
+            runs.append(SynthesisRun(out, suffix, record, read_manifest(manifest), questions))
+    return runs
+
+
+def _example(run: SynthesisRun, row: dict) -> dict:
+    q = run.questions[(row["pair"], row["id"])]
+    return {
+        "id": row["id"], "title": q.get("title", ""), "context": q["context"], "question": q["question"],
+        "answers": {"text": [a["text"] for a in q["answers"]], "answer_start": [int(a["answer_start"]) for a in q["answers"]]},
+        "audio": {"path": Path(row["audio"]).name, "bytes": (run.directory / row["audio"]).read_bytes()},
+        "context_lang": row["context_lang"], "question_lang": row["question_lang"], "spoken_text": row["spoken_text"],
+        "duration": row["duration"], "tts_backend": row["backend"], "tts_voice": row["voice"], "tts_seed": row["seed"],
+        "tts_rate": row["rate"], "tts_license": row.get("tts_license", ""), "asr_model": row["asr_model"],
+        "asr_transcript": row["transcript"], "error_metric": row["metric"], "error_rate": row["error"],
+        "threshold": row["threshold"], "verified": bool(row.get("verified", True)), "accepted": bool(row["accepted"]),
+        "attempt": row["attempt"],
+    }
+
+
+@dataclass
+class Selected:
+    """A standing attempt chosen for the dataset, with where it came from."""
+
+    config: str
+    split: str
+    run: SynthesisRun
+    row: dict
+
+
+def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) -> list[Selected]:
+    """Each question's standing attempt, checked: one run per question, audio present. Raises with the
+    first offenders before anything is read or written."""
+    chosen: dict[tuple[str, str, str], Selected] = {}
+    duplicates, missing = [], []
+    for run in runs:
+        for (pair, qid), row in final_rows(run.rows).items():
+            if (pair, qid) not in run.questions:
+                continue  # an attempt from a wider selection than this run's: not part of it
+            if row["accepted"]:
+                config = pair
+            elif include_rejected:
+                config = REJECTED_CONFIG
+            else:
+                continue
+            key = (run.split, pair, qid)
+            if key in chosen:
+                duplicates.append(f"{pair}/{qid} ({chosen[key].run.name} and {run.name})")
+                continue
+            if not row.get("audio") or not (run.directory / row["audio"]).is_file():
+                missing.append(f"{pair}/{qid}: {run.directory / (row.get('audio') or '?')}")
+                continue
+            chosen[key] = Selected(config, run.split, run, row)
+    if duplicates:
+        raise AudioMLQAError(f"{len(duplicates)} question(s) appear in more than one run, e.g. {'; '.join(duplicates[:3])}: "
+                             "publish each shard once (outputs of the same run twice?)")
+    if missing:
+        raise AudioMLQAError(f"{len(missing)} accepted clip(s) have no audio file, e.g. {'; '.join(missing[:3])}: "
+                             "rerun the synthesis command on that output to redo them")
+    order = {lang: i for i, lang in enumerate(LANGUAGES)}
+    return sorted(chosen.values(), key=lambda s: (s.config, s.split, [order.get(x, 9) for x in s.row["pair"].split("-")], s.row["id"]))
+
+
+def config_sort_key(config: str) -> tuple:
+    if config == REJECTED_CONFIG:
+        return (2,)
+    c, q = parse_pair(config)
+    order = {lang: i for i, lang in enumerate(LANGUAGES)}
+    return (c != q, order[c], order[q])
+
+
+@dataclass
+class PublishResult:
+    directory: Path
+    configs: dict[str, dict[str, int]]  # config -> split -> rows
+    files: list[Path]
+
+
+def publish(
+    outputs: Sequence[str | Path],
+    to: str | Path,
+    *,
+    include_rejected: bool = False,
+    push_to_hub: str | None = None,
+    private: bool = False,
+    command: str | None = None,
+) -> PublishResult:
+    """Merge synthesis ``outputs`` into a dataset folder ``to`` (replacing an earlier publish there)."""
+    to = Path(to)
+    if to.exists() and any(to.iterdir()) and not (to / MARKER).exists():
+        raise AudioMLQAError(f"{to} exists and is not a dataset published by audiomlqa: choose another --to or empty it")
+    runs = find_runs(outputs)
+    selected = select_rows(runs, include_rejected)
+    if not any(s.config != REJECTED_CONFIG for s in selected):
+        raise AudioMLQAError(f"no accepted questions in {', '.join(map(str, outputs))}: nothing to publish")
+
+    tmp = to.with_name(f".{to.name}.publishing-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        files, layout = _write_parquet(selected, tmp)
+        stats = _statistics(runs, selected)
+        (tmp / MARKER).write_text(json.dumps({
+            "audiomlqa_version": __version__, "configs": layout, "statistics": stats,
+            "sources": [{"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs],
+        }, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(dataset_card(layout, stats, runs, command), encoding="utf-8")
+        _replace_dir(tmp, to)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if push_to_hub:
+        upload(to, push_to_hub, private=private)
+    configs = {c: {split: info["num_examples"] for split, info in splits.items()} for c, splits in layout.items()}
+    return PublishResult(to, configs, [to / f for f in files])
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Put ``new`` at ``dest``; an earlier publish there is removed only once the new one is in place."""
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str], dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    feats = features()
+    schema = feats.arrow_schema
+    groups: dict[tuple[str, str], list[Selected]] = {}
+    for s in selected:
+        groups.setdefault((s.config, s.split), []).append(s)
+    files, layout = [], {}
+    for (config, split), items in sorted(groups.items(), key=lambda kv: (config_sort_key(kv[0][0]), kv[0][1])):
+        shards, size = [[]], 0
+        for s in items:  # cut shards by audio bytes, deterministically
+            n = (s.run.directory / s.row["audio"]).stat().st_size
+            if shards[-1] and size + n > MAX_SHARD_BYTES:
+                shards.append([])
+                size = 0
+            shards[-1].append(s)
+            size += n
+        folder = root / "data" / config
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, shard in enumerate(shards):
+            rel = f"data/{config}/{split}-{i:05d}-of-{len(shards):05d}.parquet"
+            table = pa.Table.from_pylist([feats.encode_example(_example(s.run, s.row)) for s in shard], schema=schema)
+            pq.write_table(table, root / rel, row_group_size=ROW_GROUP_SIZE, compression="zstd",
+                           use_dictionary=["id", "title", "context_lang", "question_lang", "tts_backend", "tts_voice",
+                                           "tts_license", "asr_model", "error_metric"],
+                           write_statistics=False)
+            files.append(rel)
+        layout.setdefault(config, {})[split] = {
+            "num_examples": len(items), "path": f"data/{config}/{split}-*.parquet",
+            "num_bytes": sum((root / f).stat().st_size for f in files if f.startswith(f"data/{config}/{split}-")),
+        }
+    return files, layout
+
+
+def _statistics(runs: Sequence[SynthesisRun], selected: Sequence[Selected]) -> dict:
+    """Per pair and split: questions attempted, accepted, pass rate, median error, audio hours, TTS."""
+    kept = {(s.split, s.row["pair"], s.row["id"]) for s in selected if s.row["accepted"]}
+    stats: dict[str, dict] = {}
+    for run in runs:
+        for (pair, qid), row in final_rows(run.rows).items():
+            if (pair, qid) not in run.questions:
+                continue
+            s = stats.setdefault(f"{pair}/{run.split}", {"pair": pair, "split": run.split, "attempted": 0, "accepted": 0,
+                                                           "metric": row["metric"], "errors": [], "audio_seconds": 0.0,
+                                                           "verified": bool(row.get("verified", True)), "tts": set()})
+            s["attempted"] += 1
+            if row["error"] is not None:
+                s["errors"].append(row["error"])
+            if (run.split, pair, qid) in kept:
+                s["accepted"] += 1
+                s["audio_seconds"] += row["duration"]
+                s["tts"].add(f"{row['backend']} ({row.get('tts_license', 'licence not recorded')})")
+    for s in stats.values():
+        errors = s.pop("errors")
+        s["pass_rate"] = s["accepted"] / s["attempted"] if s["attempted"] else 0.0
+        s["median_error"] = statistics.median(errors) if errors else None
+        s["audio_hours"] = s.pop("audio_seconds") / 3600
+        s["tts"] = sorted(s["tts"])
+    return dict(sorted(stats.items(), key=lambda kv: (config_sort_key(kv[1]["pair"]), kv[1]["split"])))
+
+
+def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], command: str | None) -> str:
+    """README.md: YAML header (configs, data files, features) for ``load_dataset``, then the facts a
+    user needs: counts, pass and error rates, how it was made, with which versions, under which licences."""
+    import yaml
+
+    feats = features()
+    configs = sorted(layout, key=config_sort_key)
+    languages = sorted({x for c in configs if c != REJECTED_CONFIG for x in parse_pair(c)}, key=LANGUAGES.index)
+    header = {
+        "pretty_name": "Audio-MLQA",
+        "license": _DATASET_LICENSE,
+        "language": languages,
+        "task_categories": ["question-answering"],
+        "tags": ["audio", "spoken-question-answering", "speech", "synthetic-speech", "mlqa"],
+        "configs": [
+            {"config_name": c, "data_files": [{"split": s, "path": layout[c][s]["path"]} for s in sorted(layout[c])],
+             **({"default": True} if i == 0 else {})}
+            for i, c in enumerate(configs)
+        ],
+        "dataset_info": [
+            {"config_name": c, "features": feats._to_yaml_list(),
+             "splits": [{"name": s, "num_examples": layout[c][s]["num_examples"], "num_bytes": layout[c][s]["num_bytes"]}
+                        for s in sorted(layout[c])]}
+            for c in configs
+        ],
+    }
+    lines = ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), "---", "", "# Audio-MLQA", ""]
+    lines += [
+        "MLQA (Lewis et al., 2020) with **spoken questions**: every question was synthesized with text-to-speech and "
+        "kept only if an ASR round trip (Whisper) heard what was written. Contexts and answers stay text. "
+        f"Made with [audiomlqa](https://pypi.org/project/audiomlqa/) {__version__}.",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("PATH_OR_REPO_ID", "{configs[0]}", split="{sorted(layout[configs[0]])[0]}")',
+        'ds[0]["audio"]["array"], ds[0]["question"], ds[0]["answers"]',
+        "```",
+        "",
+        "Configs are (context, question) language pairs: `de` is German context with a German question, "
+        "`de-en` German context with an English question. Splits follow MLQA (`validation` = dev, `test`). "
+        "Score answers with MLQA's official metric: `audiomlqa score predictions/ --dataset PATH_OR_REPO_ID`.",
+        "",
+        "## Contents",
+        "",
+        "| pair | split | questions | kept | pass rate | metric | median error | audio hours | verified | TTS (licence) |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|---|",
+    ]
+    for s in stats.values():
+        med = "—" if s["median_error"] is None else f"{s['median_error']:.3f}"
+        lines.append(f"| {s['pair']} | {s['split']} | {s['attempted']} | {s['accepted']} | {100 * s['pass_rate']:.1f}% | "
+                     f"{s['metric'].upper()} | {med} | {s['audio_hours']:.3f} | {'yes' if s['verified'] else '**no**'} | "
+                     f"{', '.join(s['tts']) or '—'} |")
+    unverified = sorted({s["pair"] for s in stats.values() if not s["verified"]})
+    if unverified:
+        lines += ["", f"**Unverified pairs: {', '.join(unverified)}.** The ASR model used for the filter cannot transcribe "
+                  "these question languages reliably, so their clips passed a relaxed threshold that only catches gross "
+                  "failures; each row says so (`verified: false`). Listen before relying on them."]
+    if REJECTED_CONFIG in layout:
+        lines += ["", f"The `{REJECTED_CONFIG}` config holds the questions that failed the filter (their best attempt), "
+                  "for analysis; it is not part of the benchmark."]
+    lines += ["", "## How it was made", ""]
+    if command:
+        lines += ["Published with:", "", "```bash", command, "```", ""]
+    lines += ["Synthesis runs (each row's `tts_*`, `asr_*`, `error_*` columns record its clip):", ""]
+    for run in runs:
+        rec = run.record
+        cmd = rec.get("command")
+        asr = rec.get("asr") or {}
+        lines.append(f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "
+                     + (f"`{cmd}`; " if cmd else "")
+                     + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
+                     f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}, temperature 0); "
+                     f"thresholds {json.dumps(rec.get('config', {}).get('thresholds', {}), sort_keys=True)}; "
+                     f"packages {', '.join(f'{k} {v}' for k, v in sorted(rec.get('packages', {}).items()))}")
+    tts_engines = {}
+    for run in runs:
+        for lang, info in (run.record.get("tts") or {}).items():
+            tts_engines.setdefault(lang, set()).add(f"{info.get('backend')}: {info.get('engine') or info.get('model') or ''}".strip(": "))
+    if tts_engines:
+        lines += ["", "TTS per question language: " + "; ".join(f"{k} — {', '.join(sorted(v))}" for k, v in sorted(tts_engines.items()))]
+    licences = sorted({t for s in stats.values() for t in s["tts"]})
+    lines += [
+        "", "## Licences", "",
+        "- Text (contexts, questions, answers): MLQA, CC-BY-SA-3.0 (Lewis et al., 2020, *MLQA: Evaluating Cross-lingual "
+        "Extractive Question Answering*). The dataset as a whole is CC-BY-SA-3.0.",
+        "- Audio: synthesized by the TTS engines listed per row (`tts_license`); their terms may add to MLQA's: "
+        + ("; ".join(licences) if licences else "none recorded") + ".",
+        "- The ASR model was used only to filter; no ASR output is part of the benchmark's inputs.",
+        "",
+    ]
+    if any("NC" in t for t in licences):
+        lines.insert(-1, "- **Some audio comes from a non-commercial (NC) model: that part may not be used commercially.**")
+    return "\n".join(lines)
+
+
+def upload(folder: Path, repo_id: str, *, private: bool = False) -> str:
+    """Upload a published folder to the Hub as a dataset repo. The token comes from the usual
+    environment / credential store (``HF_TOKEN``, ``hf auth login``) and is never printed or written."""
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise AudioMLQAError("pushing to the Hub needs huggingface_hub: pip install 'audiomlqa[hf]'") from None
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
+                                 commit_message=f"Audio-MLQA from audiomlqa {__version__}")
+    except Exception as e:  # network, auth and validation errors come in many types: one line, no token
+        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
+        raise AudioMLQAError(f"could not push to the Hub repo {repo_id!r} ({e.__class__.__name__}: {first}); "
+                             f"the dataset is complete in {folder}: retry, or upload that folder later") from None
+    return str(getattr(info, "commit_url", info))
+
