@@ -258,7 +258,7 @@ def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str],
         folder.mkdir(parents=True, exist_ok=True)
         for i, shard in enumerate(shards):
             rel = f"data/{config}/{split}-{i:05d}-of-{len(shards):05d}.parquet"
-            table = pa.Table.from_pylist([feats.encode_example(_example(s.run, s.row)) for s in shard], schema=schema)
+            table = pa.Table.from_pylist([_example(s.run, s.row) for s in shard], schema=schema)  # already plain values
             pq.write_table(table, root / rel, row_group_size=ROW_GROUP_SIZE, compression="zstd",
                            use_dictionary=["id", "title", "context_lang", "question_lang", "tts_backend", "tts_voice",
                                            "tts_license", "asr_model", "error_metric"],
