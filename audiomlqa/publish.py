@@ -328,7 +328,7 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
     lines += [
         "MLQA (Lewis et al., 2020) with **spoken questions**: every question was synthesized with text-to-speech and "
         "kept only if an ASR round trip (Whisper) heard what was written. Contexts and answers stay text. "
-        f"Made with [audiomlqa](https://pypi.org/project/audiomlqa/) {__version__}.",
+        f"Made with audiomlqa {__version__}.",
         "",
         "```python",
         "from datasets import load_dataset",
@@ -369,7 +369,9 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
         lines.append(f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "
                      + (f"`{cmd}`; " if cmd else "")
                      + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
-                     f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}, temperature 0); "
+                     f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}"
+                     + "".join(f", {k} beam {v}" for k, v in sorted((asr.get("beam_sizes") or {}).items()))
+                     + ", temperature 0); "
                      f"thresholds {json.dumps(rec.get('config', {}).get('thresholds', {}), sort_keys=True)}; "
                      f"packages {', '.join(f'{k} {v}' for k, v in sorted(rec.get('packages', {}).items()))}")
     tts_engines = {}
@@ -385,7 +387,7 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
         "Extractive Question Answering*). The dataset as a whole is CC-BY-SA-3.0.",
         "- Audio: synthesized by the TTS engines listed per row (`tts_license`); their terms may add to MLQA's: "
         + ("; ".join(licences) if licences else "none recorded") + ".",
-        "- The ASR model was used only to filter; no ASR output is part of the benchmark's inputs.",
+        "- The ASR model only filtered the clips: its transcripts (`asr_transcript`) are provenance, not benchmark inputs.",
         "",
     ]
     if any("NC" in t for t in licences):

@@ -453,17 +453,20 @@ def print_summary(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Audio-MLQA synthesis (median: WER/CER of the standing attempt; RTF: compute s per audio s)")
-    for col in ("pair", "tts", "questions", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"):
-        table.add_column(col, justify="left" if col in ("pair", "tts", "metric") else "right")
+    table = Table(title="Audio-MLQA synthesis: median WER/CER of each question's standing attempt; "
+                        "RTF = compute s per audio s; checked = the ASR can verify the language")
+    for col in ("pair", "tts", "checked", "asked", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"):
+        table.add_column(col, justify="left" if col in ("pair", "tts", "checked", "metric") else "right")
     for pair, s in summary["pairs"].items():
         table.add_row(
-            pair if s["verified"] else f"{pair} (unverified)", s["backend"], str(s["attempted"]), str(s["accepted"]),
+            pair, s["backend"], "yes" if s["verified"] else "[yellow]no[/yellow]", str(s["attempted"]), str(s["accepted"]),
             f"{100 * s['pass_rate']:.0f}%", s["metric"].upper(),
-            "—" if s["median_error"] is None else f"{s['median_error']:.3f}", f"{s['audio_hours']:.4f}",
-            "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.3f}", str(s["attempts"]),
+            "—" if s["median_error"] is None else f"{s['median_error']:.3f}", f"{s['audio_hours']:.3f}",
+            "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.2f}", str(s["attempts"]),
         )
     console = Console()
+    if not console.is_terminal:  # logs and pipes: keep every column readable rather than 80 wide
+        console = Console(width=132)
     console.print(table)
     unverified = [p for p, s in summary["pairs"].items() if not s["verified"]]
     if unverified:

@@ -52,8 +52,14 @@ def test_squad_file_and_its_errors(tmp_path):
         read_squad_file(f, "xx")
 
 
-def test_hub_id_offline_fails_with_one_line(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(AudioMLQAError, match="pass a local MLQA_V1 directory"):
-        load_questions("someone/no-such-mlqa", languages=["en"])
+def test_hub_id_offline_fails_with_one_line():
+    # huggingface_hub reads HF_HUB_OFFLINE at import, so run the CLI as a fresh process, as a user would.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "audiomlqa.cli", "questions", "someone/no-such-mlqa", "--languages", "en"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: could not load 'someone/no-such-mlqa'") and "pass a local MLQA_V1 directory" in out.stderr

@@ -85,8 +85,12 @@ class KokoroBackend:
         if lang == "zh":
             with self._lock:
                 if self._zh is None:
+                    import logging
+
+                    import jieba
                     from misaki import zh
 
+                    jieba.setLogLevel(logging.WARNING)  # it announces its dictionary on stderr otherwise
                     self._zh = zh.ZHG2P()
                 ps, _ = self._zh(text)
             return ps.strip()
