@@ -163,6 +163,34 @@ def publish(
                + (f"; pushed to {push_to_hub}" if push_to_hub else ""))
 
 
+@app.command(name="train-reference")
+@one_line_errors
+def train_reference(
+    recipe: Annotated[Path, typer.Option(help="YAML training recipe (see recipes/train-*.yaml).")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. max_steps=100 model.gate=attention.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Train the language-aware distilled Speech LLM (or ML-DiVA) on ASR data; rerun to resume."""
+    from audiomlqa.recipes import load_recipe
+    from audiomlqa.speechllm.train import TrainConfig, apply_overrides, train
+
+    cfg = TrainConfig.from_dict(apply_overrides(load_recipe(recipe), overrides or []))
+    _quiet_transformers()
+    result = train(cfg, progress=not quiet)
+    last = result.log[-1] if result.log else {}
+    typer.echo(f"trained {result.steps} step(s)" + (f" (resumed at {result.resumed_from})" if result.resumed_from else "")
+               + (f"; last loss {last['loss']:.4f} (lid {last['loss_lid']:.4f}, in {last['loss_in']:.4f}, out {last['loss_out']:.4f})"
+                  if last else "") + f"; model in {result.final}")
+
+
+def _quiet_transformers() -> None:
+    """transformers' per-file progress bars and hub notices drown the training log."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def command_line() -> str:
     """The command as the user typed it (recorded in run.json and dataset cards)."""
     import shlex

@@ -1,0 +1,155 @@
+"""ASR-only training data: (audio, transcript, language), read lazily from any source.
+
+Sources: an ``audiomlqa synthesize`` output directory (its manifest's clips and the text that was
+spoken), or any Hugging Face dataset (local folder or Hub id) with audio, transcript and language
+columns — names configurable, or one ``language`` for a single-language corpus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audiomlqa.errors import AudioMLQAError
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass
+class DataConfig:
+    source: str = "audio-mlqa-smoke"
+    config: str | None = None
+    split: str = "train"
+    audio_column: str = "audio"
+    text_column: str = "text"
+    language_column: str = "language"
+    language: str | None = None
+    """The language of every utterance, for a corpus without a language column."""
+    accepted_only: bool = True
+    """From a synthesis output, only clips the ASR round trip accepted."""
+    limit: int | None = None
+
+
+@dataclass
+class Utterance:
+    audio: np.ndarray  # 16 kHz mono float32
+    text: str
+    language: str
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+@dataclass
+class AsrCorpus:
+    """Indexable utterances; audio is read when an item is asked for."""
+
+    items: list = field(default_factory=list)  # (reader, key, text, language)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Utterance:
+        reader, key, text, language = self.items[i]
+        return Utterance(reader(key), text, language)
+
+    def languages(self) -> list[str]:
+        return sorted({x[3] for x in self.items})
+
+
+def _read_flac(path: str) -> np.ndarray:
+    import soundfile as sf
+
+    audio, sr = sf.read(path, dtype="float32", always_2d=False)
+    if sr != SAMPLE_RATE:
+        import soxr
+
+        audio = soxr.resample(audio, sr, SAMPLE_RATE).astype(np.float32)
+    return audio
+
+
+def _from_synthesis(directory: Path, cfg: DataConfig) -> AsrCorpus:
+    from audiomlqa.manifest import read_manifest
+
+    items = []
+    for manifest in sorted(directory.glob("manifest*.jsonl")):
+        for row in read_manifest(manifest):
+            if row.get("audio") and (row["accepted"] or not cfg.accepted_only):
+                items.append((_read_flac, str(directory / row["audio"]), row["spoken_text"], row["question_lang"]))
+    return AsrCorpus(items, str(directory))
+
+
+class _HFReader:
+    """Reads one row's audio from a datasets object (decoded and resampled to 16 kHz by datasets)."""
+
+    def __init__(self, ds, column: str) -> None:
+        self.ds, self.column = ds, column
+
+    def __call__(self, i: int) -> np.ndarray:
+        audio = self.ds[i][self.column]
+        return np.asarray(audio["array"], dtype=np.float32).reshape(-1)
+
+
+def _from_hf(cfg: DataConfig) -> AsrCorpus:
+    try:
+        import datasets
+    except ImportError:
+        raise AudioMLQAError("Hugging Face ASR data needs 'datasets': pip install 'audiomlqa[hf]'") from None
+    try:
+        ds = datasets.load_dataset(cfg.source, cfg.config, split=cfg.split)
+    except Exception as e:  # noqa: BLE001 - hub, file and config errors come in many types
+        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
+        raise AudioMLQAError(f"cannot load ASR data {cfg.source!r} (config {cfg.config}, split {cfg.split}): {first}") from None
+    wanted = [cfg.audio_column, cfg.text_column] + ([] if cfg.language else [cfg.language_column])
+    missing = [c for c in wanted if c not in ds.column_names]
+    if missing:
+        raise AudioMLQAError(f"{cfg.source}: no column(s) {', '.join(missing)} (it has {', '.join(ds.column_names)}); "
+                             "set data.audio_column / text_column / language_column, or data.language")
+    ds = ds.cast_column(cfg.audio_column, datasets.Audio(sampling_rate=SAMPLE_RATE))
+    texts = ds[cfg.text_column]
+    languages = [cfg.language] * len(ds) if cfg.language else ds[cfg.language_column]
+    reader = _HFReader(ds, cfg.audio_column)
+    return AsrCorpus([(reader, i, t, lang) for i, (t, lang) in enumerate(zip(texts, languages))], cfg.source)
+
+
+def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> AsrCorpus:
+    """The utterances of ``cfg.source`` in ``languages`` (others are left out), at most ``cfg.limit``."""
+    path = Path(cfg.source)
+    corpus = _from_synthesis(path, cfg) if path.is_dir() and any(path.glob("manifest*.jsonl")) else _from_hf(cfg)
+    corpus.items = [x for x in corpus.items if x[3] in languages and x[2].strip()]
+    if cfg.limit is not None:
+        corpus.items = corpus.items[: cfg.limit]
+    if not corpus.items:
+        raise AudioMLQAError(f"{cfg.source}: no utterances in {', '.join(languages)} to train on"
+                             + (" (run `audiomlqa synthesize` to make some)" if not path.exists() else ""))
+    return corpus
+
+
+def batch_indices(n: int, step: int, micro: int, *, batch_size: int, accumulation: int, rank: int, world: int, seed: int) -> list[int]:
+    """Which utterances micro-batch ``micro`` of optimizer step ``step`` reads on process ``rank``.
+
+    A pure function of its arguments (epochs are seeded permutations), so a resumed run reads
+    exactly what an uninterrupted one would, with no sampler state to save.
+    """
+    per_step = batch_size * accumulation * world
+    start = step * per_step + (micro * world + rank) * batch_size
+    out = []
+    for pos in range(start, start + batch_size):
+        epoch, offset = divmod(pos, n)
+        out.append(int(_permutation(n, seed, epoch)[offset]))
+    return out
+
+
+_PERMUTATIONS: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    key = (n, seed, epoch)
+    if key not in _PERMUTATIONS:
+        _PERMUTATIONS.clear()
+        _PERMUTATIONS[key] = np.random.default_rng([seed, epoch]).permutation(n)
+    return _PERMUTATIONS[key]

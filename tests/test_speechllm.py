@@ -1,0 +1,191 @@
+"""The language-aware distilled Speech LLM on tiny random models built from real configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+from audiomlqa.errors import AudioMLQAError  # noqa: E402
+from audiomlqa.speechllm import SpeechLLM, SpeechLLMConfig  # noqa: E402
+from audiomlqa.speechllm.data import batch_indices  # noqa: E402
+from audiomlqa.speechllm.model import selection_weights, teacher_forcing_probability  # noqa: E402
+from audiomlqa.speechllm.train import TrainConfig, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LANGS = ["en", "de", "zh"]
+TINY = {"languages": LANGS, "num_banks": 3, "num_queries": 8, "gate_hidden": 16}
+
+
+def tiny_model(**overrides) -> SpeechLLM:
+    torch.manual_seed(0)
+    return SpeechLLM.from_config(SpeechLLMConfig.from_dict({**TINY, **overrides}))
+
+
+def fixed_batch(model: SpeechLLM):
+    """Four deterministic 'utterances' (seeded noise shaped like speech bursts) with real transcripts."""
+    rng = np.random.default_rng(0)
+    audios = [(rng.normal(0, 0.1, 16000 + 4000 * i) * np.sin(np.linspace(0, 20 + 5 * i, 16000 + 4000 * i))).astype(np.float32)
+              for i in range(4)]
+    texts = ["Where is the river?", "Wo liegt die Insel?", "北京在哪里？", "Who wrote the book?"]
+    ids = [model.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+    return model.features(audios), ids, torch.tensor([0, 1, 2, 0])
+
+
+@pytest.fixture(scope="module")
+def asr_corpus(tmp_path_factory) -> Path:
+    """Real ASR data: the packaged sample spoken by eSpeak, through the real synthesize pipeline."""
+    from audiomlqa.synthesis import SynthesisConfig, synthesize
+
+    out = tmp_path_factory.mktemp("asr")
+    synthesize(SynthesisConfig.from_dict({"languages": LANGS, "per_language": 3, "output": str(out), "max_attempts": 1,
+                                          "tts": {"default": {"backend": "espeak"}}}), progress=False)
+    return out
+
+
+def train_config(corpus: Path, out: Path, **overrides) -> TrainConfig:
+    return TrainConfig.from_dict({
+        "model": TINY, "data": {"source": str(corpus), "accepted_only": False}, "output_dir": str(out),
+        "max_steps": 6, "batch_size": 3, "learning_rate": 1e-3, "warmup_steps": 1, "save_every": 3, **overrides})
+
+
+def test_shapes_and_frozen_modes():
+    model = tiny_model()
+    features, ids, langs = fixed_batch(model)
+    speech = model.speech_tokens(features, langs)
+    assert speech.tokens.shape == (4, 8, model.llm.config.hidden_size)
+    assert speech.logits.shape == (4, 3) and speech.weights.shape == (4, 3)
+    assert model.projector.bank.shape == (3, 8, 32)
+    model.train()
+    assert model.projector.training and not model.encoder.training and not model.llm.training
+    assert all(not p.requires_grad for p in [*model.encoder.parameters(), *model.llm.parameters()])
+    assert {n.split(".")[0] for n, _ in model.projector.named_parameters()} == {"bank", "gate", "qformer", "proj"}
+
+
+def test_hard_selection_passes_gradients_to_the_gate_through_the_straight_through_estimator():
+    model = tiny_model(selection="hard", loss_weights={"lid": 0.0, "in": 1.0, "out": 1.0})
+    features, ids, langs = fixed_batch(model)
+    speech = model.speech_tokens(features, langs, teacher_forcing=0.0)
+    assert torch.all((speech.weights == 0) | (speech.weights == 1)), "hard selection is one-hot in the forward pass"
+    model(features, ids, langs, teacher_forcing=0.0).loss.backward()
+    gate_grads = [p.grad for p in model.projector.gate.parameters()]
+    assert all(g is not None for g in gate_grads) and sum(float(g.abs().sum()) for g in gate_grads) > 0
+
+
+def test_teacher_forcing_follows_its_cosine_schedule_and_forces_the_gold_language():
+    p = [teacher_forcing_probability(s, 100, 0.5) for s in range(101)]
+    assert p[0] == 1.0 and p[25] == pytest.approx(0.5) and p[50] == 0.0 and p[100] == 0.0
+    assert all(a >= b for a, b in zip(p, p[1:]))
+    logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    gold = torch.tensor([2, 2])
+    assert torch.equal(selection_weights(logits, "hard", gold, teacher_forcing=1.0), torch.eye(3)[[2, 2]])
+    assert torch.equal(selection_weights(logits, "hard", gold, teacher_forcing=0.0), torch.eye(3)[[0, 1]])
+    soft = selection_weights(logits, "soft")
+    assert torch.allclose(soft.sum(-1), torch.ones(2)) and soft[0, 0] > 0.9
+
+
+def test_thirty_steps_on_a_fixed_batch_drive_the_loss_down():
+    model = tiny_model()
+    features, ids, langs = fixed_batch(model)
+    frozen = {n: p.clone() for n, p in [*model.encoder.named_parameters(), *model.llm.named_parameters()]}
+    trainable = {n: p.clone() for n, p in model.projector.named_parameters()}
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-3)
+    model.train()
+    losses, distillation = [], []
+    for step in range(30):
+        out = model(features, ids, langs, teacher_forcing=teacher_forcing_probability(step, 30, 0.5))
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(out.loss.detach()))
+        distillation.append(float(out.loss_in + out.loss_out))
+    # torchtune-style: the values themselves, not just a trend (CPU float32, fixed seeds). L_IN + L_OUT
+    # fall ~6x; L_LID stays near ln 3 on a random encoder (there is no language in seeded noise).
+    assert losses[0] == pytest.approx(1.7472, rel=1e-3) and losses[-1] == pytest.approx(1.1520, rel=2e-2)
+    assert distillation[0] == pytest.approx(0.6562, rel=1e-3) and distillation[-1] == pytest.approx(0.1119, rel=5e-2)
+    assert distillation[-1] < 0.25 * distillation[0]
+    assert all(torch.equal(p, frozen[n]) for n, p in [*model.encoder.named_parameters(), *model.llm.named_parameters()])
+    assert all(not torch.equal(p, trainable[n]) for n, p in model.projector.named_parameters() if n != "qformer.embed_tokens.weight")
+
+
+def test_save_then_load_gives_identical_outputs(tmp_path):
+    model = tiny_model(selection="soft", gate="attention")
+    features, ids, langs = fixed_batch(model)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        model.projector.bank.add_(torch.randn_like(model.projector.bank))  # not the initial weights
+    model.save_pretrained(tmp_path / "ckpt")
+    meta = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert meta["frozen"] == {"whisper": "tiny-random/whisper", "llm": "tiny-random/llm"}
+    assert meta["trainable_parameters"] == sum(p.numel() for p in model.projector.parameters())
+    loaded = SpeechLLM.from_pretrained(tmp_path / "ckpt")
+    with torch.no_grad():
+        assert torch.equal(model.speech_tokens(features).tokens, loaded.speech_tokens(features).tokens)
+        assert torch.equal(model(features, ids, langs).loss, loaded(features, ids, langs).loss)
+    audios = [np.zeros(8000, np.float32), np.ones(4000, np.float32) * 0.1]
+    assert model.generate(audios, max_new_tokens=4) == loaded.generate(audios, max_new_tokens=4)
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(asr_corpus, tmp_path):
+    whole = train(train_config(asr_corpus, tmp_path / "whole"), progress=False)
+
+    def crash(step, _row):
+        if step == 5:  # after the step-3 checkpoint, before the step-6 one
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(train_config(asr_corpus, tmp_path / "crashed"), progress=False, on_step=crash)
+    resumed = train(train_config(asr_corpus, tmp_path / "crashed"), progress=False)
+    assert resumed.resumed_from == 3 and resumed.steps == 6
+    assert [r["loss"] for r in resumed.log] == [r["loss"] for r in whole.log]
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(whole.final / "model.safetensors")), load_file(str(resumed.final / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log_steps = [json.loads(x)["step"] for x in (tmp_path / "crashed" / "train_log.jsonl").read_text().splitlines()]
+    assert log_steps == list(range(1, 7))
+    with pytest.raises(AudioMLQAError, match="other settings"):
+        train(train_config(asr_corpus, tmp_path / "crashed", learning_rate=2e-3), progress=False)
+
+
+def test_data_order_is_a_pure_function_of_seed_and_step():
+    seen = [i for step in range(4) for i in batch_indices(10, step, 0, batch_size=5, accumulation=1, rank=0, world=1, seed=3)]
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10)) and seen[:10] != seen[10:]
+    ranks = [batch_indices(100, 2, 1, batch_size=4, accumulation=2, rank=r, world=2, seed=0) for r in range(2)]
+    assert not set(ranks[0]) & set(ranks[1])
+
+
+def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "audiomlqa.cli", "train-reference", "--recipe", str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
+                          f"data.source={asr_corpus}", f"output_dir={tmp_path / 'run'}", "max_steps=12", "--quiet"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("trained 12 step(s)") and "Traceback" not in out.stderr
+    log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 12 and all(k in log[0] for k in ("loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy",
+                                                         "audio_seconds_per_second"))
+    assert log[-1]["loss_in"] < log[0]["loss_in"]
+    assert SpeechLLM.from_pretrained(tmp_path / "run" / "final").config.num_banks == 7
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.gate=lstm", "unknown gate 'lstm'"),
+    ("model.num_banks=3", "num_banks 3 does not match the 7 languages"),
+    ("model.llm=tiny-random/llm-no-template", "has no chat template: set model.chat_template"),
+    ("model.gate=none", "gate 'none' needs num_banks 1"),
+    ("model.num_queries=1000", "exceeds the Whisper decoder's 64 positions"),
+])
+def test_bad_configs_fail_in_one_line_before_any_model_loads(override, message, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "audiomlqa.cli", "train-reference", "--recipe", str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
+                          override, f"output_dir={tmp_path}", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "train_log.jsonl").exists()
