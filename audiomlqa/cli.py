@@ -177,6 +177,8 @@ def train_reference(
     cfg = TrainConfig.from_dict(apply_overrides(load_recipe(recipe), overrides or []))
     _quiet_transformers()
     result = train(cfg, progress=not quiet)
+    if result.process_index != 0:  # under torchrun / accelerate launch, one report, not one per process
+        return
     last = result.log[-1] if result.log else {}
     typer.echo(f"trained {result.steps} step(s)" + (f" (resumed at {result.resumed_from})" if result.resumed_from else "")
                + (f"; last loss {last['loss']:.4f} (lid {last['loss_lid']:.4f}, in {last['loss_in']:.4f}, out {last['loss_out']:.4f})"

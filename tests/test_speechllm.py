@@ -177,6 +177,29 @@ def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
     assert SpeechLLM.from_pretrained(tmp_path / "run" / "final").config.num_banks == 7
 
 
+def test_ddp_on_two_cpu_processes_trains_one_model(asr_corpus, tmp_path):
+    """torchrun + gloo: each rank reads its own utterances, gradients are averaged, one log is written."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    args = ["train-reference", "--recipe", str(ROOT / "recipes" / "train-tiny-cpu.yaml"), f"data.source={asr_corpus}",
+            "max_steps=4", "save_every=2", "--quiet"]
+    out = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "audiomlqa.cli", *args, f"output_dir={tmp_path / 'ddp'}"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "ACCELERATE_USE_CPU": "true"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("trained 4 step(s)") == 1
+    single = train(TrainConfig.from_dict({**_recipe(), "data": {"source": str(asr_corpus), "accepted_only": False},
+                                          "output_dir": str(tmp_path / "one"), "max_steps": 4, "save_every": 2}), progress=False)
+    ddp_log = [json.loads(x) for x in (tmp_path / "ddp" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in ddp_log] == [1, 2, 3, 4]
+    assert ddp_log[0]["loss"] != single.log[0]["loss"], "two ranks read twice the data: the mean loss differs"
+    assert SpeechLLM.from_pretrained(tmp_path / "ddp" / "final").config.num_banks == 7
+
+
+def _recipe() -> dict:
+    from audiomlqa.recipes import load_recipe
+
+    return load_recipe(ROOT / "recipes" / "train-tiny-cpu.yaml")
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("model.gate=lstm", "unknown gate 'lstm'"),
     ("model.num_banks=3", "num_banks 3 does not match the 7 languages"),

@@ -117,7 +117,7 @@ class QueryBankProjector(nn.Module):
         gates = {"conv": ConvGate, "attention": AttentionPoolGate}
         self.gate = gates[config.gate](width, config.gate_hidden, config.num_banks) if config.language_aware else None
         self.qformer = copy.deepcopy(whisper_decoder)
-        self.qformer.embed_tokens = nn.Embedding(1, width)  # unused: queries come in as embeddings
+        self.qformer.embed_tokens = nn.Embedding(1, width).requires_grad_(False)  # unused: queries come in as embeddings
         if config.qformer_layers is not None:
             self.qformer.layers = self.qformer.layers[: config.qformer_layers]
         self.proj = nn.Linear(width, llm_width)

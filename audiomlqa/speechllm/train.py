@@ -114,6 +114,7 @@ class TrainResult:
     steps: int
     resumed_from: int
     log: list[dict]
+    process_index: int = 0
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -146,8 +147,13 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, di
 
         plugin = DeepSpeedPlugin(**{"gradient_accumulation_steps": cfg.gradient_accumulation_steps,
                                     "gradient_clipping": cfg.max_grad_norm, **cfg.deepspeed})
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # With L_LID switched off and the gold language forced, the gate gets no gradient in a step: DDP must allow that.
+    unused = cfg.model.language_aware and cfg.model.loss_weights.get("lid", 1.0) == 0
     accelerator = Accelerator(mixed_precision=mixed, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-                              deepspeed_plugin=plugin, step_scheduler_with_optimizer=False)
+                              deepspeed_plugin=plugin, step_scheduler_with_optimizer=False,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)])
     set_seed(cfg.seed)
     frozen_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed)
     model = SpeechLLM.from_config(cfg.model, dtype=frozen_dtype, device=accelerator.device)
@@ -221,7 +227,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, di
     if accelerator.is_main_process:
         core.save_pretrained(final)
     accelerator.wait_for_everyone()
-    return TrainResult(out, final, state.step, resumed_from, log)
+    return TrainResult(out, final, state.step, resumed_from, log, accelerator.process_index)
 
 
 def _register_trainable_only_hooks(accelerator) -> None:
