@@ -45,21 +45,49 @@ def _csv(value: Optional[str]) -> Optional[list[str]]:
 @app.command()
 @one_line_errors
 def score(
-    predictions: Annotated[Path, typer.Argument(help="Predictions: a {id: answer} JSON file, a {pair: {id: answer}} file, or a directory of <pair>.json files.")],
-    dataset: Annotated[Path, typer.Option("--dataset", "-d", help="A SQuAD-format JSON file, an MLQA_V1 directory, or a published dataset (folder or Hub id).")],
-    split: Annotated[str, typer.Option(help="MLQA split when --dataset is a directory: dev or test.")] = "dev",
+    inputs: Annotated[list[Path], typer.Argument(help="Predictions ({id: answer} file, {pair: {id: answer}} file, or a directory of "
+                                                      "<pair>.json), or one or more model specs (models/*.json) to run and compare.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="SQuAD JSON file, MLQA_V1 directory, or published dataset (folder or Hub id).")],
+    split: Annotated[str, typer.Option(help="dev (= validation) or test.")] = "dev",
     lang: Annotated[Optional[str], typer.Option(help="Scoring (context) language when the dataset file name does not say it.")] = None,
+    configs: Annotated[Optional[str], typer.Option(help="Model specs: comma-separated dataset configs (default: every pair).")] = None,
+    predictions_dir: Annotated[Path, typer.Option(help="Model specs: where predictions/<model>/<config>.json are cached.")] = Path("predictions"),
+    overwrite: Annotated[bool, typer.Option(help="Model specs: recompute cached predictions.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON report to this file.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Score predictions with MLQA's official F1/EM (per pair, per language, G-XLT matrix, macro averages)."""
+    """Score predictions with MLQA's official F1/EM, or run model specs on Audio-MLQA and compare them."""
+    from audiomlqa.predictions import looks_like_model_spec
+
+    specs = [p for p in inputs if p.is_file() and p.suffix == ".json" and looks_like_model_spec(_peek_json(p))]
+    if specs and len(specs) != len(inputs):
+        raise AudioMLQAError("give either model specs or predictions, not both: "
+                             + ", ".join(str(p) for p in inputs if p not in specs) + " are not model specs")
+    if specs:
+        return _score_models(specs, dataset, split, _csv(configs), predictions_dir, overwrite, as_json, markdown, output, quiet)
+    if len(inputs) != 1:
+        raise AudioMLQAError("score one predictions file or directory at a time (several inputs must all be model specs)")
+    _score_predictions(inputs[0], dataset, split, lang, as_json, markdown, output)
+
+
+def _peek_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # reported properly by the predictions loader
+
+
+def _score_predictions(predictions: Path, dataset: str, split: str, lang: Optional[str], as_json: bool, markdown: bool,
+                       output: Optional[Path]) -> None:
     from audiomlqa.predictions import load_predictions
     from audiomlqa.scorecard import print_scorecard, score_datasets
     from audiomlqa.sources import read_dataset_files
 
+    typer.echo(f"scoring predictions: {predictions}", err=True)
     preds = load_predictions(predictions)
-    single_file = dataset.is_file()
+    single_file = Path(dataset).is_file()
     if preds.flat is not None and not single_file:
         raise AudioMLQAError(
             f"{predictions}: a flat {{id: answer}} mapping needs one dataset file (--dataset FILE.json), not a directory or dataset"
@@ -75,6 +103,48 @@ def score(
         typer.echo(card.to_markdown())
     else:
         print_scorecard(card)
+
+
+def _score_models(specs: list[Path], dataset: str, split: str, configs: Optional[list[str]], predictions_dir: Path,
+                  overwrite: bool, as_json: bool, markdown: bool, output: Optional[Path], quiet: bool) -> None:
+    from audiomlqa.evaluation import comparison_table, dataset_configs, evaluate_model, write_charts
+    from audiomlqa.runners import load_spec
+
+    loaded = [load_spec(p) for p in specs]  # every spec and the dataset's configs checked before any model loads
+    dataset_configs(dataset, configs)
+    _quiet_transformers()
+    reports = []
+    for spec in loaded:
+        typer.echo(f"model spec: {spec.path} (name {spec.name}, kind {spec.kind})", err=True)
+        report = evaluate_model(spec.path, dataset, configs=configs, split=split, output=predictions_dir, overwrite=overwrite,
+                                progress=not quiet)
+        typer.echo(f"  {report.generated} answer(s) generated, {report.reused} reused from {predictions_dir / spec.name}", err=True)
+        reports.append(report)
+    charts = write_charts(reports, predictions_dir / "charts") if len(reports) > 1 else []
+    combined = {"models": [r.to_dict() for r in reports], "charts": [str(c) for c in charts]}
+    if output:
+        output.write_text(json.dumps(combined, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(combined, ensure_ascii=False, indent=2))
+        return
+    for metric in ("f1", "exact_match"):
+        header, rows = comparison_table(reports, metric)
+        title = f"Audio-MLQA {'F1' if metric == 'f1' else 'EM'}: extracted answer (raw output in brackets)"
+        if markdown:
+            typer.echo(f"**{title}**\n\n| " + " | ".join(header) + " |\n|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+            typer.echo("\n".join("| " + " | ".join(r) + " |" for r in rows) + "\n")
+        else:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title=title)
+            for i, h in enumerate(header):
+                table.add_column(h, justify="left" if i == 0 else "right")
+            for r in rows:
+                table.add_row(*r)
+            Console().print(table)
+    if charts:
+        typer.echo(f"charts: {charts[0].parent}/ ({len(charts)} PNG)", err=True)
 
 
 @app.command()

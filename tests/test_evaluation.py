@@ -1,0 +1,137 @@
+"""synthesize → publish → `audiomlqa score MODEL.json …`: model specs run through the shared scorer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("datasets")
+pytest.importorskip("transformers")
+pytest.importorskip("faster_whisper")
+
+from audiomlqa.errors import AudioMLQAError  # noqa: E402
+from audiomlqa.evaluation import evaluate_model  # noqa: E402
+from audiomlqa.prompts import SPEECH, extract_answer, short_answer_prompt  # noqa: E402
+from audiomlqa.publish import publish  # noqa: E402
+from audiomlqa.runners import load_spec  # noqa: E402
+from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def audio_mlqa(tmp_path_factory) -> Path:
+    """A published Audio-MLQA: en and de questions spoken by eSpeak, every clip kept (threshold 1e9)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    synthesize(SynthesisConfig.from_dict({"languages": ["en", "de"], "per_language": 3, "output": str(tmp / "synth"),
+                                          "max_attempts": 1, "thresholds": {"en": 1e9, "de": 1e9},
+                                          "tts": {"default": {"backend": "espeak"}}}), progress=False)
+    publish([tmp / "synth"], tmp / "dataset")
+    return tmp / "dataset"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audiomlqa.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ})
+
+
+def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_path):
+    preds = tmp_path / "predictions"
+    specs = [ROOT / "models" / "tiny-cascade.json", ROOT / "models" / "tiny-text.json"]
+    out = run("score", *specs, "--dataset", audio_mlqa, "--predictions-dir", preds, "--markdown", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "model spec: " in out.stderr and "6 answer(s) generated, 0 reused" in out.stderr
+    assert "| config | tiny-cascade | tiny-text |" in out.stdout and "| macro avg |" in out.stdout
+    for model in ("tiny-cascade", "tiny-text"):
+        for config in ("en", "de"):
+            answers = json.loads((preds / model / f"{config}.json").read_text())
+            raw = json.loads((preds / model / f"{config}.raw.json").read_text())
+            assert len(answers) == 3 and answers.keys() == raw["raw"].keys()
+            assert all(answers[k] == extract_answer(v) for k, v in raw["raw"].items())
+        scores = json.loads((preds / model / "scores.json").read_text())
+        assert set(scores["configs"]) == {"en", "de"} and scores["provenance"]["prompt_version"] == "audiomlqa-short-answer-v1"
+    assert len(json.loads((preds / "tiny-cascade" / "en.raw.json").read_text())["transcripts"]) == 3
+    assert sorted(p.name for p in (preds / "charts").glob("*.png")) == ["de.png", "en.png", "macro-avg.png"]
+
+    again = run("score", *specs, "--dataset", audio_mlqa, "--predictions-dir", preds, "--json", "--quiet")
+    assert again.returncode == 0 and "0 answer(s) generated, 6 reused" in again.stderr
+    report = json.loads(again.stdout)
+    assert [m["model"] for m in report["models"]] == ["tiny-cascade", "tiny-text"]
+
+    # the cached predictions are ordinary predictions files for the same scorer
+    plain = run("score", preds / "tiny-text", "--dataset", audio_mlqa, "--json")
+    assert plain.returncode == 0 and plain.stderr.startswith("scoring predictions:")
+    assert json.loads(plain.stdout)["f1"] == pytest.approx(report["models"][1]["macro_average"]["f1"])
+
+
+def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_mlqa, tmp_path):
+    from audiomlqa.speechllm import SpeechLLM, SpeechLLMConfig
+
+    SpeechLLM.from_config(SpeechLLMConfig.from_dict({"languages": ["en", "de"], "num_banks": 2, "num_queries": 8,
+                                                     "gate_hidden": 16})).save_pretrained(tmp_path / "ckpt")
+    spec = tmp_path / "tiny-speechllm.json"
+    spec.write_text(json.dumps({"name": "tiny-speechllm", "kind": "speechllm", "checkpoint": str(tmp_path / "ckpt"),
+                                "max_new_tokens": 4, "batch_size": 3}))
+    report = evaluate_model(spec, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
+    assert report.generated == 3 and report.configs[0].total == 3 and report.provenance["runner"]["num_banks"] == 2
+
+    adapter = tmp_path / "lead.json"  # a user's runner, by import path: the lead baseline
+    adapter.write_text(json.dumps({"name": "lead", "kind": "lead-words", "adapter": "tiny_models:LeadWordsRunner", "words": 3}))
+    report = evaluate_model(adapter, str(audio_mlqa), output=tmp_path / "p", progress=False)
+    assert {c.config for c in report.configs} == {"en", "de"} and report.generated == 6
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"name": "x", "kind": "text", "llm": "tiny-random/llm", "temperature": 0.2}, "unknown field(s) temperature for kind 'text'"),
+    ({"name": "x", "kind": "speechllm", "checkpoint": "runs/nowhere/final"}, "checkpoint 'runs/nowhere/final' not found"),
+    ({"name": "x", "kind": "cascade"}, "a cascade model needs 'llm'"),
+    ({"name": "x", "kind": "qwen2-audio"}, "unknown model kind 'qwen2-audio'"),
+])
+def test_bad_specs_fail_in_one_line_before_any_model_loads(spec, message, audio_mlqa, tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    out = run("score", path, "--dataset", audio_mlqa, "--predictions-dir", tmp_path)
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_config_the_dataset_lacks_fails_before_any_model_loads(audio_mlqa, tmp_path):
+    out = run("score", ROOT / "models" / "tiny-text.json", "--dataset", audio_mlqa, "--configs", "en,zh", "--predictions-dir", tmp_path)
+    assert out.returncode == 2 and "has no config 'zh' (it has: en, de)" in out.stderr
+    assert not (tmp_path / "tiny-text").exists()
+    mixed = run("score", ROOT / "models" / "tiny-text.json", tmp_path, "--dataset", audio_mlqa)
+    assert mixed.returncode == 2 and "either model specs or predictions" in mixed.stderr
+
+
+def test_every_shipped_spec_parses():
+    for path in sorted((ROOT / "models").glob("*.json")):
+        data = json.loads(path.read_text())
+        if data["kind"] == "speechllm":
+            with pytest.raises(AudioMLQAError, match="not found: train it first"):
+                load_spec(path)  # their checkpoints come from train-reference
+        else:
+            assert load_spec(path).name == path.stem
+
+
+@pytest.mark.parametrize(("generated", "answer"), [
+    ("Paris", "Paris"),
+    ("Paris.\nQuestion: What is...", "Paris"),
+    ("Short answer: \"1996\".", "1996"),
+    ("Kurze Antwort: 3,7 Millionen", "3,7 Millionen"),
+    ("简短回答：北京。", "北京"),
+    ("  Answer: the Mono River  ", "the Mono River"),
+    ("", ""),
+])
+def test_answer_extraction(generated, answer):
+    assert extract_answer(generated) == answer
+
+
+def test_prompt_is_in_the_context_language_with_the_speech_where_the_question_goes():
+    p = short_answer_prompt("Berlin ist groß.", None, "de")
+    assert p.startswith("Beantworte") and f"Frage: {SPEECH}" in p and p.endswith("Kurze Antwort:")
+    assert short_answer_prompt("c", "Wer?", "en").endswith("Question: Wer?\nShort answer:")
