@@ -85,7 +85,6 @@ def _score_predictions(predictions: Path, dataset: str, split: str, lang: Option
     from audiomlqa.scorecard import print_scorecard, score_datasets
     from audiomlqa.sources import read_dataset_files
 
-    typer.echo(f"scoring predictions: {predictions}", err=True)
     preds = load_predictions(predictions)
     single_file = Path(dataset).is_file()
     if preds.flat is not None and not single_file:
@@ -94,6 +93,7 @@ def _score_predictions(predictions: Path, dataset: str, split: str, lang: Option
         )
     datasets = read_dataset_files(dataset, split, None if single_file else list(preds.by_pair) or None, lang)
     card = score_datasets(datasets, preds)
+    typer.echo(f"scored predictions: {predictions}", err=True)  # said once it worked: an error stays one line
     report = card.to_dict()
     if output:
         output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -96,6 +96,26 @@ def _items(dataset: str, config: str, split: str, with_audio: bool) -> list[Item
     return items
 
 
+MAX_BATCH_CHARS = 24_000
+"""Padded prompt characters per batch. Prompts are padded to the longest in their batch, and on a CPU
+the prefill of a padded prompt costs as much as a real one: MLQA contexts run from about 100 to 3,000
+tokens, so long prompts go in small batches and short ones in full ones."""
+
+
+def length_batches(items: Sequence[Item], batch_size: int, max_chars: int = MAX_BATCH_CHARS) -> list[list[Item]]:
+    """Items sorted by prompt length, cut into batches of at most ``batch_size`` whose padded size
+    (items × longest) stays within ``max_chars`` (a batch always holds at least one item)."""
+    ordered = sorted(items, key=lambda x: (len(x.context) + len(x.question), x.id))
+    batches: list[list[Item]] = []
+    for x in ordered:
+        size = len(x.context) + len(x.question)
+        if batches and len(batches[-1]) < batch_size and (len(batches[-1]) + 1) * size <= max_chars:
+            batches[-1].append(x)
+        else:
+            batches.append([x])
+    return batches
+
+
 def _read_cache(path: Path, spec: ModelSpec) -> dict:
     if not path.exists():
         return {}
@@ -150,11 +170,11 @@ def evaluate_model(
                     runner = load_runner(spec)
                 wanted = set(todo_ids)
                 items = [x for x in _items(str(dataset), config, hf_split, runner.needs_audio) if x.id in wanted]
+                batches = length_batches(items, batch_size, spec.data.get("max_batch_chars", MAX_BATCH_CHARS))
                 if progress and bar is None:
                     bar = _progress_bar()
                 task = bar[0].add_task(f"{spec.name} {config}", total=len(items)) if bar else None
-                for start in range(0, len(items), batch_size):
-                    batch = items[start:start + batch_size]
+                for batch in batches:
                     answers = runner.answer(batch)
                     raw.update({x.id: a for x, a in zip(batch, answers)})
                     transcripts.update({x.id: runner.transcripts[x.id] for x in batch if x.id in getattr(runner, "transcripts", {})})

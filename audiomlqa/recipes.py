@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
@@ -22,3 +23,13 @@ def load_recipe(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise AudioMLQAError(f"{path}: a recipe is a YAML mapping of settings")
     return data
+
+
+def check_settings(config_class: type, data: dict, what: str) -> None:
+    """Refuse keys that are not fields of the dataclass ``config_class`` (a typo must not be ignored)."""
+    if not isinstance(data, dict):
+        raise AudioMLQAError(f"{what} settings must be a mapping, not {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise AudioMLQAError(f"unknown {what} setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")

@@ -29,7 +29,8 @@ from audiomlqa.errors import AudioMLQAError
 from audiomlqa.prompts import short_answer_prompt
 
 BUILTIN = {"text": "TextRunner", "cascade": "CascadeRunner", "speechllm": "SpeechLLMRunner"}
-COMMON_FIELDS = {"name", "kind", "description", "batch_size", "max_new_tokens", "generation", "trained_with", "model", "adapter"}
+COMMON_FIELDS = {"name", "kind", "description", "batch_size", "max_batch_chars", "max_new_tokens", "generation", "trained_with",
+                 "model", "adapter"}
 KIND_FIELDS = {
     "text": {"llm", "prompt_mode", "dtype"},
     "cascade": {"llm", "prompt_mode", "dtype", "asr"},
@@ -93,7 +94,7 @@ def load_spec(path: str | Path) -> ModelSpec:
             raise AudioMLQAError(f"{path}: prompt_mode must be auto, chat or completion")
     else:
         _runner_class(ModelSpec(path, data))  # an unknown kind fails here, in one line
-    for key, kind_ok in (("batch_size", int), ("max_new_tokens", int)):
+    for key, kind_ok in (("batch_size", int), ("max_new_tokens", int), ("max_batch_chars", int)):
         if key in data and (not isinstance(data[key], kind_ok) or data[key] < 1):
             raise AudioMLQAError(f"{path}: {key} must be a positive integer")
     if "generation" in data and not isinstance(data["generation"], dict):

@@ -89,10 +89,9 @@ class SynthesisConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SynthesisConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise AudioMLQAError(f"unknown synthesis setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        from audiomlqa.recipes import check_settings
+
+        check_settings(cls, data, "synthesis")
         data = dict(data)
         if "tts" in data:
             data["tts"] = {lang: c if isinstance(c, TTSChoice) else TTSChoice(**c) for lang, c in (data["tts"] or {}).items()}

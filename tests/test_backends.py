@@ -57,7 +57,9 @@ def test_transformers_whisper_batches_forces_language_and_caps_length(tiny_whisp
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     tokenizer = asr.processor.tokenizer
     cap = length_cap(len(tokenizer("Wie geht es?", add_special_tokens=False).input_ids))
-    assert all(len(tokenizer(t, add_special_tokens=False).input_ids) <= cap + 2 for t in texts)
+    # the cap bounds generated tokens; re-tokenising the decoded text can split merges (a few extra), while an
+    # uncapped random model runs to the decoder's 64 positions
+    assert all(len(tokenizer(t, add_special_tokens=False).input_ids) <= cap + 8 for t in texts)
 
 
 def test_pipeline_runs_on_mms_and_transformers_backends(tmp_path, tiny_vits, tiny_whisper):

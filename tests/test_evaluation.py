@@ -65,7 +65,7 @@ def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_
 
     # the cached predictions are ordinary predictions files for the same scorer
     plain = run("score", preds / "tiny-text", "--dataset", audio_mlqa, "--json")
-    assert plain.returncode == 0 and plain.stderr.startswith("scoring predictions:")
+    assert plain.returncode == 0 and "scored predictions:" in plain.stderr
     assert json.loads(plain.stdout)["f1"] == pytest.approx(report["models"][1]["macro_average"]["f1"])
 
 

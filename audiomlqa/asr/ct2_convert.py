@@ -124,8 +124,14 @@ def _whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
 def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
     """Write ``out_dir`` as a transformers Whisper checkpoint (model, generation config, processor)."""
     import torch
-    from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
-    from transformers import WhisperProcessor, WhisperTokenizerFast
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizerFast,
+    )
 
     ct2_dir, out_dir = Path(ct2_dir), Path(out_dir)
     spec, variables = read_ct2_model(ct2_dir / "model.bin")

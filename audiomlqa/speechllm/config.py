@@ -49,10 +49,9 @@ class SpeechLLMConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SpeechLLMConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise AudioMLQAError(f"unknown model setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        from audiomlqa.recipes import check_settings
+
+        check_settings(cls, data, "model")
         cfg = cls(**data)
         cfg.validate()
         return cfg

@@ -57,7 +57,11 @@ def make_tiny_whisper(directory: Path, seed: int = 0, source_positions: int = SO
     """A 2-layer, 32-wide multilingual Whisper (encoder + decoder) with the real tokenizer."""
     import torch
     from transformers import (
-        GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor,
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
     )
 
     tokenizer = _whisper_tokenizer()

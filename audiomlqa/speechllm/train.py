@@ -49,16 +49,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise AudioMLQAError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        from audiomlqa.recipes import check_settings
+
+        check_settings(cls, data, "training")
         data = dict(data)
         data["model"] = SpeechLLMConfig.from_dict(data.get("model") or {})
-        data_fields = {f.name for f in dataclasses.fields(DataConfig)}
-        bad = sorted(set(data.get("data") or {}) - data_fields)
-        if bad:
-            raise AudioMLQAError(f"unknown data setting(s): {', '.join(bad)} (known: {', '.join(sorted(data_fields))})")
+        check_settings(DataConfig, data.get("data") or {}, "data")
         data["data"] = DataConfig(**(data.get("data") or {}))
         cfg = cls(**data)
         cfg.validate()
