@@ -17,6 +17,7 @@ Rows are sorted and parquet is written with fixed settings: the same inputs give
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiomlqa import LANGUAGES, __version__
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.manifest import final_rows, read_manifest
 from audiomlqa.sources import HF_SPLIT, SPLITS, parse_pair
 
@@ -78,6 +79,11 @@ class SynthesisRun:
     record: dict
     rows: list[dict]
     questions: dict[tuple[str, str], dict]
+
+    @functools.cached_property
+    def standing(self) -> dict[tuple[str, str], dict]:
+        """Each of this run's questions' standing attempt (attempts outside its selection are left out)."""
+        return {key: row for key, row in final_rows(self.rows).items() if key in self.questions}
 
     @property
     def split(self) -> str:
@@ -147,9 +153,7 @@ def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) ->
     chosen: dict[tuple[str, str, str], Selected] = {}
     duplicates, missing = [], []
     for run in runs:
-        for (pair, qid), row in final_rows(run.rows).items():
-            if (pair, qid) not in run.questions:
-                continue  # an attempt from a wider selection than this run's: not part of it
+        for (pair, qid), row in run.standing.items():
             if row["accepted"]:
                 config = pair
             elif include_rejected:
@@ -276,9 +280,7 @@ def _statistics(runs: Sequence[SynthesisRun], selected: Sequence[Selected]) -> d
     kept = {(s.split, s.row["pair"], s.row["id"]) for s in selected if s.row["accepted"]}
     stats: dict[str, dict] = {}
     for run in runs:
-        for (pair, qid), row in final_rows(run.rows).items():
-            if (pair, qid) not in run.questions:
-                continue
+        for (pair, qid), row in run.standing.items():
             s = stats.setdefault(f"{pair}/{run.split}", {"pair": pair, "split": run.split, "attempted": 0, "accepted": 0,
                                                            "metric": row["metric"], "errors": [], "audio_seconds": 0.0,
                                                            "verified": bool(row.get("verified", True)), "tts": set()})
@@ -408,8 +410,7 @@ def upload(folder: Path, repo_id: str, *, private: bool = False) -> str:
         info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
                                  commit_message=f"Audio-MLQA from audiomlqa {__version__}")
     except Exception as e:  # network, auth and validation errors come in many types: one line, no token
-        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
-        raise AudioMLQAError(f"could not push to the Hub repo {repo_id!r} ({e.__class__.__name__}: {first}); "
+        raise AudioMLQAError(f"could not push to the Hub repo {repo_id!r} ({e.__class__.__name__}: {first_line(e)}); "
                              f"the dataset is complete in {folder}: retry, or upload that folder later") from None
     return str(getattr(info, "commit_url", info))
 

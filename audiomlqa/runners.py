@@ -140,7 +140,8 @@ class TextLLM:
         import torch
         from transformers import AutoModelForCausalLM
 
-        from audiomlqa.speechllm.config import _first_line, _llm_location, load_tokenizer
+        from audiomlqa.errors import first_line
+        from audiomlqa.speechllm.config import _llm_location, load_tokenizer
 
         self.id = llm
         self.tokenizer = load_tokenizer(llm)
@@ -151,7 +152,7 @@ class TextLLM:
         try:
             self.model = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype) if dtype else None, **kwargs).eval()
         except Exception as e:  # noqa: BLE001
-            raise AudioMLQAError(f"cannot load the LLM {llm!r}: {_first_line(e)}") from None
+            raise AudioMLQAError(f"cannot load the LLM {llm!r}: {first_line(e)}") from None
         self.chat = prompt_mode == "chat" or (prompt_mode == "auto" and bool(getattr(self.tokenizer, "chat_template", None)))
         self.generation = {"max_new_tokens": max_new_tokens, "do_sample": False, **(generation or {})}
 

@@ -81,30 +81,28 @@ def _whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
     for conv in ("conv1", "conv2"):
         linear(f"model.encoder.{conv}", f"encoder/{conv}")
     sd["model.encoder.embed_positions.weight"] = v["encoder/position_encodings/encodings"]
-    for i in range(layers("encoder")):
-        src, dst = f"encoder/layer_{i}", f"model.encoder.layers.{i}"
+    def self_attention_and_ffn(dst: str, src: str) -> None:
+        """What encoder and decoder layers share: pre-norm self-attention (fused q/k/v) and the MLP."""
         norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
         split(f"{dst}.self_attn", ["q_proj", "k_proj", "v_proj"], f"{src}/self_attention/linear_0")
         linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
         norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
         linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
         linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
+
+    for i in range(layers("encoder")):
+        self_attention_and_ffn(f"model.encoder.layers.{i}", f"encoder/layer_{i}")
     norm("model.encoder.layer_norm", "encoder/layer_norm")
 
     sd["model.decoder.embed_tokens.weight"] = v["decoder/embeddings/weight"]
     sd["model.decoder.embed_positions.weight"] = v["decoder/position_encodings/encodings"]
     for i in range(layers("decoder")):
         src, dst = f"decoder/layer_{i}", f"model.decoder.layers.{i}"
-        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
-        split(f"{dst}.self_attn", ["q_proj", "k_proj", "v_proj"], f"{src}/self_attention/linear_0")
-        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
+        self_attention_and_ffn(dst, src)
         norm(f"{dst}.encoder_attn_layer_norm", f"{src}/attention/layer_norm")
         linear(f"{dst}.encoder_attn.q_proj", f"{src}/attention/linear_0")
         split(f"{dst}.encoder_attn", ["k_proj", "v_proj"], f"{src}/attention/linear_1")
         linear(f"{dst}.encoder_attn.out_proj", f"{src}/attention/linear_2")
-        norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
-        linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
-        linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
     norm("model.decoder.layer_norm", "decoder/layer_norm")
 
     d_model = v["encoder/conv1/weight"].shape[0]

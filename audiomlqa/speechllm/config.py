@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.errors import AudioMLQAError, first_line
 
 GATES = ("conv", "attention", "none")
 SELECTIONS = ("soft", "hard")
@@ -103,7 +103,7 @@ class SpeechLLMConfig:
         try:
             whisper = WhisperConfig.from_pretrained(resolve(self.whisper))
         except Exception as e:  # noqa: BLE001 - hub/file errors come in many types
-            raise AudioMLQAError(f"cannot read the Whisper config of {self.whisper!r}: {_first_line(e)}") from None
+            raise AudioMLQAError(f"cannot read the Whisper config of {self.whisper!r}: {first_line(e)}") from None
         if self.num_queries > whisper.max_target_positions:
             raise AudioMLQAError(f"num_queries {self.num_queries} exceeds the Whisper decoder's {whisper.max_target_positions} positions")
         if self.qformer_layers is not None and not 1 <= self.qformer_layers <= whisper.decoder_layers:
@@ -115,11 +115,7 @@ class SpeechLLMConfig:
         try:
             AutoConfig.from_pretrained(where, **kwargs)
         except Exception as e:  # noqa: BLE001
-            raise AudioMLQAError(f"cannot read the LLM config of {self.llm!r}: {_first_line(e)}") from None
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
+            raise AudioMLQAError(f"cannot read the LLM config of {self.llm!r}: {first_line(e)}") from None
 
 
 def _llm_location(llm: str) -> tuple[str, dict]:
@@ -142,4 +138,4 @@ def load_tokenizer(llm: str):
     try:
         return AutoTokenizer.from_pretrained(where, **kwargs)
     except Exception as e:  # noqa: BLE001
-        raise AudioMLQAError(f"cannot load the tokenizer of {llm!r}: {_first_line(e)}") from None
+        raise AudioMLQAError(f"cannot load the tokenizer of {llm!r}: {first_line(e)}") from None

@@ -7,12 +7,13 @@ columns — names configurable, or one ``language`` for a single-language corpus
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.errors import AudioMLQAError, first_line
 
 SAMPLE_RATE = 16_000
 
@@ -102,8 +103,7 @@ def _from_hf(cfg: DataConfig) -> AsrCorpus:
     try:
         ds = datasets.load_dataset(cfg.source, cfg.config, split=cfg.split)
     except Exception as e:  # noqa: BLE001 - hub, file and config errors come in many types
-        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
-        raise AudioMLQAError(f"cannot load ASR data {cfg.source!r} (config {cfg.config}, split {cfg.split}): {first}") from None
+        raise AudioMLQAError(f"cannot load ASR data {cfg.source!r} (config {cfg.config}, split {cfg.split}): {first_line(e)}") from None
     wanted = [cfg.audio_column, cfg.text_column] + ([] if cfg.language else [cfg.language_column])
     missing = [c for c in wanted if c not in ds.column_names]
     if missing:
@@ -144,12 +144,6 @@ def batch_indices(n: int, step: int, micro: int, *, batch_size: int, accumulatio
     return out
 
 
-_PERMUTATIONS: dict[tuple[int, int, int], np.ndarray] = {}
-
-
+@functools.lru_cache(maxsize=2)  # the current epoch and, at a boundary, the next
 def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    key = (n, seed, epoch)
-    if key not in _PERMUTATIONS:
-        _PERMUTATIONS.clear()
-        _PERMUTATIONS[key] = np.random.default_rng([seed, epoch]).permutation(n)
-    return _PERMUTATIONS[key]
+    return np.random.default_rng([seed, epoch]).permutation(n)

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from audiomlqa import __version__
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.speechllm import losses
-from audiomlqa.speechllm.config import SPEECH, SpeechLLMConfig, _first_line, _llm_location, load_tokenizer
+from audiomlqa.speechllm.config import SPEECH, SpeechLLMConfig, _llm_location, load_tokenizer
 from audiomlqa.speechllm.named import resolve
 
 CHECKPOINT_FORMAT = "audiomlqa-speechllm"
@@ -174,12 +174,12 @@ class SpeechLLM(nn.Module):
         try:
             whisper = WhisperModel.from_pretrained(whisper_path, dtype=dtype)
         except Exception as e:  # noqa: BLE001
-            raise AudioMLQAError(f"cannot load Whisper {config.whisper!r}: {_first_line(e)}") from None
+            raise AudioMLQAError(f"cannot load Whisper {config.whisper!r}: {first_line(e)}") from None
         where, kwargs = _llm_location(config.llm)
         try:
             llm = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
         except Exception as e:  # noqa: BLE001
-            raise AudioMLQAError(f"cannot load the LLM {config.llm!r}: {_first_line(e)}") from None
+            raise AudioMLQAError(f"cannot load the LLM {config.llm!r}: {first_line(e)}") from None
         model = cls(config, whisper, llm, load_tokenizer(config.llm), _feature_extractor(whisper_path, whisper.config))
         model.projector.float()  # trainable parts in float32 (mixed precision autocasts them)
         return model.to(device)
