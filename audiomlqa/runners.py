@@ -9,7 +9,8 @@ A spec is a small JSON file; ``kind`` picks the runner:
   registered under the entry-point group ``audiomlqa.models`` with the kind as its name.
 
 A runner is a class built from the spec (a dict) with ``needs_audio``, ``answer(items) -> list[str]``
-(raw generations, one per item, in order) and ``describe() -> dict``. Every runner gets the same
+(raw generations, one per item, in order; a batch may mix configs) and ``describe() -> dict``; one that
+transcribes may keep ``last_transcripts`` (one per item of its last batch) to have them cached. Every runner gets the same
 prompt (:mod:`audiomlqa.prompts`); the same extraction is applied to every output afterwards.
 """
 
@@ -26,17 +27,20 @@ from pathlib import Path
 import numpy as np
 
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.generation import PREFILL_MODES
 from audiomlqa.prompts import short_answer_prompt
 
 BUILTIN = {"text": "TextRunner", "cascade": "CascadeRunner", "speechllm": "SpeechLLMRunner"}
-COMMON_FIELDS = {"name", "kind", "description", "batch_size", "max_batch_chars", "max_new_tokens", "generation", "trained_with",
-                 "model", "adapter"}
+COMMON_FIELDS = {"name", "kind", "description", "batch_size", "max_batch_chars", "max_new_tokens", "generation", "prefill",
+                 "trained_with", "model", "adapter"}
 KIND_FIELDS = {
     "text": {"llm", "prompt_mode", "dtype"},
     "cascade": {"llm", "prompt_mode", "dtype", "asr"},
     "speechllm": {"checkpoint", "whisper", "llm", "dtype"},
 }
 ENTRY_POINT_GROUP = "audiomlqa.models"
+# Fields that change how fast the answers come, not what they are: cached answers survive a change to them.
+RUNTIME_FIELDS = ("description", "batch_size", "max_batch_chars", "prefill")
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,9 @@ class ModelSpec:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(json.dumps(self.data, sort_keys=True).encode()).hexdigest()
+        """The cache key: every field the answers depend on (all but ``RUNTIME_FIELDS``)."""
+        answers_depend_on = {k: v for k, v in self.data.items() if k not in RUNTIME_FIELDS}
+        return hashlib.sha256(json.dumps(answers_depend_on, sort_keys=True).encode()).hexdigest()
 
 
 def load_spec(path: str | Path) -> ModelSpec:
@@ -97,6 +103,8 @@ def load_spec(path: str | Path) -> ModelSpec:
     for key, kind_ok in (("batch_size", int), ("max_new_tokens", int), ("max_batch_chars", int)):
         if key in data and (not isinstance(data[key], kind_ok) or data[key] < 1):
             raise AudioMLQAError(f"{path}: {key} must be a positive integer")
+    if data.get("prefill", "separate") not in PREFILL_MODES:
+        raise AudioMLQAError(f"{path}: prefill must be one of {', '.join(PREFILL_MODES)}")
     if "generation" in data and not isinstance(data["generation"], dict):
         raise AudioMLQAError(f"{path}: generation must be an object of generate() keyword arguments")
     return ModelSpec(path, data)
@@ -133,10 +141,10 @@ def load_runner(spec: ModelSpec):
 
 
 class TextLLM:
-    """A causal LLM answering prompts in batches: left padding, greedy by default, new tokens decoded."""
+    """A causal LLM answering prompts in batches (:mod:`audiomlqa.generation`): greedy by default, new tokens decoded."""
 
     def __init__(self, llm: str, *, prompt_mode: str = "auto", dtype: str | None = None, max_new_tokens: int = 32,
-                 generation: dict | None = None) -> None:
+                 generation: dict | None = None, prefill: str = "separate") -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -155,6 +163,7 @@ class TextLLM:
             raise AudioMLQAError(f"cannot load the LLM {llm!r}: {first_line(e)}") from None
         self.chat = prompt_mode == "chat" or (prompt_mode == "auto" and bool(getattr(self.tokenizer, "chat_template", None)))
         self.generation = {"max_new_tokens": max_new_tokens, "do_sample": False, **(generation or {})}
+        self.prefill = prefill
 
     def render(self, prompt: str) -> str:
         if not self.chat:
@@ -164,19 +173,21 @@ class TextLLM:
     def generate(self, prompts: Sequence[str]) -> list[str]:
         import torch
 
-        texts = [self.render(p) for p in prompts]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not self.chat)
-        with torch.inference_mode():
-            out = self.model.generate(**batch, pad_token_id=self.tokenizer.pad_token_id, **self.generation)
-        return [t.strip() for t in self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
+        from audiomlqa import generation
+
+        rows = [torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids) for p in prompts]
+        out = generation.generate(self.model, rows, pad_token_id=self.tokenizer.pad_token_id, prefill=self.prefill, **self.generation)
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def describe(self) -> dict:
-        return {"llm": self.id, "prompt_mode": "chat" if self.chat else "completion", "generation": self.generation}
+        return {"llm": self.id, "prompt_mode": "chat" if self.chat else "completion", "generation": self.generation,
+                "prefill": self.prefill}
 
 
 def _llm_options(spec: dict) -> dict:
     return {"prompt_mode": spec.get("prompt_mode", "auto"), "dtype": spec.get("dtype"),
-            "max_new_tokens": spec.get("max_new_tokens", 32), "generation": spec.get("generation")}
+            "max_new_tokens": spec.get("max_new_tokens", 32), "generation": spec.get("generation"),
+            "prefill": spec.get("prefill", "separate")}
 
 
 class TextRunner:
@@ -210,7 +221,7 @@ class CascadeRunner:
             asr["model"] = resolve(asr["model"])
         self.asr = load_asr(backend, **asr)
         self.llm = TextLLM(spec["llm"], **_llm_options(spec))
-        self.transcripts: dict[str, str] = {}
+        self.last_transcripts: list[str] = []
 
     def answer(self, items: Sequence[Item]) -> list[str]:
         heard: dict[int, str] = {}
@@ -219,8 +230,7 @@ class CascadeRunner:
             # the length cap needs a reference length only: the ASR never sees the written question
             texts = self.asr.transcribe([items[i].audio for i in idx], lang, [items[i].question for i in idx])
             heard.update(zip(idx, texts))
-        for i, x in enumerate(items):
-            self.transcripts[x.id] = heard[i]
+        self.last_transcripts = [heard[i] for i in range(len(items))]
         return self.llm.generate([short_answer_prompt(x.context, heard[i], x.context_lang) for i, x in enumerate(items)])
 
     def describe(self) -> dict:
@@ -241,12 +251,13 @@ class SpeechLLMRunner:
         self.checkpoint = ckpt
         self.model = SpeechLLM.from_pretrained(ckpt, whisper=spec.get("whisper"), llm=spec.get("llm"))
         self.generation = {"max_new_tokens": spec.get("max_new_tokens", 32), "do_sample": False, **(spec.get("generation") or {})}
+        self.prefill = spec.get("prefill", "separate")
 
     def answer(self, items: Sequence[Item]) -> list[str]:
         prompts = [short_answer_prompt(x.context, None, x.context_lang) for x in items]
-        return self.model.generate([x.audio for x in items], prompts, **self.generation)
+        return self.model.generate([x.audio for x in items], prompts, prefill=self.prefill, **self.generation)
 
     def describe(self) -> dict:
         cfg = self.model.config
         return {"kind": "speechllm", "checkpoint": str(self.checkpoint), "whisper": cfg.whisper, "llm": cfg.llm,
-                "gate": cfg.gate, "selection": cfg.selection, "num_banks": cfg.num_banks, "generation": self.generation}
+                "gate": cfg.gate, "selection": cfg.selection, "num_banks": cfg.num_banks, "generation": self.generation, "prefill": self.prefill}

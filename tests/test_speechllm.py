@@ -135,6 +135,24 @@ def test_save_then_load_gives_identical_outputs(tmp_path):
     assert model.generate(audios, max_new_tokens=4) == loaded.generate(audios, max_new_tokens=4)
 
 
+def test_batched_answers_equal_one_at_a_time_answers():
+    """Prompts of different lengths around the speech: separate prefill, padded batch and one by one agree."""
+    model = tiny_model()
+    with torch.no_grad():  # sharpen the random LLM, so its greedy tokens depend on the input (else it repeats "\n")
+        for p in model.llm.parameters():
+            p.mul_(3)
+    rng = np.random.default_rng(3)
+    audios = [rng.normal(0, 0.1, n).astype(np.float32) for n in (16000, 6000, 24000)]
+    prompts = ["Context: a short one.\nQuestion: <speech>\nAnswer:",
+               "Context: " + "a much longer paragraph about rivers and islands, " * 6 + "\nQuestion: <speech>\nAnswer:",
+               "<speech>"]
+    settings = {"max_new_tokens": 5, "min_new_tokens": 5, "do_sample": False}
+    one = [model.generate([a], [p], **settings)[0] for a, p in zip(audios, prompts)]
+    assert model.generate(audios, prompts, prefill="separate", **settings) == one
+    assert model.generate(audios, prompts, prefill="padded", **settings) == one
+    assert len(set(one)) == 3 and all(one)
+
+
 def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(asr_corpus, tmp_path):
     whole = train(train_config(asr_corpus, tmp_path / "whole"), progress=False)
 

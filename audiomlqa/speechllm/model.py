@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiomlqa import __version__
+from audiomlqa import __version__, generation
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.speechllm import losses
 from audiomlqa.speechllm.config import SPEECH, SpeechLLMConfig, _llm_location, load_tokenizer
@@ -262,16 +262,10 @@ class SpeechLLM(nn.Module):
         return self.llm.get_input_embeddings()(torch.as_tensor(list(ids), dtype=torch.long, device=self.device))
 
     def _left_padded(self, sequences: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Stack [n_i, D] embeddings left-padded, so every sequence ends at the last position."""
-        longest = max(len(s) for s in sequences)
+        """Stack [n_i, D] embeddings left-padded, so every sequence ends at the last position; mask and positions too."""
         dtype = self.llm.get_input_embeddings().weight.dtype
-        embeds = torch.zeros(len(sequences), longest, sequences[0].shape[-1], dtype=dtype, device=self.device)
-        mask = torch.zeros(len(sequences), longest, dtype=torch.long, device=self.device)
-        for i, s in enumerate(sequences):
-            embeds[i, longest - len(s):] = s.to(dtype)
-            mask[i, longest - len(s):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return embeds, mask, positions
+        embeds, mask = generation.left_pad([s.to(dtype) for s in sequences])
+        return embeds, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
     def _last_hidden(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The LLM's final hidden state (after its last norm) at the last position; the LM head is not run."""
@@ -313,24 +307,26 @@ class SpeechLLM(nn.Module):
 
     @torch.no_grad()
     def generate(self, audios: Sequence[np.ndarray], prompts: Sequence[str] | str | None = None, *,
-                 max_new_tokens: int = 64, **generate_kwargs) -> list[str]:
+                 max_new_tokens: int = 64, prefill: str = "separate", **generate_kwargs) -> list[str]:
         """Answer a batch: ``prompts[i]`` (default: the speech alone) with ``{SPEECH}`` replaced by audio ``i``.
 
-        Extra keyword arguments go to ``transformers`` ``generate`` (``do_sample``, ``num_beams``, ...).
+        The speech tokens are computed for the whole batch; the LLM prefills each prompt alone (a text prefix
+        that several prompts share, once) and decodes the batch together (``prefill="separate"``, see
+        :mod:`audiomlqa.generation`) or runs one padded batch
+        (``"padded"``). Extra keyword arguments go to ``transformers`` ``generate`` (``do_sample``, ``num_beams``, ...).
         """
         if isinstance(prompts, str) or prompts is None:
             prompts = [prompts or SPEECH] * len(audios)
         if len(prompts) != len(audios):
             raise AudioMLQAError(f"{len(audios)} audio clips but {len(prompts)} prompts")
         speech = self.speech_tokens(self.features(audios)).tokens
-        sequences = []
+        dtype = self.llm.get_input_embeddings().weight.dtype
+        rows = []
         for tokens, prompt in zip(speech, prompts):
             before, after = self.prompt_pieces(prompt)
-            sequences.append(torch.cat([self.embed(before), tokens.to(self.llm.dtype), self.embed(after)]))
-        embeds, mask, _ = self._left_padded(sequences)
+            rows.append(torch.cat([self.embed(before), tokens.to(dtype), self.embed(after)]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        out = self.llm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, pad_token_id=pad,
-                                **generate_kwargs)
+        out = generation.generate(self.llm, rows, pad_token_id=pad, prefill=prefill, max_new_tokens=max_new_tokens, **generate_kwargs)
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
