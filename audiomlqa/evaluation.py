@@ -17,7 +17,7 @@ import json
 import os
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import fmean
 
@@ -82,30 +82,60 @@ def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
     return list(requested)
 
 
-def _items(dataset: str, config: str, split: str, with_audio: bool) -> list[Item]:
+@dataclass
+class _ConfigRun:
+    """One config's share of a run: its gold questions, its cache file and the answers so far."""
+
+    config: str
+    gold: DatasetFile
+    raw_path: Path
+    raw: dict[str, str]
+    transcripts: dict[str, str]
+    rows: object = None  # the split's audio column, decoded one batch at a time
+    index: dict[str, int] | None = None  # question id -> row of ``rows``
+
+
+def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
+    """The unanswered questions of one config, without audio (it is decoded per batch: a whole grid's
+    audio would not fit in memory)."""
     import datasets
 
-    ds = datasets.load_dataset(dataset, config, split=split)
-    context_lang, question_lang = parse_pair(config)
-    columns = ["id", "context", "question"] + (["audio"] if with_audio else [])
-    ds = ds.select_columns(columns)
+    ds = datasets.load_dataset(dataset, run.config, split=split)
+    context_lang, question_lang = parse_pair(run.config)
+    run.rows, run.index = (ds.select_columns(["audio"]) if "audio" in ds.column_names else None), {}
     items = []
-    for row in ds:
-        audio = np.asarray(row["audio"]["array"], dtype=np.float32).reshape(-1) if with_audio else None
-        items.append(Item(str(row["id"]), row["context"], row["question"], audio, context_lang, question_lang))
+    for i, row in enumerate(ds.select_columns(["id", "context", "question"])):
+        qid = str(row["id"])
+        if qid not in run.raw:
+            run.index[qid] = i
+            items.append(Item(qid, row["context"], row["question"], None, context_lang, question_lang))
     return items
 
 
+def _with_audio(batch: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun]) -> list[Item]:
+    out = []
+    for x in batch:
+        run = runs[x.context_lang, x.question_lang]
+        if run.rows is None:
+            raise AudioMLQAError(f"{run.config} has no audio column: this model hears the questions, give a published Audio-MLQA dataset")
+        audio = run.rows[run.index[x.id]]["audio"]
+        out.append(replace(x, audio=np.asarray(audio["array"], dtype=np.float32).reshape(-1)))
+    return out
+
+
 MAX_BATCH_CHARS = 24_000
-"""Padded prompt characters per batch. Prompts are padded to the longest in their batch, and on a CPU
-the prefill of a padded prompt costs as much as a real one: MLQA contexts run from about 100 to 3,000
-tokens, so long prompts go in small batches and short ones in full ones."""
+"""Padded prompt characters per batch. With ``prefill: separate`` (the default) each prompt is prefilled
+alone, and padding costs only key/value memory and attention at every decoding step; with ``prefill:
+padded`` the padding is computed too, and on a CPU a padded prompt costs as much as a real one. MLQA
+contexts run from about 100 to 3,000 tokens, so long prompts go in small batches and short ones in full
+ones either way. A spec may set ``max_batch_chars``."""
 
 
 def length_batches(items: Sequence[Item], batch_size: int, max_chars: int = MAX_BATCH_CHARS) -> list[list[Item]]:
-    """Items sorted by prompt length, cut into batches of at most ``batch_size`` whose padded size
-    (items × longest) stays within ``max_chars`` (a batch always holds at least one item)."""
-    ordered = sorted(items, key=lambda x: (len(x.context) + len(x.question), x.id))
+    """Items sorted by context length, questions about one paragraph side by side (whatever their config:
+    their prompts share the paragraph, which is prefilled once), cut into batches of at most ``batch_size``
+    whose padded size (items × longest) stays within ``max_chars`` (a batch always holds at least one item)."""
+    ordered = sorted(items, key=lambda x: (len(x.context), x.context, x.context_lang, len(x.question), x.question_lang, x.id))
     batches: list[list[Item]] = []
     for x in ordered:
         size = len(x.context) + len(x.question)
@@ -152,44 +182,51 @@ def evaluate_model(
     names = dataset_configs(str(dataset), configs)
     out = Path(output) / spec.name
     out.mkdir(parents=True, exist_ok=True)
-    batch_size = spec.data.get("batch_size", 8)
-    runner, reused, generated = None, 0, 0
+    batch_size = spec.data.get("batch_size", 32)
+    runs: dict[tuple[str, str], _ConfigRun] = {}  # by (context, question) language
+    for config in names:
+        raw_path = out / f"{config}.raw.json"
+        cache = {} if overwrite else _read_cache(raw_path, spec)
+        gold = read_hf_dataset(str(dataset), split, [parse_pair(config)])[0]
+        runs[parse_pair(config)] = _ConfigRun(config, gold, raw_path, dict(cache.get("raw", {})), dict(cache.get("transcripts", {})))
+    todo = [x for run in runs.values() if any(q.id not in run.raw for q in run.gold.questions)
+            for x in _todo_items(str(dataset), run, hf_split)]
+    reused = sum(len(run.gold.questions) for run in runs.values()) - len(todo)
+    runner = None
+    if todo:
+        # every config in one queue: MLQA asks about one paragraph in up to seven question languages, and
+        # those prompts go in one batch and share their prefill (see length_batches)
+        runner = load_runner(spec)
+        bar = _progress_bar() if progress else None
+        task = bar.add_task(f"{spec.name} ({len(runs)} config{'s' if len(runs) > 1 else ''})", total=len(todo)) if bar else None
+        try:
+            for batch in length_batches(todo, batch_size, spec.data.get("max_batch_chars", MAX_BATCH_CHARS)):
+                if runner.needs_audio:
+                    batch = _with_audio(batch, runs)
+                answers = runner.answer(batch)
+                heard = getattr(runner, "last_transcripts", None)
+                touched = set()
+                for i, (x, a) in enumerate(zip(batch, answers)):
+                    run = runs[x.context_lang, x.question_lang]
+                    run.raw[x.id] = a
+                    if heard is not None:
+                        run.transcripts[x.id] = heard[i]
+                    touched.add((x.context_lang, x.question_lang))
+                for pair in sorted(touched):  # a killed run loses at most this batch
+                    run = runs[pair]
+                    _write_json(run.raw_path, {"model": spec.name, "spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION,
+                                               "runner": runner.describe(), "raw": run.raw, "transcripts": run.transcripts})
+                if bar:
+                    bar.advance(task, len(batch))
+        finally:
+            if bar:
+                bar.stop()
     results = []
-    bar = None
-    try:
-        for config in names:
-            raw_path = out / f"{config}.raw.json"
-            cache = {} if overwrite else _read_cache(raw_path, spec)
-            raw: dict[str, str] = dict(cache.get("raw", {}))
-            transcripts: dict[str, str] = dict(cache.get("transcripts", {}))
-            gold = read_hf_dataset(str(dataset), split, [parse_pair(config)])[0]
-            todo_ids = [q.id for q in gold.questions if q.id not in raw]
-            reused += len(gold.questions) - len(todo_ids)
-            if todo_ids:
-                if runner is None:
-                    runner = load_runner(spec)
-                wanted = set(todo_ids)
-                items = [x for x in _items(str(dataset), config, hf_split, runner.needs_audio) if x.id in wanted]
-                batches = length_batches(items, batch_size, spec.data.get("max_batch_chars", MAX_BATCH_CHARS))
-                if progress and bar is None:
-                    bar = _progress_bar()
-                task = bar[0].add_task(f"{spec.name} {config}", total=len(items)) if bar else None
-                for batch in batches:
-                    answers = runner.answer(batch)
-                    raw.update({x.id: a for x, a in zip(batch, answers)})
-                    transcripts.update({x.id: runner.transcripts[x.id] for x in batch if x.id in getattr(runner, "transcripts", {})})
-                    generated += len(batch)
-                    _write_json(raw_path, {"model": spec.name, "spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION,
-                                           "runner": runner.describe(), "raw": raw, "transcripts": transcripts})
-                    if bar:
-                        bar[0].advance(task, len(batch))
-            extracted = {qid: extract_answer(a) for qid, a in raw.items()}
-            _write_json(out / f"{config}.json", extracted)
-            results.append(_score_config(config, gold, raw, extracted))
-    finally:
-        if bar:
-            bar[0].stop()
-    report = ModelReport(spec.name, str(spec.path), results, _provenance(spec, runner, dataset, names, hf_split), reused, generated)
+    for run in runs.values():
+        extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
+        _write_json(out / f"{run.config}.json", extracted)
+        results.append(_score_config(run.config, run.gold, run.raw, extracted))
+    report = ModelReport(spec.name, str(spec.path), results, _provenance(spec, runner, dataset, names, hf_split), reused, len(todo))
     _write_json(out / "scores.json", report.to_dict())
     return report
 
@@ -219,7 +256,7 @@ def _progress_bar():
 
     p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     p.start()
-    return (p,)
+    return p
 
 
 # -- comparing models ---------------------------------------------------------------------------------

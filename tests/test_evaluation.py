@@ -86,6 +86,58 @@ def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_m
     assert {c.config for c in report.configs} == {"en", "de"} and report.generated == 6
 
 
+def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
+    """en and en-de ask the same questions about the same paragraphs (same ids): they go into one batch, and
+    every answer and transcript still lands in its own config's cache."""
+    from tiny_models import EchoRunner
+
+    sample = Path(__import__("audiomlqa.synthesis", fromlist=["PACKAGED_SAMPLE"]).PACKAGED_SAMPLE) / "dev"
+    source = tmp_path / "MLQA_V1" / "dev"
+    source.mkdir(parents=True)
+    cross = json.loads((sample / "dev-context-en-question-de.json").read_text())
+    ids = {qa["id"] for a in cross["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    for name in ("dev-context-en-question-en.json", "dev-context-en-question-de.json"):
+        doc = json.loads((sample / name).read_text())
+        for a in doc["data"]:
+            for p in a["paragraphs"]:
+                p["qas"] = [qa for qa in p["qas"] if qa["id"] in ids]
+        (source / name).write_text(json.dumps(doc))
+    synthesize(SynthesisConfig.from_dict({"source": str(tmp_path / "MLQA_V1"), "pairs": ["en", "en-de"], "output": str(tmp_path / "synth"),
+                                          "max_attempts": 1, "thresholds": {"en": 1e9, "de": 1e9},
+                                          "tts": {"default": {"backend": "espeak"}}}), progress=False)
+    publish([tmp_path / "synth"], tmp_path / "dataset")
+    spec = tmp_path / "echo.json"
+    spec.write_text(json.dumps({"name": "echo", "kind": "echo", "adapter": "tiny_models:EchoRunner", "batch_size": 4}))
+
+    report = evaluate_model(spec, str(tmp_path / "dataset"), output=tmp_path / "p", progress=False)
+    assert report.generated == 2 * len(ids) and {c.config for c in report.configs} == {"en", "en-de"}
+    assert any({("en", "en", i), ("en", "de", i)} <= set(batch) for batch in EchoRunner.batches for *_, i in batch)
+    paragraph = {qa["id"]: p["context"] for a in cross["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    order = [paragraph[i] for batch in EchoRunner.batches for *_, i in batch]
+    assert len(order) == 2 * len(ids) and all(c not in order[:k] for k, c in enumerate(order) if k and c != order[k - 1])
+
+    import datasets
+
+    for config, lang in (("en", "en"), ("en-de", "de")):
+        cached = json.loads((tmp_path / "p" / "echo" / f"{config}.raw.json").read_text())
+        rows = datasets.load_dataset(str(tmp_path / "dataset"), config, split="validation")
+        assert cached["raw"] == {r["id"]: f"{lang}: {r['question']}" for r in rows}
+        assert cached["transcripts"] == {r["id"]: str(len(r["audio"]["array"])) for r in rows}
+
+
+def test_cached_answers_survive_a_new_batch_size_but_not_a_new_generation_length(audio_mlqa, tmp_path):
+    spec = json.loads((ROOT / "models" / "tiny-text.json").read_text())
+    path = tmp_path / "tiny-text.json"
+    path.write_text(json.dumps(spec))
+    first = evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
+    path.write_text(json.dumps({**spec, "batch_size": 1, "prefill": "padded", "description": "rerun"}))
+    again = evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
+    assert (first.generated, again.generated, again.reused) == (3, 0, 3)
+    path.write_text(json.dumps({**spec, "max_new_tokens": spec["max_new_tokens"] + 1}))
+    with pytest.raises(AudioMLQAError, match="holds predictions of another spec or prompt version: pass --overwrite"):
+        evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
+
+
 @pytest.mark.parametrize(("spec", "message"), [
     ({"name": "x", "kind": "text", "llm": "tiny-random/llm", "temperature": 0.2}, "unknown field(s) temperature for kind 'text'"),
     ({"name": "x", "kind": "speechllm", "checkpoint": "runs/nowhere/final"}, "checkpoint 'runs/nowhere/final' not found"),

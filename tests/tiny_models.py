@@ -50,3 +50,24 @@ class LeadWordsRunner:
 
     def describe(self) -> dict:
         return {"kind": "lead-words", "words": self.words}
+
+
+class EchoRunner:
+    """A runner that hears the questions and answers with what it was given (question language and text; the
+    clip's length as its 'transcript'), recording each batch: shows which questions went together and that
+    every answer and transcript reached its own config."""
+
+    needs_audio = True
+    batches: list[list[tuple[str, str, str]]] = []
+
+    def __init__(self, spec: dict, base=None) -> None:
+        type(self).batches = []
+        self.last_transcripts: list[str] = []
+
+    def answer(self, items):
+        self.batches.append([(x.context_lang, x.question_lang, x.id) for x in items])
+        self.last_transcripts = [str(len(x.audio)) for x in items]
+        return [f"{x.question_lang}: {x.question}" for x in items]
+
+    def describe(self) -> dict:
+        return {"kind": "echo"}
