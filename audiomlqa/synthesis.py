@@ -106,7 +106,11 @@ class SynthesisConfig:
             check_language(lang)
         if self.max_attempts < 1 or self.batch_size < 1 or self.workers < 1:
             raise AudioMLQAError("max_attempts, batch_size and workers must be at least 1")
-        if not self.rates or any(r <= 0 for r in self.rates):
+        for lang, t in self.thresholds.items():
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
+                hint = " (YAML reads 1.0e9 as text: write 1.0e+9)" if isinstance(t, str) else ""
+                raise AudioMLQAError(f"threshold for {lang} must be a non-negative number, not {t!r}{hint}")
+        if not self.rates or any(isinstance(r, (bool, str)) or r <= 0 for r in self.rates):
             raise AudioMLQAError("rates must be a non-empty list of positive speed factors")
         for m in self.metric.values():
             if m not in ("wer", "cer"):

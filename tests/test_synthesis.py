@@ -142,6 +142,12 @@ def test_bad_input_fails_with_one_line_and_keeps_work(tmp_path):
     with pytest.raises(AudioMLQAError, match="unknown synthesis setting"):
         SynthesisConfig.from_dict({"treshold": 1})
 
+    recipe = tmp_path / "threshold.yaml"  # YAML 1.1 reads 1.0e9 (no sign) as a string
+    recipe.write_text("thresholds: {en: 1.0e9}\n")
+    p = cli("--recipe", recipe, "--languages", "en", "--limit", "1", "-o", tmp_path / "t")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and "threshold for en must be a non-negative number, not '1.0e9' (YAML reads" in err and "Traceback" not in err
+
 
 def test_empty_question_is_rejected_with_its_reason(tmp_path):
     squad = tmp_path / "dev-context-en-question-en.json"
