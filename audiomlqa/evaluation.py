@@ -205,6 +205,10 @@ def evaluate_model(
                     batch = _with_audio(batch, runs)
                 answers = runner.answer(batch)
                 heard = getattr(runner, "last_transcripts", None)
+                for what, got in (("answers", answers), ("last_transcripts", heard)):
+                    if got is not None and len(got) != len(batch):
+                        raise AudioMLQAError(f"{spec.name}: the runner gave {len(got)} {what} for {len(batch)} questions "
+                                             f"(one per item, in order)")
                 touched = set()
                 for i, (x, a) in enumerate(zip(batch, answers)):
                     run = runs[x.context_lang, x.question_lang]

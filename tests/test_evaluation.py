@@ -85,6 +85,11 @@ def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_m
     report = evaluate_model(adapter, str(audio_mlqa), output=tmp_path / "p", progress=False)
     assert {c.config for c in report.configs} == {"en", "de"} and report.generated == 6
 
+    broken = tmp_path / "forgetful.json"
+    broken.write_text(json.dumps({"name": "forgetful", "kind": "x", "adapter": "tiny_models:ForgetfulRunner"}))
+    with pytest.raises(AudioMLQAError, match=r"forgetful: the runner gave 5 answers for 6 questions \(one per item, in order\)"):
+        evaluate_model(broken, str(audio_mlqa), output=tmp_path / "p", progress=False)
+
 
 def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
     """en and en-de ask the same questions about the same paragraphs (same ids): they go into one batch, and

@@ -71,3 +71,10 @@ class EchoRunner:
 
     def describe(self) -> dict:
         return {"kind": "echo"}
+
+
+class ForgetfulRunner(LeadWordsRunner):
+    """A broken adapter: drops the last item of every batch."""
+
+    def answer(self, items):
+        return super().answer(items)[:-1]
