@@ -224,14 +224,15 @@ class CascadeRunner:
         self.last_transcripts: list[str] = []
 
     def answer(self, items: Sequence[Item]) -> list[str]:
-        heard: dict[int, str] = {}
+        heard = [""] * len(items)
         for lang in sorted({x.question_lang for x in items}):
             idx = [i for i, x in enumerate(items) if x.question_lang == lang]
             # the length cap needs a reference length only: the ASR never sees the written question
             texts = self.asr.transcribe([items[i].audio for i in idx], lang, [items[i].question for i in idx])
-            heard.update(zip(idx, texts))
-        self.last_transcripts = [heard[i] for i in range(len(items))]
-        return self.llm.generate([short_answer_prompt(x.context, heard[i], x.context_lang) for i, x in enumerate(items)])
+            for i, text in zip(idx, texts):
+                heard[i] = text
+        self.last_transcripts = heard
+        return self.llm.generate([short_answer_prompt(x.context, t, x.context_lang) for x, t in zip(items, heard)])
 
     def describe(self) -> dict:
         return {"kind": "cascade", "asr": self.asr.describe(), **self.llm.describe()}
