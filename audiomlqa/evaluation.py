@@ -14,21 +14,26 @@ cache made with another spec or prompt version is refused rather than mixed in.
 from __future__ import annotations
 
 import json
-import os
 import platform
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import fmean
 
 import numpy as np
 
-from audiomlqa import LANGUAGES, __version__
+from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.prompts import PROMPT_VERSION, extract_answer
-from audiomlqa.runners import Item, ModelSpec, load_runner, load_spec
+from audiomlqa.files import write_json
+from audiomlqa.languages import pair_key, parse_pair
+from audiomlqa.progress import progress_bar
+from audiomlqa.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
+from audiomlqa.runners import Item, ModelSpec, Runner, as_answers, load_runner, load_spec
 from audiomlqa.scoring import SCORER_VERSION, score
-from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, parse_pair, read_hf_dataset
+from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
+from audiomlqa.tables import Table
+from audiomlqa.versions import package_versions
 
 
 @dataclass
@@ -39,6 +44,9 @@ class ConfigScore:
     raw_exact_match: float
     raw_f1: float
     total: int
+
+
+METRICS = ("exact_match", "f1", "raw_exact_match", "raw_f1")
 
 
 @dataclass
@@ -58,7 +66,7 @@ class ModelReport:
         return {
             "model": self.model, "spec": self.spec,
             "configs": {c.config: {k: v for k, v in c.__dict__.items() if k != "config"} for c in self.configs},
-            "macro_average": {k: self.average(k) for k in ("exact_match", "f1", "raw_exact_match", "raw_f1")},
+            "macro_average": {k: self.average(k) for k in METRICS},
             "provenance": self.provenance,
         }
 
@@ -72,7 +80,8 @@ def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
     try:
         available = datasets.get_dataset_config_names(dataset)
     except Exception as e:  # noqa: BLE001 - hub and file errors come in many types
-        raise AudioMLQAError(f"cannot read the configs of {dataset!r} ({e.__class__.__name__}): give a published dataset folder or Hub id") from None
+        raise AudioMLQAError(f"cannot read the configs of {dataset!r} ({e.__class__.__name__}): "
+                             "give a published dataset folder or Hub id") from None
     pairs = [c for c in available if c != "rejected"]
     if not requested:
         return pairs
@@ -92,7 +101,7 @@ class _ConfigRun:
     raw: dict[str, str]
     transcripts: dict[str, str]
     rows: object = None  # the split's audio column, decoded one batch at a time
-    index: dict[str, int] | None = None  # question id -> row of ``rows``
+    index: dict[str, int] = field(default_factory=dict)  # question id -> row of ``rows``
 
 
 def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
@@ -102,13 +111,16 @@ def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
 
     ds = datasets.load_dataset(dataset, run.config, split=split)
     context_lang, question_lang = parse_pair(run.config)
-    run.rows, run.index = (ds.select_columns(["audio"]) if "audio" in ds.column_names else None), {}
+    run.rows = ds.select_columns(["audio"]) if "audio" in ds.column_names else None
     items = []
     for i, row in enumerate(ds.select_columns(["id", "context", "question"])):
         qid = str(row["id"])
         if qid not in run.raw:
             run.index[qid] = i
-            items.append(Item(qid, row["context"], row["question"], None, context_lang, question_lang))
+            context, question = row["context"], row["question"]
+            items.append(Item(qid, context, question, None, context_lang, question_lang,
+                              prompt=short_answer_prompt(context, question, context_lang),
+                              speech_prompt=short_answer_prompt(context, None, context_lang)))
     return items
 
 
@@ -117,7 +129,8 @@ def _with_audio(batch: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun]) 
     for x in batch:
         run = runs[x.context_lang, x.question_lang]
         if run.rows is None:
-            raise AudioMLQAError(f"{run.config} has no audio column: this model hears the questions, give a published Audio-MLQA dataset")
+            raise AudioMLQAError(f"{run.config} has no audio column: this model hears the questions, "
+                                 "give a published Audio-MLQA dataset")
         audio = run.rows[run.index[x.id]]["audio"]
         out.append(replace(x, audio=np.asarray(audio["array"], dtype=np.float32).reshape(-1)))
     return out
@@ -158,14 +171,8 @@ def _read_cache(path: Path, spec: ModelSpec) -> dict:
     return doc
 
 
-def _write_json(path: Path, obj: object) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def evaluate_model(
-    spec_path: str | Path,
+    spec_path: str | Path | ModelSpec,
     dataset: str,
     *,
     configs: Sequence[str] | None = None,
@@ -175,64 +182,74 @@ def evaluate_model(
     progress: bool = True,
 ) -> ModelReport:
     """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report."""
-    spec = load_spec(spec_path)  # checks before any model loads
+    spec = spec_path if isinstance(spec_path, ModelSpec) else load_spec(spec_path)  # checks before any model loads
     if split not in SPLITS:
         raise AudioMLQAError(f"unknown split {split!r}: use validation (dev) or test")
     hf_split = HF_SPLIT[SPLITS[split]]
     names = dataset_configs(str(dataset), configs)
     out = Path(output) / spec.name
     out.mkdir(parents=True, exist_ok=True)
-    batch_size = spec.data.get("batch_size", 32)
-    runs: dict[tuple[str, str], _ConfigRun] = {}  # by (context, question) language
-    for config in names:
-        raw_path = out / f"{config}.raw.json"
-        cache = {} if overwrite else _read_cache(raw_path, spec)
-        gold = read_hf_dataset(str(dataset), split, [parse_pair(config)])[0]
-        runs[parse_pair(config)] = _ConfigRun(config, gold, raw_path, dict(cache.get("raw", {})), dict(cache.get("transcripts", {})))
+    runs = _open_runs(spec, str(dataset), names, split, out, overwrite)
     todo = [x for run in runs.values() if any(q.id not in run.raw for q in run.gold.questions)
             for x in _todo_items(str(dataset), run, hf_split)]
     reused = sum(len(run.gold.questions) for run in runs.values()) - len(todo)
-    runner = None
-    if todo:
-        # every config in one queue: MLQA asks about one paragraph in up to seven question languages, and
-        # those prompts go in one batch and share their prefill (see length_batches)
-        runner = load_runner(spec)
-        bar = _progress_bar() if progress else None
-        task = bar.add_task(f"{spec.name} ({len(runs)} config{'s' if len(runs) > 1 else ''})", total=len(todo)) if bar else None
-        try:
-            for batch in length_batches(todo, batch_size, spec.data.get("max_batch_chars", MAX_BATCH_CHARS)):
-                if runner.needs_audio:
-                    batch = _with_audio(batch, runs)
-                answers = runner.answer(batch)
-                heard = getattr(runner, "last_transcripts", None)
-                for what, got in (("answers", answers), ("last_transcripts", heard)):
-                    if got is not None and len(got) != len(batch):
-                        raise AudioMLQAError(f"{spec.name}: the runner gave {len(got)} {what} for {len(batch)} questions "
-                                             f"(one per item, in order)")
-                touched = set()
-                for i, (x, a) in enumerate(zip(batch, answers)):
-                    run = runs[x.context_lang, x.question_lang]
-                    run.raw[x.id] = a
-                    if heard is not None:
-                        run.transcripts[x.id] = heard[i]
-                    touched.add((x.context_lang, x.question_lang))
-                for pair in sorted(touched):  # a killed run loses at most this batch
-                    run = runs[pair]
-                    _write_json(run.raw_path, {"model": spec.name, "spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION,
-                                               "runner": runner.describe(), "raw": run.raw, "transcripts": run.transcripts})
-                if bar:
-                    bar.advance(task, len(batch))
-        finally:
-            if bar:
-                bar.stop()
+    runner = load_runner(spec) if todo else None
+    if runner is not None:
+        _answer(spec, runner, todo, runs, progress)
     results = []
     for run in runs.values():
         extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
-        _write_json(out / f"{run.config}.json", extracted)
+        write_json(out / f"{run.config}.json", extracted, indent=1)
         results.append(_score_config(run.config, run.gold, run.raw, extracted))
     report = ModelReport(spec.name, str(spec.path), results, _provenance(spec, runner, dataset, names, hf_split), reused, len(todo))
-    _write_json(out / "scores.json", report.to_dict())
+    write_json(out / "scores.json", report.to_dict(), indent=1)
     return report
+
+
+def _open_runs(spec: ModelSpec, dataset: str, names: Sequence[str], split: str, out: Path,
+               overwrite: bool) -> dict[tuple[str, str], _ConfigRun]:
+    """Every config's gold questions and cached answers, by (context, question) language."""
+    runs = {}
+    for config in names:
+        raw_path = out / f"{config}.raw.json"
+        cache = {} if overwrite else _read_cache(raw_path, spec)
+        gold = read_hf_dataset(dataset, split, [parse_pair(config)])[0]
+        runs[parse_pair(config)] = _ConfigRun(config, gold, raw_path, dict(cache.get("raw", {})),
+                                              dict(cache.get("transcripts", {})))
+    return runs
+
+
+def _answer(spec: ModelSpec, runner: Runner, todo: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun],
+            progress: bool) -> None:
+    """Answer ``todo`` in batches, caching after each (a killed run loses at most one batch).
+
+    Every config is in one queue: MLQA asks about one paragraph in up to seven question languages, and
+    those prompts go in one batch and share their prefill (see :func:`length_batches`).
+    """
+    label = f"{spec.name} ({len(runs)} config{'s' if len(runs) > 1 else ''})"
+    batches = length_batches(todo, spec.fields.batch_size, spec.fields.max_batch_chars)
+    with progress_bar(label, len(todo), enabled=progress, unit="q") as bar:
+        for batch in batches:
+            if runner.needs_audio:
+                batch = _with_audio(batch, runs)
+            got = as_answers(runner.answer(batch))
+            for what, values in (("answers", got.texts), ("transcripts", got.transcripts)):
+                if values is not None and len(values) != len(batch):
+                    raise AudioMLQAError(f"{spec.name}: the runner gave {len(values)} {what} for {len(batch)} questions "
+                                         f"(one per item, in order)")
+            touched = set()
+            for i, x in enumerate(batch):
+                run = runs[x.context_lang, x.question_lang]
+                run.raw[x.id] = got.texts[i]
+                if got.transcripts is not None:
+                    run.transcripts[x.id] = got.transcripts[i]
+                touched.add((x.context_lang, x.question_lang))
+            for pair in sorted(touched):
+                run = runs[pair]
+                write_json(run.raw_path, {"model": spec.name, "spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION,
+                                          "runner": runner.describe(), "raw": run.raw, "transcripts": run.transcripts},
+                           indent=1)
+            bar.advance(len(batch))
 
 
 def _score_config(config: str, gold: DatasetFile, raw: dict, extracted: dict) -> ConfigScore:
@@ -242,45 +259,38 @@ def _score_config(config: str, gold: DatasetFile, raw: dict, extracted: dict) ->
 
 
 def _provenance(spec: ModelSpec, runner, dataset: str, configs: list[str], split: str) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    packages = {}
-    for name in ("torch", "transformers", "datasets", "faster-whisper", "ctranslate2", "accelerate"):
-        try:
-            packages[name] = version(name)
-        except PackageNotFoundError:
-            pass
+    packages = package_versions(("torch", "transformers", "datasets", "faster-whisper", "ctranslate2", "accelerate"))
     return {"audiomlqa_version": __version__, "scorer": SCORER_VERSION, "prompt_version": PROMPT_VERSION,
             "spec": spec.data, "spec_sha256": spec.sha256, "runner": runner.describe() if runner else "cached predictions",
-            "dataset": str(dataset), "split": split, "configs": configs, "python": platform.python_version(), "packages": packages}
-
-
-def _progress_bar():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    p.start()
-    return p
+            "dataset": str(dataset), "split": split, "configs": configs, "python": platform.python_version(),
+            "packages": packages}
 
 
 # -- comparing models ---------------------------------------------------------------------------------
 
 
-def comparison_table(reports: Sequence[ModelReport], metric: str = "f1") -> tuple[list[str], list[list[str]]]:
+def scores_frame(reports: Sequence[ModelReport]):
+    """Every model's scores as one long pandas table: a row per (model, config), and one per model for the
+    macro average (config ``macro avg``); columns ``model, config`` and the metrics. ``score --csv`` writes it."""
+    import pandas as pd
+
+    rows = [{"model": r.model, "config": c.config, **{k: getattr(c, k) for k in METRICS}, "total": c.total}
+            for r in reports for c in r.configs]
+    rows += [{"model": r.model, "config": "macro avg", **{k: r.average(k) for k in METRICS},
+              "total": sum(c.total for c in r.configs)} for r in reports]
+    return pd.DataFrame(rows, columns=["model", "config", *METRICS, "total"])
+
+
+def comparison_table(reports: Sequence[ModelReport], metric: str = "f1") -> Table:
     """Rows: configs (then the macro average); columns: models, extracted-answer ``metric`` (raw in brackets)."""
-    order = {lang: i for i, lang in enumerate(LANGUAGES)}
-    configs = sorted({c.config for r in reports for c in r.configs},
-                     key=lambda c: (len(c), [order.get(x, 9) for x in c.split("-")]))
-    header = ["config", *(r.model for r in reports)]
-    rows = []
-    for config in configs:
-        row = [config]
-        for r in reports:
-            found = next((c for c in r.configs if c.config == config), None)
-            row.append("—" if found is None else f"{getattr(found, metric):.1f} ({getattr(found, 'raw_' + metric):.1f})")
-        rows.append(row)
-    rows.append(["macro avg", *(f"{r.average(metric):.1f} ({r.average('raw_' + metric):.1f})" for r in reports)])
-    return header, rows
+    frame = scores_frame(reports)
+    models = list(dict.fromkeys(r.model for r in reports))
+    configs = sorted({c for c in frame["config"] if c != "macro avg"}, key=pair_key) + ["macro avg"]
+    cells = frame.assign(cell=[f"{e:.1f} ({r:.1f})" for e, r in zip(frame[metric], frame["raw_" + metric])])
+    wide = cells.pivot(index="config", columns="model", values="cell").reindex(index=configs, columns=models)
+    rows = [[config, *("—" if not isinstance(v, str) else v for v in wide.loc[config])] for config in configs]
+    title = f"Audio-MLQA {'F1' if metric == 'f1' else 'EM'}: extracted answer (raw output in brackets)"
+    return Table(title, ["config", *models], rows)
 
 
 def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = "f1") -> list[Path]:
@@ -291,12 +301,12 @@ def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = 
     import matplotlib.pyplot as plt
 
     directory.mkdir(parents=True, exist_ok=True)
-    header, rows = comparison_table(reports, metric)
+    table = comparison_table(reports, metric)
     written = []
-    for row in rows:
+    for row in table.rows:
         values = [float(cell.split(" ")[0]) if cell != "—" else 0.0 for cell in row[1:]]
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(values), 3.2))
-        bars = ax.bar(header[1:], values, color="#4C72B0")
+        bars = ax.bar(table.header[1:], values, color="#4C72B0")
         ax.bar_label(bars, fmt="%.1f")
         ax.set_ylim(0, 100)
         ax.set_ylabel(f"{metric.upper()} (extracted)")
@@ -307,3 +317,39 @@ def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = 
         plt.close(fig)
         written.append(path)
     return written
+
+
+@dataclass
+class Comparison:
+    """``audiomlqa score SPEC...``: every model's report, the charts, and how to show them."""
+
+    reports: list[ModelReport]
+    charts: list[Path]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"models": [r.to_dict() for r in self.reports], "charts": [str(c) for c in self.charts]}
+
+    def tables(self) -> list[Table]:
+        return [comparison_table(self.reports, m) for m in ("f1", "exact_match")]
+
+
+def compare_models(specs: Sequence[ModelSpec], dataset: str, *, configs: Sequence[str] | None = None,
+                   split: str = "validation", output: str | Path = "predictions", overwrite: bool = False,
+                   progress: bool = True, log=None) -> Comparison:
+    """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
+    specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
+    dataset_configs(dataset, configs)
+    log = log or (lambda line: None)
+    t0 = time.perf_counter()
+    reports = []
+    for spec in specs:
+        log(f"model spec: {spec.path} (name {spec.name}, kind {spec.kind})")
+        report = evaluate_model(spec, dataset, configs=configs, split=split, output=output, overwrite=overwrite,
+                                progress=progress)
+        log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}")
+        reports.append(report)
+    charts = write_charts(reports, Path(output) / "charts") if len(reports) > 1 else []
+    if charts:
+        log(f"charts: {charts[0].parent}/ ({len(charts)} PNG)")
+    return Comparison(reports, charts, time.perf_counter() - t0)

@@ -1,4 +1,4 @@
-"""The append-only synthesis manifest: one JSON line per attempt, safe against ``kill -9``.
+"""The append-only synthesis manifest: one :class:`Attempt` per JSON line, safe against ``kill -9``.
 
 Rows are appended and fsynced batch by batch. A run killed mid-write leaves at most one truncated
 last line; :func:`read_manifest` drops it (and :func:`repair` cuts it off before appending), so a
@@ -8,15 +8,73 @@ guessed at: it is reported with its line number and nothing is changed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError
 
 
-def read_manifest(path: Path) -> list[dict]:
+@dataclass
+class Attempt:
+    """One try at speaking one question, and everything the round-trip filter decided about it.
+
+    A question (``pair``, ``id``) has one or more attempts; its **standing attempt** is the one a
+    dataset takes (:func:`standing_attempts`). Rows written by earlier versions read as well: fields
+    they lack take the defaults below.
+    """
+
+    id: str
+    pair: str
+    context_lang: str
+    question_lang: str
+    attempt: int
+    """0, 1, …: the how-manieth try at this question (it picks the voice, rate and seed)."""
+    backend: str
+    voice: str
+    seed: int
+    rate: float
+    text: str
+    """The question as written in the source."""
+    spoken_text: str
+    """What the TTS was given (whitespace collapsed, escapes removed)."""
+    audio: str | None = None
+    """The clip, relative to the output folder (None when no audio was made)."""
+    duration: float = 0.0
+    sample_rate: int = SAMPLE_RATE
+    asr_model: str = ""
+    transcript: str | None = None
+    reference_norm: str | None = None
+    transcript_norm: str | None = None
+    metric: str = "wer"
+    error: float | None = None
+    threshold: float = 0.0
+    verified: bool = True
+    """False where the ASR model cannot check the language: the threshold only catches gross failures."""
+    accepted: bool = False
+    reason: str | None = None
+    tts_license: str = ""
+    tts_seconds: float = 0.0
+    asr_seconds: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.pair, self.id
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict) -> Attempt:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in known})
+
+
+def read_manifest(path: Path) -> list[Attempt]:
     """All complete rows; a truncated final line (from a killed run) is ignored."""
     if not path.exists():
         return []
@@ -27,10 +85,8 @@ def read_manifest(path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not an object")
-        except ValueError:
+            row = Attempt.from_dict(json.loads(line))
+        except (ValueError, TypeError, AttributeError):
             if i == len(lines):  # no newline after it: an interrupted append
                 break
             raise AudioMLQAError(
@@ -50,9 +106,9 @@ def repair(path: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
-def append_rows(path: Path, rows: Iterable[dict]) -> None:
+def append_rows(path: Path, rows: Iterable[Attempt]) -> None:
     """Append rows durably (one write, then fsync)."""
-    payload = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+    payload = "".join(json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     if not payload:
         return
     with open(path, "a", encoding="utf-8") as f:
@@ -61,23 +117,16 @@ def append_rows(path: Path, rows: Iterable[dict]) -> None:
         os.fsync(f.fileno())
 
 
-def write_json_atomic(path: Path, obj: object) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def final_rows(rows: Iterable[dict]) -> dict[tuple[str, str], dict]:
-    """Per (pair, id), the attempt that stands: the accepted one, else the lowest error."""
-    best: dict[tuple[str, str], dict] = {}
+def standing_attempts(rows: Iterable[Attempt]) -> dict[tuple[str, str], Attempt]:
+    """Per question (pair, id), the attempt that stands: the accepted one, else the one with the lowest error
+    (then the earliest)."""
+    best: dict[tuple[str, str], Attempt] = {}
     for r in rows:
-        key = (r["pair"], r["id"])
-        cur = best.get(key)
+        cur = best.get(r.key)
         if cur is None or _rank(r) < _rank(cur):
-            best[key] = r
+            best[r.key] = r
     return best
 
 
-def _rank(row: dict) -> tuple:
-    err = row.get("error")
-    return (not row.get("accepted"), float("inf") if err is None else err, row.get("attempt", 0))
+def _rank(row: Attempt) -> tuple:
+    return (not row.accepted, float("inf") if row.error is None else row.error, row.attempt)

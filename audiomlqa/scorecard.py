@@ -13,13 +13,16 @@ import platform
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from statistics import fmean
 
-from audiomlqa import LANGUAGES, __version__
+from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.predictions import PredictionMap, Predictions
 from audiomlqa.scoring import SCORER_VERSION, score
-from audiomlqa.sources import DatasetFile, pair_name
+from audiomlqa.languages import LANGUAGES, pair_key, pair_name
+from audiomlqa.sources import DatasetFile
+from audiomlqa.tables import Table
 
 METRICS = ("exact_match", "f1")
 
@@ -82,8 +85,14 @@ class Scorecard:
             "provenance": self.provenance,
         }
 
+    def frame(self):
+        """The per-pair scores as a pandas table (``score --csv``)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"pair": p.pair, **asdict(p)} for p in self.pairs])
+
     def to_markdown(self) -> str:
-        return "\n".join(_markdown_lines(self))
+        return "\n".join(t.to_markdown() for t in scorecard_tables(self))
 
 
 def provenance(datasets: Sequence[DatasetFile], predictions: Predictions | None = None) -> dict:
@@ -124,8 +133,7 @@ def score_datasets(datasets: Sequence[DatasetFile], predictions: Predictions) ->
     unknown = [pair_name(*p) for p in predictions.by_pair if p not in by_file]
     if unknown:
         raise AudioMLQAError(f"predictions for pairs that the dataset lacks: {', '.join(unknown[:5])}")
-    order = {lang: i for i, lang in enumerate(LANGUAGES)}
-    pairs = sorted(predictions.by_pair, key=lambda p: (p[0] != p[1], order[p[0]], order[p[1]]))
+    pairs = sorted(predictions.by_pair, key=pair_key)
     used = [by_file[p] for p in pairs]
     return Scorecard([score_file(by_file[p], predictions.by_pair[p]) for p in pairs], provenance(used, predictions))
 
@@ -134,23 +142,24 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}"
 
 
-def _tables(card: Scorecard) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The report as (title, header, rows) tables, rendered by both Markdown and the terminal."""
-    tables = [
-        (
-            "MLQA scores per pair",
-            ["pair", "context", "question", "EM", "F1", "answered"],
-            [[p.pair, p.context_lang, p.question_lang, _fmt(p.exact_match), _fmt(p.f1), f"{p.answered}/{p.total}"] for p in card.pairs],
-        )
-    ]
+def scorecard_tables(card: Scorecard) -> list[Table]:
+    """The report as tables: per pair, the G-XLT matrix (when cross-lingual pairs are scored), macro averages."""
+    per_pair = [[p.pair, p.context_lang, p.question_lang, _fmt(p.exact_match), _fmt(p.f1), f"{p.answered}/{p.total}"]
+                for p in card.pairs]
+    tables = [Table("MLQA scores per pair", ["pair", "context", "question", "EM", "F1", "answered"], per_pair,
+                    left={0, 1, 2})]
     if any(p.context_lang != p.question_lang for p in card.pairs):
         f1 = card.matrix("f1")
         qs = [x for x in LANGUAGES if any(x in row for row in f1.values())]
         rows = [[c, *(_fmt(f1[c].get(q)) for q in qs)] for c in LANGUAGES if c in f1]
-        tables.append(("G-XLT F1 (rows: context language, columns: question language)", ["c \\ q", *qs], rows))
+        tables.append(Table("G-XLT F1 (rows: context language, columns: question language)", ["c \\ q", *qs], rows))
     if len(card.pairs) > 1:
-        rows = [[g.replace("_", " "), _fmt(v["exact_match"]), _fmt(v["f1"])] for g, v in card.averages().items() if v["f1"] is not None]
-        tables.append(("Macro averages over pairs", ["group", "EM", "F1"], rows))
+        rows = [[g.replace("_", " "), _fmt(v["exact_match"]), _fmt(v["f1"])]
+                for g, v in card.averages().items() if v["f1"] is not None]
+        tables.append(Table("Macro averages over pairs", ["group", "EM", "F1"], rows))
+    missing = sum(p.total - p.answered for p in card.pairs)
+    tables[-1].notes += ([f"[yellow]{missing} question(s) had no prediction and scored 0[/yellow]"] if missing else [])
+    tables[-1].notes.append(f"[dim]{_footer(card)}[/dim]")
     return tables
 
 
@@ -162,30 +171,16 @@ def _footer(card: Scorecard) -> str:
     )
 
 
-def _markdown_lines(card: Scorecard) -> list[str]:
-    lines: list[str] = []
-    for title, header, rows in _tables(card):
-        lines += [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        lines.append("")
-    lines.append(_footer(card))
-    return lines
+def score_predictions(predictions: str | Path, dataset: str | Path, *, split: str = "dev",
+                      lang: str | None = None) -> Scorecard:
+    """``audiomlqa score PREDICTIONS --dataset D``: predictions (a file or folder) against their gold files."""
+    from audiomlqa.predictions import load_predictions
+    from audiomlqa.sources import read_dataset_files
 
-
-def print_scorecard(card: Scorecard) -> None:
-    """Human-readable tables on the terminal (rich)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for title, header, rows in _tables(card):
-        table = Table(title=title)
-        for i, col in enumerate(header):
-            table.add_column(col, justify="left" if i == 0 or col in ("context", "question") else "right")
-        for r in rows:
-            table.add_row(*r)
-        console.print(table)
-    missing = sum(p.total - p.answered for p in card.pairs)
-    if missing:
-        console.print(f"[yellow]{missing} question(s) had no prediction and scored 0[/yellow]")
-    console.print(f"[dim]{_footer(card)} (--json for details)[/dim]")
+    preds = load_predictions(predictions)
+    single_file = Path(dataset).is_file()
+    if preds.flat is not None and not single_file:
+        raise AudioMLQAError(f"{predictions}: a flat {{id: answer}} mapping needs one dataset file (--dataset FILE.json), "
+                             "not a directory or dataset")
+    datasets = read_dataset_files(dataset, split, None if single_file else list(preds.by_pair) or None, lang)
+    return score_datasets(datasets, preds)

@@ -23,8 +23,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from audiomlqa import LANGUAGES
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.languages import check_language
 
 SCORER_VERSION = "mlqa_evaluation_v1"
 """The algorithm this module reproduces; bump only if the algorithm changes."""
@@ -49,13 +49,6 @@ def _punctuation_table() -> dict[int, None]:
     punct = {i for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")}
     punct.update(ord(c) for c in string.punctuation)
     return dict.fromkeys(punct)
-
-
-def check_language(lang: str) -> str:
-    """Return ``lang`` if MLQA scores it, else raise a one-line error listing the languages."""
-    if lang not in _ARTICLES:
-        raise AudioMLQAError(f"unknown language {lang!r}: MLQA languages are {', '.join(LANGUAGES)}")
-    return lang
 
 
 def answer_tokens(text: str, lang: str) -> list[str]:

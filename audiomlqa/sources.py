@@ -9,15 +9,16 @@ same question id is picked in every pair that contains it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiomlqa import LANGUAGES
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.files import read_json
+from audiomlqa.languages import LANGUAGES, check_language, pair_name, parse_pair
 
 SPLITS = {"dev": "dev", "validation": "dev", "test": "test"}
 """Split names accepted everywhere, mapped to MLQA's file prefix (Hugging Face says ``validation``)."""
@@ -49,8 +50,16 @@ class Question:
         return pair_name(self.context_lang, self.question_lang)
 
     @property
+    def key(self) -> tuple[str, str]:
+        """How manifests and caches name a question: ids repeat across pairs, so (pair, id)."""
+        return self.pair, self.id
+
+    @property
     def answer_texts(self) -> list[str]:
         return [a.text for a in self.answers]
+
+    def to_dict(self) -> dict:
+        return {"pair": self.pair, **dataclasses.asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -74,26 +83,6 @@ class DatasetFile:
         return [(q.id, q.answer_texts) for q in self.questions]
 
 
-def check_language(lang: str) -> str:
-    if lang not in LANGUAGES:
-        raise AudioMLQAError(f"unknown language {lang!r}: MLQA languages are {', '.join(LANGUAGES)}")
-    return lang
-
-
-def pair_name(context_lang: str, question_lang: str) -> str:
-    return context_lang if context_lang == question_lang else f"{context_lang}-{question_lang}"
-
-
-def parse_pair(name: str) -> tuple[str, str]:
-    """``"de"`` → ``("de", "de")``; ``"de-en"`` → context de, question en."""
-    parts = name.strip().split("-")
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2:
-        raise AudioMLQAError(f"bad language pair {name!r}: write a language (de) or context-question (de-en)")
-    return check_language(parts[0]), check_language(parts[1])
-
-
 def resolve_pairs(
     languages: Sequence[str] | None = None, pairs: Sequence[str] | None = None, cross_lingual: bool = False
 ) -> list[tuple[str, str]]:
@@ -111,21 +100,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _read_json(path: Path) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AudioMLQAError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as e:
-        raise AudioMLQAError(f"{path}: cannot read it as UTF-8 JSON ({e.__class__.__name__})") from None
-    if not text.strip():
-        raise AudioMLQAError(f"{path}: the file is empty")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise AudioMLQAError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-
-
 def languages_from_name(path: Path) -> tuple[str, str] | None:
     """Context and question language from an MLQA-style name (``…context-de-question-en…``)."""
     m = _PAIR_IN_NAME.search(path.name)
@@ -135,7 +109,7 @@ def languages_from_name(path: Path) -> tuple[str, str] | None:
 def read_squad_file(path: str | Path, context_lang: str | None = None, question_lang: str | None = None) -> DatasetFile:
     """Read a SQuAD-format file (MLQA 1.0, SQuAD/XQuAD 1.1). Languages default to the file name's."""
     path = Path(path)
-    doc = _read_json(path)
+    doc = read_json(path)
     if not (isinstance(doc, dict) and isinstance(doc.get("data"), list)):
         raise AudioMLQAError(f"{path}: not a SQuAD-format dataset (expected an object with a 'data' list of articles)")
     named = languages_from_name(path)
@@ -175,11 +149,6 @@ def _split_prefix(split: str) -> str:
         return SPLITS[split]
     except KeyError:
         raise AudioMLQAError(f"unknown split {split!r}: use dev (validation) or test") from None
-
-
-def mlqa_file(root: str | Path, split: str, context_lang: str, question_lang: str) -> Path:
-    prefix = _split_prefix(split)
-    return mlqa_split_dir(root, split) / f"{prefix}-context-{context_lang}-question-{question_lang}.json"
 
 
 def is_mlqa_dir(path: Path) -> bool:
@@ -317,36 +286,3 @@ def sample_per_pair(questions: Sequence[Question], n: int, seed: int = 0) -> lis
     for group in by_pair.values():
         keep.update((x.context_lang, x.question_lang, x.id) for x in sorted(group, key=lambda x: selection_rank(x.id, seed))[:n])
     return [x for x in questions if (x.context_lang, x.question_lang, x.id) in keep]
-
-
-def write_mlqa_subset(source: str | Path, destination: str | Path, *, split: str = "dev", per_language: int, seed: int = 0) -> list[Path]:
-    """Write a small MLQA_V1-layout copy of ``source``: for every context language, the
-    ``per_language`` questions ranked first in its monolingual file, in every question language.
-
-    This is how the package's offline sample was made; keeping the same ids across question languages
-    keeps the sample usable for cross-lingual (G-XLT) runs.
-    """
-    prefix = _split_prefix(split)
-    src = mlqa_split_dir(source, split)
-    dst = Path(destination) / prefix
-    dst.mkdir(parents=True, exist_ok=True)
-    written = []
-    for c in LANGUAGES:
-        mono = read_squad_file(src / f"{prefix}-context-{c}-question-{c}.json", c, c)
-        keep = {q.id for q in sample_per_pair(mono.questions, per_language, seed)}
-        for q in LANGUAGES:
-            path = src / f"{prefix}-context-{c}-question-{q}.json"
-            doc = _read_json(path)
-            articles = []
-            for article in doc["data"]:  # type: ignore[index]
-                paragraphs = []
-                for p in article["paragraphs"]:
-                    qas = [qa for qa in p["qas"] if qa["id"] in keep]
-                    if qas:
-                        paragraphs.append({**p, "qas": qas})
-                if paragraphs:
-                    articles.append({**article, "paragraphs": paragraphs})
-            out = dst / path.name
-            out.write_text(json.dumps({"version": doc.get("version", "1.0"), "data": articles}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")  # type: ignore[union-attr]
-            written.append(out)
-    return written

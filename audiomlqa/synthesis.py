@@ -16,23 +16,33 @@ machines by ``shard=(i, N)``: question (pair, id) belongs to shard ``sha256(pair
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import os
 import platform
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
-from audiomlqa import LANGUAGES, __version__
+from pydantic import Field, field_validator
+
+from audiomlqa import __version__
+from audiomlqa.asr import ASRSettings, FasterWhisperSettings
+from audiomlqa.config import Integer, Language, Number, Settings, parse
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.manifest import append_rows, final_rows, read_manifest, repair, write_json_atomic
-from audiomlqa.sources import Question, check_language, load_questions
+from audiomlqa.files import jsonable, write_json, write_jsonl
+from audiomlqa.languages import pair_key
+from audiomlqa.manifest import Attempt, append_rows, read_manifest, repair, standing_attempts
+from audiomlqa.progress import progress_bar
+from audiomlqa.sources import Question, load_questions
+from audiomlqa.tables import Table
+from audiomlqa.tts import EspeakChoice, KokoroChoice, TTSChoice
+from audiomlqa.versions import package_versions
 
 PACKAGED_SAMPLE = str(Path(__file__).with_name("data") / "mlqa-sample")
 DEFAULT_OUTPUT = "audio-mlqa-sample"
@@ -46,81 +56,85 @@ DEFAULT_UNVERIFIED = ["ar", "vi"]
 """Languages whose round trip Whisper base cannot verify: rows are marked ``verified: false``."""
 
 
-@dataclass
-class TTSChoice:
-    """Which backend speaks a language, with which voices (retries walk them) and backend options."""
-
-    backend: str = "espeak"
-    voices: list[str] | None = None
-    options: dict = field(default_factory=dict)
-
-
 def default_tts_map() -> dict[str, TTSChoice]:
     """The offline default: Kokoro-82M where it is intelligible to Whisper, eSpeak NG for ar and vi
     (Kokoro has no voice for them)."""
-    return {"default": TTSChoice("espeak"), **{lang: TTSChoice("kokoro") for lang in ("en", "de", "es", "hi", "zh")}}
+    kokoro = {lang: KokoroChoice(backend="kokoro") for lang in ("en", "de", "es", "hi", "zh")}
+    return {"default": EspeakChoice(), **kokoro}
 
 
-@dataclass
-class SynthesisConfig:
+class SynthesisConfig(Settings):
+    """Everything a synthesis run is made of; a recipe is this as YAML."""
+
     source: str = PACKAGED_SAMPLE
-    split: str = "dev"
-    languages: list[str] | None = None
+    split: Literal["dev", "validation", "test"] = "dev"
+    languages: list[Language] | None = None
     pairs: list[str] | None = None
     cross_lingual: bool = False
-    per_language: int | None = None
-    seed: int = 0
-    limit: int | None = None
+    per_language: Integer | None = Field(None, ge=0)
+    seed: Integer = 0
+    limit: Integer | None = Field(None, ge=0)
     output: str = DEFAULT_OUTPUT
-    # language -> choice, "default" for the rest; a recipe's map replaces this one as a whole.
-    tts: dict[str, TTSChoice] = field(default_factory=lambda: default_tts_map())
-    unverified: list[str] = field(default_factory=lambda: list(DEFAULT_UNVERIFIED))
-    rates: list[float] = field(default_factory=lambda: [1.0, 0.85])
-    asr: dict = field(default_factory=lambda: dict(DEFAULT_ASR))
-    metric: dict[str, str] = field(default_factory=dict)
-    thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    max_attempts: int = 3
-    batch_size: int = 16
-    workers: int = 1
+    tts: dict[Language | Literal["default"], TTSChoice] = Field(default_factory=default_tts_map)
+    """Language → choice, ``default`` for the rest; a recipe's map replaces this one as a whole."""
+    unverified: list[Language] = Field(default_factory=lambda: list(DEFAULT_UNVERIFIED))
+    rates: list[Number] = Field(default_factory=lambda: [1.0, 0.85], min_length=1)
+    asr: ASRSettings = Field(default_factory=lambda: FasterWhisperSettings.model_validate(DEFAULT_ASR))
+    metric: dict[Language, Literal["wer", "cer"]] = Field(default_factory=dict)
+    thresholds: dict[Language, Number] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    max_attempts: Integer = Field(3, ge=1)
+    batch_size: Integer = Field(16, ge=1)
+    workers: Integer = Field(1, ge=1)
     shard: tuple[int, int] = (0, 1)
 
-    # Fields that may change between a run and its resumption without changing any result.
-    RUNTIME_ONLY = ("workers", "batch_size", "limit", "output")
+    RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("workers", "batch_size", "limit", "output")
+    """Fields that may change between a run and its resumption without changing any result."""
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value):
+        if isinstance(value, str):
+            try:
+                return parse_shard(value)
+            except AudioMLQAError as e:
+                raise ValueError(str(e)) from None
+        if isinstance(value, (list, tuple)) and len(value) == 2 and not 0 <= value[0] < value[1]:
+            raise ValueError(f"bad shard {value[0]}/{value[1]}: use i/N with 0 ≤ i < N")
+        return value
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs(cls, value):
+        from audiomlqa.languages import parse_pair
+
+        for p in value or []:
+            try:
+                parse_pair(p)
+            except AudioMLQAError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value):
+        for lang, t in value.items():
+            if t < 0:
+                raise ValueError(f"threshold for {lang} must be non-negative, not {t}")
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value):
+        if any(r <= 0 for r in value):
+            raise ValueError("rates must be positive speed factors")
+        return value
 
     @classmethod
-    def from_dict(cls, data: dict) -> SynthesisConfig:
-        from audiomlqa.recipes import check_settings
-
-        check_settings(cls, data, "synthesis")
-        data = dict(data)
-        if "tts" in data:
-            data["tts"] = {lang: c if isinstance(c, TTSChoice) else TTSChoice(**c) for lang, c in (data["tts"] or {}).items()}
-        if "shard" in data and not isinstance(data["shard"], tuple):
-            data["shard"] = parse_shard(str(data["shard"]))
-        cfg = cls(**data)
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        for lang in [*(self.languages or []), *self.thresholds, *self.metric, *self.unverified, *(k for k in self.tts if k != "default")]:
-            check_language(lang)
-        if self.max_attempts < 1 or self.batch_size < 1 or self.workers < 1:
-            raise AudioMLQAError("max_attempts, batch_size and workers must be at least 1")
-        for lang, t in self.thresholds.items():
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
-                hint = " (YAML reads 1.0e9 as text: write 1.0e+9)" if isinstance(t, str) else ""
-                raise AudioMLQAError(f"threshold for {lang} must be a non-negative number, not {t!r}{hint}")
-        if not self.rates or any(isinstance(r, (bool, str)) or r <= 0 for r in self.rates):
-            raise AudioMLQAError("rates must be a non-empty list of positive speed factors")
-        for m in self.metric.values():
-            if m not in ("wer", "cer"):
-                raise AudioMLQAError(f"unknown error metric {m!r}: use wer or cer")
-        i, n = self.shard
-        if not 0 <= i < n:
-            raise AudioMLQAError(f"bad shard {i}/{n}: use i/N with 0 ≤ i < N")
+    def from_dict(cls, data: dict, where: str | None = None) -> SynthesisConfig:
+        return parse(cls, data, where)
 
     def tts_for(self, lang: str) -> TTSChoice:
-        return self.tts.get(lang) or self.tts.get("default") or TTSChoice()
+        return self.tts.get(lang) or self.tts.get("default") or EspeakChoice()
 
     def metric_for(self, lang: str) -> str:
         from audiomlqa.text import DEFAULT_METRIC
@@ -131,16 +145,29 @@ class SynthesisConfig:
         return self.thresholds.get(lang, DEFAULT_THRESHOLDS[lang])
 
     def fingerprint(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k in self.RUNTIME_ONLY:
-            d.pop(k, None)
-        d["shard"] = list(self.shard)
-        return d
+        """The settings the results depend on (run.json's ``config``): a resumed run must have the same."""
+        return self.model_dump(mode="json", exclude=set(self.RUNTIME_ONLY))
 
     @property
     def suffix(self) -> str:
         i, n = self.shard
         return "" if n == 1 else f"-{i}-of-{n}"
+
+
+def load_synthesis_config(recipe: str | Path | None = None, overrides: Sequence[str] = (), *,
+                          tts: str | None = None, asr_model: str | None = None, **options) -> SynthesisConfig:
+    """A recipe (or the defaults), then command-line options (None: not given), then ``key=value`` overrides.
+    ``tts`` names one backend for every language; ``asr_model`` keeps the recipe's ASR settings but its model."""
+    from audiomlqa.config import apply_overrides, load_yaml
+
+    data = load_yaml(recipe) if recipe else {}
+    data.update({k: v for k, v in options.items() if v is not None})
+    if tts:
+        data["tts"] = {"default": {"backend": tts}}
+    if asr_model:
+        asr = data.get("asr", DEFAULT_ASR)
+        data["asr"] = {**(asr if isinstance(asr, dict) else {}), "model": asr_model}
+    return parse(SynthesisConfig, apply_overrides(data, overrides), str(recipe) if recipe else None)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -173,38 +200,87 @@ def spoken_text(question: str) -> str:
 
 
 @dataclass(frozen=True)
-class Attempt:
+class AttemptPlan:
+    """How attempt ``k`` of a question is spoken."""
+
     voice: str
     seed: int
     rate: float
 
 
-def plan_attempt(voices: Sequence[str], rates: Sequence[float], seed: int, k: int) -> Attempt:
+def plan_attempt(voices: Sequence[str], rates: Sequence[float], seed: int, k: int) -> AttemptPlan:
     """Attempt ``k`` walks the voices first, then the rates; the seed changes every attempt."""
-    return Attempt(voices[k % len(voices)], seed + k, rates[(k // len(voices)) % len(rates)])
+    return AttemptPlan(voices[k % len(voices)], seed + k, rates[(k // len(voices)) % len(rates)])
+
+
+def judge(error: float, threshold: float, metric: str, *, verified: bool, asr_model: str, lang: str) -> tuple[bool, str | None]:
+    """The filter's decision on one clip: accepted when its error is at most the threshold, and why not (or, for
+    a language the ASR cannot verify, why the decision is weak)."""
+    ok = error <= threshold
+    if not verified:
+        return ok, (f"unverified: {asr_model} cannot check {lang} reliably; "
+                    f"{metric} {error:.3f} {'≤' if ok else '>'} relaxed {threshold}")
+    return ok, None if ok else f"{metric} {error:.3f} > {threshold}"
 
 
 # -- TTS, possibly in worker processes ------------------------------------------------------------
 
-_WORKER_BACKENDS: dict = {}
+_LOADED_TTS: dict = {}
 """Backends loaded in this process (main or worker), so each is loaded once per process."""
 
 
-def _backend_key(backend: str, options: dict) -> tuple[str, str]:
-    return backend, repr(sorted(options.items()))
-
-
-def _tts_job(backend: str, options: dict, text: str, lang: str, attempt: Attempt):
-    """Synthesize + post-process one clip; runs in the main process or a worker."""
-    from audiomlqa.audio import prepare
+def _tts_backend(backend: str, options: dict):
     from audiomlqa.tts import load_backend
 
-    key = _backend_key(backend, options)
-    if key not in _WORKER_BACKENDS:
-        _WORKER_BACKENDS[key] = load_backend(backend, **options)
+    key = backend, repr(sorted(options.items()))
+    if key not in _LOADED_TTS:
+        _LOADED_TTS[key] = load_backend(backend, **options)
+    return _LOADED_TTS[key]
+
+
+def _tts_job(backend: str, options: dict, text: str, lang: str, plan: AttemptPlan):
+    """Synthesize + post-process one clip; runs in the main process or a worker."""
+    from audiomlqa.audio import prepare
+
     t0 = time.perf_counter()
-    speech = _WORKER_BACKENDS[key].synthesize(text, lang, attempt.voice, seed=attempt.seed, rate=attempt.rate)
+    speech = _tts_backend(backend, options).synthesize(text, lang, plan.voice, seed=plan.seed, rate=plan.rate)
     return prepare(speech), time.perf_counter() - t0
+
+
+@dataclass
+class _Voice:
+    """A question language's TTS as loaded for a run: the choice, the voices to walk, what run.json says of it."""
+
+    choice: TTSChoice
+    voices: list[str]
+    info: dict
+
+    def job(self, text: str, lang: str, plan: AttemptPlan) -> tuple:
+        return self.choice.backend, self.choice.constructor_options(), text, lang, plan
+
+
+def _load_voices(cfg: SynthesisConfig, languages: set[str]) -> dict[str, _Voice]:
+    """Every question language's backend, loaded before any work (a missing extra or voice fails early)."""
+    out = {}
+    for lang in sorted(languages):
+        choice = cfg.tts_for(lang)
+        backend = _tts_backend(choice.backend, choice.constructor_options())
+        voices = choice.voices or backend.voices(lang)
+        out[lang] = _Voice(choice, voices, {**backend.describe(), "voices": voices, "license": backend.license})
+    return out
+
+
+@contextmanager
+def _tts_pool(workers: int) -> Iterator[Callable]:
+    """``map`` over TTS jobs: in ``workers`` processes, or in this one."""
+    if workers <= 1:
+        yield lambda jobs: [_tts_job(*j) for j in jobs]
+        return
+    pool = ProcessPoolExecutor(workers)
+    try:
+        yield lambda jobs: list(pool.map(_tts_job, *zip(*jobs)))
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -228,6 +304,8 @@ def select_questions(cfg: SynthesisConfig) -> list[Question]:
 
 def _prepare_output(cfg: SynthesisConfig, out: Path) -> Path:
     """Create ``out`` (or fail in one line) and refuse to resume a run made with other settings."""
+    import json
+
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -241,17 +319,24 @@ def _prepare_output(cfg: SynthesisConfig, out: Path) -> Path:
             previous = json.loads(run_file.read_text(encoding="utf-8")).get("config")
         except ValueError:
             previous = None
-        current = _jsonable(cfg.fingerprint())
-        if previous is not None and previous != current:
-            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-            raise AudioMLQAError(
-                f"{out} holds a run with other settings (changed: {', '.join(changed)}); resume with the same settings or choose another --output"
-            )
+        if previous is not None:
+            changed = _changed_settings(previous, cfg)
+            if changed:
+                raise AudioMLQAError(f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
+                                     "resume with the same settings or choose another --output")
     return run_file
 
 
-def _jsonable(obj):
-    return json.loads(json.dumps(obj))
+def _changed_settings(previous: dict, cfg: SynthesisConfig) -> list[str]:
+    """Top-level settings that differ between a saved run's config and ``cfg``. The saved one is read through
+    today's schema first, so a run recorded by an earlier version (fewer defaults spelled out) still matches."""
+    current = cfg.fingerprint()
+    try:
+        runtime = {k: getattr(cfg, k) for k in cfg.RUNTIME_ONLY}
+        previous = SynthesisConfig.model_validate({**previous, **runtime}).fingerprint()
+    except Exception:  # noqa: BLE001 - settings this version no longer knows: compare as saved
+        pass
+    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
 
 
 def synthesize(
@@ -268,178 +353,126 @@ def synthesize(
     the number of rows written after every batch (used to test interruption); ``command`` is recorded
     in run.json (the CLI passes the command line).
     """
-    from audiomlqa.asr import SAMPLE_RATE, load_asr
-    from audiomlqa.audio import write_flac
-    from audiomlqa.text import error_rate, normalize_for_asr
-    from audiomlqa.tts import load_backend
-
-    cfg.validate()
     out = Path(cfg.output)
     questions = select_questions(cfg)
     run_file = _prepare_output(cfg, out)
     manifest = out / f"manifest{cfg.suffix}.jsonl"
     repair(manifest)
-    rows = read_manifest(manifest)
-    attempts: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
-        attempts.setdefault((r["pair"], r["id"]), []).append(r)
+    attempts: dict[tuple[str, str], list[Attempt]] = {}
+    for r in read_manifest(manifest):
+        attempts.setdefault(r.key, []).append(r)
 
     def finished(q: Question) -> bool:
-        made = attempts.get((q.pair, q.id), [])
-        return any(r["accepted"] for r in made) or len(made) >= cfg.max_attempts
+        made = attempts.get(q.key, [])
+        return any(r.accepted for r in made) or len(made) >= cfg.max_attempts
 
     todo = [q for q in questions if not finished(q)]
-    _write_questions(out / f"questions{cfg.suffix}.jsonl", questions)
-
-    backends = {lang: cfg.tts_for(lang) for lang in {q.question_lang for q in questions}}
-    tts_info, voices = {}, {}
-    for lang, choice in backends.items():
-        key = _backend_key(choice.backend, choice.options)
-        if key not in _WORKER_BACKENDS:  # load here, before any work: a missing extra fails early
-            _WORKER_BACKENDS[key] = load_backend(choice.backend, **choice.options)
-        backend = _WORKER_BACKENDS[key]
-        voices[lang] = choice.voices or backend.voices(lang)
-        tts_info[lang] = {**backend.describe(), "voices": voices[lang], "license": backend.license}
+    write_jsonl(out / f"questions{cfg.suffix}.jsonl", [q.to_dict() for q in questions])
+    voices = _load_voices(cfg, {q.question_lang for q in questions})
     if todo and asr is None:
-        asr_opts = {k: v for k, v in cfg.asr.items() if k != "backend"}
-        asr = load_asr(cfg.asr.get("backend", "faster-whisper"), **asr_opts)
+        asr = cfg.asr.load()
     if todo or not run_file.exists():  # a rerun with nothing left to do keeps the record of the run that did it
-        write_json_atomic(run_file, _run_record(cfg, tts_info, asr, command))
+        write_json(run_file, _run_record(cfg, voices, asr, command))
 
-    pool = ProcessPoolExecutor(cfg.workers) if cfg.workers > 1 and todo else None
     written = 0
-    bar = _progress(len(questions), len(questions) - len(todo)) if progress else None
-    try:
-        by_lang: dict[str, list[Question]] = {}
-        for q in todo:
-            by_lang.setdefault(q.question_lang, []).append(q)
-        for lang, group in by_lang.items():
-            choice = backends[lang]
-            metric, threshold = cfg.metric_for(lang), cfg.threshold_for(lang)
-            verified = lang not in cfg.unverified
+    with _tts_pool(cfg.workers if todo else 1) as speak, \
+            progress_bar("synthesize", len(questions), completed=len(questions) - len(todo), enabled=progress) as bar:
+        for lang in dict.fromkeys(q.question_lang for q in todo):
+            group = [q for q in todo if q.question_lang == lang]
             for start in range(0, len(group), cfg.batch_size):
                 active = group[start : start + cfg.batch_size]
-                while active:
-                    batch = [(q, len(attempts.get((q.pair, q.id), []))) for q in active]
-                    jobs = [(choice.backend, choice.options, spoken_text(q.question), lang, plan_attempt(voices[lang], cfg.rates, cfg.seed, k)) for q, k in batch]
-                    clips = list(pool.map(_tts_job, *zip(*jobs))) if pool else [_tts_job(*j) for j in jobs]
-                    t0 = time.perf_counter()
-                    texts = [j[2] for j in jobs]
-                    audible = [i for i, (speech, _) in enumerate(clips) if len(speech.samples) and texts[i]]
-                    heard = asr.transcribe([clips[i][0].samples for i in audible], lang, [texts[i] for i in audible]) if audible else []
-                    transcripts = dict(zip(audible, heard))
-                    asr_seconds = (time.perf_counter() - t0) / max(1, len(audible))
-                    new_rows = []
-                    for i, ((q, k), (speech, tts_seconds), job) in enumerate(zip(batch, clips, jobs)):
-                        attempt = job[4]
-                        rel = Path("audio") / q.pair / f"{safe_name(q.id)}-{k}.flac"
-                        row = {
-                            "id": q.id, "pair": q.pair, "context_lang": q.context_lang, "question_lang": q.question_lang,
-                            "attempt": k, "backend": choice.backend, "voice": attempt.voice, "seed": attempt.seed,
-                            "rate": attempt.rate, "text": q.question, "spoken_text": job[2], "audio": None,
-                            "duration": round(speech.duration, 4), "sample_rate": SAMPLE_RATE,
-                            "asr_model": asr.model_id, "transcript": None, "reference_norm": None, "transcript_norm": None,
-                            "metric": metric, "error": None, "threshold": threshold, "verified": verified, "accepted": False, "reason": None,
-                            "tts_license": tts_info[lang]["license"],
-                            "tts_seconds": round(tts_seconds, 4), "asr_seconds": round(asr_seconds, 4) if i in transcripts else 0.0,
-                        }
-                        if not job[2]:
-                            row["reason"] = "empty question text"
-                        elif i not in transcripts:
-                            row["reason"] = "TTS produced no audio"
-                        else:
-                            write_flac(out / rel, speech)
-                            ref, hyp = normalize_for_asr(job[2], lang), normalize_for_asr(transcripts[i], lang)
-                            err = error_rate(ref, hyp, metric)
-                            ok = err <= threshold
-                            reason = None if ok else f"{metric} {err:.3f} > {threshold}"
-                            if not verified:
-                                reason = f"unverified: {asr.model_id} cannot check {lang} reliably; {metric} {err:.3f} {'≤' if ok else '>'} relaxed {threshold}"
-                            row.update(audio=rel.as_posix(), transcript=transcripts[i], reference_norm=ref, transcript_norm=hyp,
-                                       error=round(err, 6), accepted=ok, reason=reason)
-                        new_rows.append(row)
-                        attempts.setdefault((q.pair, q.id), []).append(row)
-                    append_rows(manifest, new_rows)
-                    written += len(new_rows)
-                    done_now = [q for q in active if finished(q)]
-                    if bar is not None:
-                        bar[0].advance(bar[1], len(done_now))
+                while active:  # each round makes one more attempt at the batch's unfinished questions
+                    batch = [(q, len(attempts.get(q.key, []))) for q in active]
+                    rows = _attempt_batch(batch, lang, cfg, voices[lang], asr, speak, out)
+                    for r in rows:
+                        attempts.setdefault(r.key, []).append(r)
+                    append_rows(manifest, rows)
+                    written += len(rows)
+                    bar.advance(sum(finished(q) for q in active))
                     if on_batch is not None:
                         on_batch(written)
                     active = [q for q in active if not finished(q)]
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        if bar is not None:
-            bar[0].stop()
     summary = summarize(read_manifest(manifest), questions)
-    write_json_atomic(out / f"summary{cfg.suffix}.json", summary)
+    write_json(out / f"summary{cfg.suffix}.json", summary)
     return SynthesisResult(out, summary, written)
 
 
-def _run_record(cfg: SynthesisConfig, tts_info: dict, asr, command: str | None) -> dict:
+def _attempt_batch(batch: Sequence[tuple[Question, int]], lang: str, cfg: SynthesisConfig, voice: _Voice, asr,
+                   speak: Callable, out: Path) -> list[Attempt]:
+    """One more attempt at each question of ``batch`` (question, attempts so far): speak, listen, judge, record."""
+    from audiomlqa.asr import SAMPLE_RATE
+    from audiomlqa.audio import write_flac
+    from audiomlqa.text import error_rate, normalize_for_asr
+
+    plans = [plan_attempt(voice.voices, cfg.rates, cfg.seed, k) for _, k in batch]
+    texts = [spoken_text(q.question) for q, _ in batch]
+    clips = speak([voice.job(text, lang, plan) for text, plan in zip(texts, plans)])
+    t0 = time.perf_counter()
+    audible = [i for i, (speech, _) in enumerate(clips) if len(speech.samples) and texts[i]]
+    heard = asr.transcribe([clips[i][0].samples for i in audible], lang, [texts[i] for i in audible]) if audible else []
+    transcripts = dict(zip(audible, heard))
+    asr_seconds = (time.perf_counter() - t0) / max(1, len(audible))
+    metric, threshold, verified = cfg.metric_for(lang), cfg.threshold_for(lang), lang not in cfg.unverified
+    rows = []
+    for i, ((q, k), plan, (speech, tts_seconds)) in enumerate(zip(batch, plans, clips)):
+        row = Attempt(
+            id=q.id, pair=q.pair, context_lang=q.context_lang, question_lang=q.question_lang, attempt=k,
+            backend=voice.choice.backend, voice=plan.voice, seed=plan.seed, rate=plan.rate, text=q.question,
+            spoken_text=texts[i], duration=round(speech.duration, 4), sample_rate=SAMPLE_RATE, asr_model=asr.model_id,
+            metric=metric, threshold=threshold, verified=verified, tts_license=voice.info["license"],
+            tts_seconds=round(tts_seconds, 4), asr_seconds=round(asr_seconds, 4) if i in transcripts else 0.0,
+        )
+        if not texts[i]:
+            row.reason = "empty question text"
+        elif i not in transcripts:
+            row.reason = "TTS produced no audio"
+        else:
+            rel = Path("audio") / q.pair / f"{safe_name(q.id)}-{k}.flac"
+            write_flac(out / rel, speech)
+            ref, hyp = normalize_for_asr(texts[i], lang), normalize_for_asr(transcripts[i], lang)
+            err = error_rate(ref, hyp, metric)
+            row.accepted, row.reason = judge(err, threshold, metric, verified=verified, asr_model=asr.model_id, lang=lang)
+            row.audio, row.transcript, row.reference_norm, row.transcript_norm = rel.as_posix(), transcripts[i], ref, hyp
+            row.error = round(err, 6)
+        rows.append(row)
+    return rows
+
+
+def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: str | None) -> dict:
     return {
         "command": command,
-        "config": _jsonable(cfg.fingerprint()),
+        "config": jsonable(cfg.fingerprint()),
         "runtime": {"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit},
         "audiomlqa_version": __version__,
         "python": platform.python_version(),
-        "tts": tts_info,
+        "tts": {lang: v.info for lang, v in voices.items()},
         "asr": asr.describe() if asr is not None else None,
-        "packages": _package_versions(),
+        "packages": package_versions(("espeakng-loader", "faster-whisper", "ctranslate2", "whisper-normalizer", "jiwer",
+                                      "opencc", "soxr", "pydub", "transformers", "torch")),
     }
 
 
-def _write_questions(path: Path, questions: Sequence[Question]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for q in questions:
-            f.write(json.dumps({"pair": q.pair, **dataclasses.asdict(q)}, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def _package_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("espeakng-loader", "faster-whisper", "ctranslate2", "whisper-normalizer", "jiwer", "opencc", "soxr", "pydub", "transformers", "torch"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def _progress(total: int, completed: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    p = Progress(TextColumn("synthesize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=False)
-    task = p.add_task("questions", total=total, completed=completed)
-    p.start()
-    return p, task
-
-
-def summarize(rows: Sequence[dict], questions: Sequence[Question] | None = None) -> dict:
+def summarize(rows: Sequence[Attempt], questions: Sequence[Question] | None = None) -> dict:
     """Per-pair table from manifest rows: attempted, accepted, pass rate, median error of the
     standing attempt, accepted audio hours, real-time factor (TTS + ASR seconds / audio seconds)."""
-    best = final_rows(rows)
-    wanted = {(q.pair, q.id) for q in questions} if questions is not None else set(best)
+    best = standing_attempts(rows)
+    wanted = {q.key for q in questions} if questions is not None else set(best)
     per_pair: dict[str, dict] = {}
     for (pair, qid), r in sorted(best.items()):
         if (pair, qid) not in wanted:
             continue
-        s = per_pair.setdefault(pair, {"metric": r["metric"], "verified": r.get("verified", True), "backend": r["backend"],
+        s = per_pair.setdefault(pair, {"metric": r.metric, "verified": r.verified, "backend": r.backend,
                                        "attempted": 0, "accepted": 0, "errors": [], "audio_seconds": 0.0})
         s["attempted"] += 1
-        s["accepted"] += bool(r["accepted"])
-        if r["error"] is not None:
-            s["errors"].append(r["error"])
-        if r["accepted"]:
-            s["audio_seconds"] += r["duration"]
+        s["accepted"] += bool(r.accepted)
+        if r.error is not None:
+            s["errors"].append(r.error)
+        if r.accepted:
+            s["audio_seconds"] += r.duration
     for pair, s in per_pair.items():
-        pair_rows = [r for r in rows if r["pair"] == pair and (r["pair"], r["id"]) in wanted]
-        compute = sum(r["tts_seconds"] + r["asr_seconds"] for r in pair_rows)
-        audio = sum(r["duration"] for r in pair_rows)
+        pair_rows = [r for r in rows if r.pair == pair and r.key in wanted]
+        compute = sum(r.tts_seconds + r.asr_seconds for r in pair_rows)
+        audio = sum(r.duration for r in pair_rows)
         errors = s.pop("errors")
         s.update(
             attempts=len(pair_rows),
@@ -448,30 +481,21 @@ def summarize(rows: Sequence[dict], questions: Sequence[Question] | None = None)
             audio_hours=s.pop("audio_seconds") / 3600,
             real_time_factor=compute / audio if audio else None,
         )
-    order = {lang: i for i, lang in enumerate(LANGUAGES)}
-    return {"pairs": {k: per_pair[k] for k in sorted(per_pair, key=lambda p: (len(p), [order.get(x, 9) for x in p.split("-")]))}}
+    return {"pairs": {k: per_pair[k] for k in sorted(per_pair, key=pair_key)}}
 
 
-def print_summary(summary: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Audio-MLQA synthesis: median WER/CER of each question's standing attempt; "
-                        "RTF = compute s per audio s; checked = the ASR can verify the language")
-    for col in ("pair", "tts", "checked", "asked", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"):
-        table.add_column(col, justify="left" if col in ("pair", "tts", "checked", "metric") else "right")
-    for pair, s in summary["pairs"].items():
-        table.add_row(
-            pair, s["backend"], "yes" if s["verified"] else "[yellow]no[/yellow]", str(s["attempted"]), str(s["accepted"]),
-            f"{100 * s['pass_rate']:.0f}%", s["metric"].upper(),
-            "—" if s["median_error"] is None else f"{s['median_error']:.3f}", f"{s['audio_hours']:.3f}",
-            "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.2f}", str(s["attempts"]),
-        )
-    console = Console()
-    if not console.is_terminal:  # logs and pipes: keep every column readable rather than 80 wide
-        console = Console(width=132)
-    console.print(table)
+def summary_table(summary: dict) -> Table:
+    """The per-pair summary as the table ``synthesize`` prints."""
+    rows = [[
+        pair, s["backend"], "yes" if s["verified"] else "[yellow]no[/yellow]", str(s["attempted"]), str(s["accepted"]),
+        f"{100 * s['pass_rate']:.0f}%", s["metric"].upper(),
+        "—" if s["median_error"] is None else f"{s['median_error']:.3f}", f"{s['audio_hours']:.3f}",
+        "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.2f}", str(s["attempts"]),
+    ] for pair, s in summary["pairs"].items()]
     unverified = [p for p, s in summary["pairs"].items() if not s["verified"]]
-    if unverified:
-        console.print(f"[yellow]unverified: {', '.join(unverified)} — the ASR model cannot check these languages reliably; "
-                      "their rows carry verified: false and a relaxed threshold[/yellow]")
+    notes = [f"[yellow]unverified: {', '.join(unverified)} — the ASR model cannot check these languages reliably; "
+             "their rows carry verified: false and a relaxed threshold[/yellow]"] if unverified else []
+    return Table("Audio-MLQA synthesis: median WER/CER of each question's standing attempt; "
+                 "RTF = compute s per audio s; checked = the ASR can verify the language",
+                 ["pair", "tts", "checked", "asked", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"],
+                 rows, left={0, 1, 2, 6}, notes=notes)

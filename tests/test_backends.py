@@ -70,8 +70,8 @@ def test_pipeline_runs_on_mms_and_transformers_backends(tmp_path, tiny_vits, tin
     })
     synthesize(cfg, progress=False)
     rows = read_manifest(tmp_path / "manifest.jsonl")
-    assert len(rows) == 4 and {r["backend"] for r in rows} == {"mms"} and [r["seed"] for r in rows[:2]] == [0, 0]
-    assert all(r["asr_model"] == str(tiny_whisper) and r["transcript"] is not None and not r["accepted"] for r in rows)
+    assert len(rows) == 4 and {r.backend for r in rows} == {"mms"} and [r.seed for r in rows[:2]] == [0, 0]
+    assert all(r.asr_model == str(tiny_whisper) and r.transcript is not None and not r.accepted for r in rows)
 
 
 def test_missing_extras_and_unknown_backends_are_one_line_errors():

@@ -83,7 +83,7 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path, de_file, sample_dir):
     (tmp_path / "list.json").write_text("[1]")
     assert_one_line_error(run_cli("score", tmp_path / "list.json", "--dataset", de_file), "not a predictions mapping")
     (tmp_path / "spec.json").write_text(json.dumps({"name": "m", "kind": "cascade"}))
-    assert_one_line_error(run_cli("score", tmp_path / "spec.json", "--dataset", de_file), "a cascade model needs 'llm'")  # specs run now; a broken one fails in one line
+    assert_one_line_error(run_cli("score", tmp_path / "spec.json", "--dataset", de_file), "spec.json: llm: required")  # specs run now; a broken one fails in one line
     assert_one_line_error(run_cli("score", tmp_path / "missing.json", "--dataset", de_file), "no such file")
     nested = tmp_path / "nested.json"
     nested.write_text(json.dumps({"de-fr": {"1": "x"}}))

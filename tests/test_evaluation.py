@@ -144,9 +144,9 @@ def test_cached_answers_survive_a_new_batch_size_but_not_a_new_generation_length
 
 
 @pytest.mark.parametrize(("spec", "message"), [
-    ({"name": "x", "kind": "text", "llm": "tiny-random/llm", "temperature": 0.2}, "unknown field(s) temperature for kind 'text'"),
+    ({"name": "x", "kind": "text", "llm": "tiny-random/llm", "temperature": 0.2}, "spec.json: unknown setting(s) temperature (known: name, kind"),
     ({"name": "x", "kind": "speechllm", "checkpoint": "runs/nowhere/final"}, "checkpoint 'runs/nowhere/final' not found"),
-    ({"name": "x", "kind": "cascade"}, "a cascade model needs 'llm'"),
+    ({"name": "x", "kind": "cascade"}, "spec.json: llm: required"),
     ({"name": "x", "kind": "qwen2-audio"}, "unknown model kind 'qwen2-audio'"),
 ])
 def test_bad_specs_fail_in_one_line_before_any_model_loads(spec, message, audio_mlqa, tmp_path):

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiomlqa import generation
+from audiomlqa.llm import generation
 
 PROMPT_LENGTHS = (3, 29, 1, 17, 40)  # mixed, one single-token prompt, several past Gemma's 8-token window below
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from audiomlqa import scoring
-from audiomlqa import scoring_reference as ref
+import official_mlqa as ref
 from audiomlqa.sources import read_mlqa_dir
 
 

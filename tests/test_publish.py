@@ -17,7 +17,7 @@ pytest.importorskip("datasets")
 pytest.importorskip("faster_whisper")
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.manifest import final_rows, read_manifest  # noqa: E402
+from audiomlqa.manifest import standing_attempts, read_manifest  # noqa: E402
 from audiomlqa.publish import publish  # noqa: E402
 from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
 
@@ -42,12 +42,12 @@ def test_publish_then_load_dataset_gives_the_synthesized_audio(espeak_run, tmp_p
 
     dest = tmp_path / "audio-mlqa"
     result = publish([espeak_run], dest, include_rejected=True)
-    standing = final_rows(read_manifest(espeak_run / "manifest.jsonl"))
-    accepted = {pair: sorted(qid for (p, qid), r in standing.items() if p == pair and r["accepted"]) for pair in ("en", "es")}
+    standing = standing_attempts(read_manifest(espeak_run / "manifest.jsonl"))
+    accepted = {pair: sorted(qid for (p, qid), r in standing.items() if p == pair and r.accepted) for pair in ("en", "es")}
     assert accepted["en"], "eSpeak English should pass Whisper base"
     expected = {pair: {"validation": len(ids)} for pair, ids in accepted.items() if ids}
-    if any(not r["accepted"] for r in standing.values()):
-        expected["rejected"] = {"validation": sum(not r["accepted"] for r in standing.values())}
+    if any(not r.accepted for r in standing.values()):
+        expected["rejected"] = {"validation": sum(not r.accepted for r in standing.values())}
     assert result.configs == expected
 
     card = (dest / "README.md").read_text()
@@ -66,11 +66,11 @@ def test_publish_then_load_dataset_gives_the_synthesized_audio(espeak_run, tmp_p
         for example in ds:
             row = standing[(pair, example["id"])]
             audio = example["audio"]
-            original, sr = sf.read(espeak_run / row["audio"], dtype="float32")
+            original, sr = sf.read(espeak_run / row.audio, dtype="float32")
             assert audio["sampling_rate"] == sr == 16000
             np.testing.assert_array_equal(np.asarray(audio["array"], dtype=np.float32).ravel(), original)
-            assert example["asr_transcript"] == row["transcript"] and example["tts_voice"] == row["voice"]
-            assert example["answers"]["text"] and example["context"] and example["question"] == row["text"]
+            assert example["asr_transcript"] == row.transcript and example["tts_voice"] == row.voice
+            assert example["answers"]["text"] and example["context"] and example["question"] == row.text
 
 
 def test_publishing_twice_is_byte_identical_and_loads_offline(espeak_run, tmp_path):
@@ -117,11 +117,11 @@ def test_bad_outputs_fail_before_anything_is_written(espeak_run, tmp_path):
 
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(espeak_run), str(broken)], check=True)
-    row = next(r for r in final_rows(read_manifest(broken / "manifest.jsonl")).values() if r["accepted"])
-    (broken / row["audio"]).unlink()
+    row = next(r for r in standing_attempts(read_manifest(broken / "manifest.jsonl")).values() if r.accepted)
+    (broken / row.audio).unlink()
     out = _audiomlqa("publish", broken, "--to", tmp_path / "ds")
     assert out.returncode == 2 and out.stderr.startswith("error: 1 accepted clip(s) have no audio file") and "Traceback" not in out.stderr
-    assert row["id"] in out.stderr and not (tmp_path / "ds").exists()
+    assert row.id in out.stderr and not (tmp_path / "ds").exists()
 
     out = _audiomlqa("publish", tmp_path / "nowhere", "--to", tmp_path / "ds")
     assert out.returncode == 2 and "not a synthesis output directory" in out.stderr

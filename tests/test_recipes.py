@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audiomlqa.recipes import load_recipe
+from audiomlqa.config import load_yaml as load_recipe
 from audiomlqa.synthesis import SynthesisConfig
 
 ROOT = Path(__file__).resolve().parents[1]

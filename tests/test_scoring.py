@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiomlqa import LANGUAGES, scoring
-from audiomlqa import scoring_reference as ref
+import official_mlqa as ref
 from audiomlqa.errors import AudioMLQAError
 
 

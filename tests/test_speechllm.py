@@ -213,13 +213,13 @@ def test_ddp_on_two_cpu_processes_trains_one_model(asr_corpus, tmp_path):
 
 
 def _recipe() -> dict:
-    from audiomlqa.recipes import load_recipe
+    from audiomlqa.config import load_yaml as load_recipe
 
     return load_recipe(ROOT / "recipes" / "train-tiny-cpu.yaml")
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("model.gate=lstm", "unknown gate 'lstm'"),
+    ("model.gate=lstm", "model.gate: expected 'conv', 'attention' or 'none', got 'lstm'"),
     ("model.num_banks=3", "num_banks 3 does not match the 7 languages"),
     ("model.llm=tiny-random/llm-no-template", "has no chat template: set model.chat_template"),
     ("model.gate=none", "gate 'none' needs num_banks 1"),

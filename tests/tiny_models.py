@@ -31,7 +31,7 @@ def make_tiny_vits(directory: Path, seed: int = 0) -> Path:
 
 def make_tiny_whisper(directory: Path, seed: int = 0) -> Path:
     """A tiny multilingual Whisper with the real tokenizer and a full 30 s window (as the ASR backends expect)."""
-    from audiomlqa.speechllm.tiny import make_tiny_whisper as build
+    from audiomlqa.llm.tiny import make_tiny_whisper as build
 
     return build(directory, seed=seed, source_positions=1500)
 
@@ -62,12 +62,12 @@ class EchoRunner:
 
     def __init__(self, spec: dict, base=None) -> None:
         type(self).batches = []
-        self.last_transcripts: list[str] = []
 
     def answer(self, items):
+        from audiomlqa.runners import Answers
+
         self.batches.append([(x.context_lang, x.question_lang, x.id) for x in items])
-        self.last_transcripts = [str(len(x.audio)) for x in items]
-        return [f"{x.question_lang}: {x.question}" for x in items]
+        return Answers([f"{x.question_lang}: {x.question}" for x in items], [str(len(x.audio)) for x in items])
 
     def describe(self) -> dict:
         return {"kind": "echo"}

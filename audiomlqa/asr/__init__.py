@@ -8,13 +8,16 @@ cannot run for hundreds of tokens. They are never shown to the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Literal, Protocol, Union, runtime_checkable
 
 import numpy as np
+from pydantic import Discriminator, Tag
 
+from audiomlqa.audio import SAMPLE_RATE
+from audiomlqa.config import UNION_TAGS, Integer, Language, Settings
 from audiomlqa.plugins import load_plugin
 
-SAMPLE_RATE = 16_000
+__all__ = ["ASRBackend", "ASRSettings", "BACKENDS", "DEFAULT_PROMPTS", "SAMPLE_RATE", "length_cap", "load_asr"]
 
 # Initial prompts in the target script: without them Whisper base writes Hindi in Urdu or Latin
 # script and Chinese in traditional characters.
@@ -48,3 +51,44 @@ BACKENDS = {
 
 def load_asr(name: str = "faster-whisper", **options) -> ASRBackend:
     return load_plugin("ASR", BACKENDS, name, options)
+
+
+# -- what a recipe or spec may say about the ASR: the backend's options, checked before it loads ----------
+# An option left out takes the backend's own default.
+
+
+class _WhisperSettings(Settings):
+    model: str | None = None
+    """Local path or Hub id (default: multilingual Whisper base from PyPI)."""
+    device: str | None = None
+    beam_size: Integer | None = None
+    beam_sizes: dict[Language, Integer] | None = None
+    """Per-language beam sizes where they differ from ``beam_size``."""
+    prompts: dict[Language, str] | None = None
+    """Per-language initial prompts in the target script (default: zh, hi, ar)."""
+
+    def load(self) -> ASRBackend:
+        return load_asr(self.backend, **self.model_dump(exclude={"backend"}, exclude_none=True))
+
+
+class FasterWhisperSettings(_WhisperSettings):
+    backend: Literal["faster-whisper"] = "faster-whisper"
+    compute_type: str | None = None
+    cpu_threads: Integer | None = None
+
+
+class TransformersWhisperSettings(_WhisperSettings):
+    backend: Literal["transformers"]
+    dtype: Literal["float32", "float16", "bfloat16"] | None = None
+
+
+def _backend_tag(value) -> str | None:
+    return value.get("backend", "faster-whisper") if isinstance(value, dict) else getattr(value, "backend", None)
+
+
+ASRSettings = Annotated[
+    Union[Annotated[FasterWhisperSettings, Tag("faster-whisper")],
+          Annotated[TransformersWhisperSettings, Tag("transformers")]],
+    Discriminator(_backend_tag),
+]
+UNION_TAGS.update(BACKENDS)

@@ -11,7 +11,6 @@ of the token embeddings (tied, as in transformers).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.files import atomic_output
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -161,13 +161,11 @@ def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "floa
         suppress_tokens=extra.get("suppress_ids"), begin_suppress_tokens=extra.get("suppress_ids_begin"),
         alignment_heads=extra.get("alignment_heads"), max_length=dims["max_target_positions"],
     )
-    tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=dims["num_mel_bins"]), tokenizer).save_pretrained(tmp)
-    if out_dir.exists():
+    if out_dir.exists():  # an earlier conversion (of another model.bin): replaced as a whole
         shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    with atomic_output(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        WhisperProcessor(WhisperFeatureExtractor(feature_size=dims["num_mel_bins"]), tokenizer).save_pretrained(tmp)
     return out_dir
 
 

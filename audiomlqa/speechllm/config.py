@@ -8,86 +8,75 @@ baseline (one shared query set, no gate).
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import BeforeValidator, Field, model_validator
+
+from audiomlqa.config import Integer, Number, Settings, parse
 from audiomlqa.errors import AudioMLQAError, first_line
+from audiomlqa.languages import check_language
+from audiomlqa.llm import SPEECH
+from audiomlqa.llm.loading import load_llm_config, load_tokenizer
+from audiomlqa.llm.names import resolve
 
 GATES = ("conv", "attention", "none")
 SELECTIONS = ("soft", "hard")
-SPEECH = "<speech>"
-"""Where the audio goes in a prompt; it is replaced by the projected speech tokens."""
+__all__ = ["GATES", "SELECTIONS", "SPEECH", "SpeechLLMConfig"]
 
 
-@dataclass
-class SpeechLLMConfig:
+def _bank_language(value):
+    if isinstance(value, str) and value != "id":  # Indonesian is in the paper's ASR data but not in MLQA
+        try:
+            check_language(value)
+        except AudioMLQAError as e:
+            raise ValueError(str(e)) from None
+    return value
+
+
+BankLanguage = Annotated[str, BeforeValidator(_bank_language)]
+
+
+class SpeechLLMConfig(Settings):
     whisper: str = "tiny-random/whisper"
     """Whisper checkpoint (hub id or local path); only its encoder (frozen) and decoder (Q-Former init) are used."""
     llm: str = "tiny-random/llm"
     """Decoder-only LLM: hub id, local directory, or a ``.gguf`` file (dequantised by transformers); frozen."""
-    languages: list[str] = field(default_factory=lambda: ["en", "de", "es", "vi", "zh"])
+    languages: list[BankLanguage] = Field(default_factory=lambda: ["en", "de", "es", "vi", "zh"], min_length=1)
     """Language order of the query bank and the gate's logits."""
-    num_banks: int = 5
+    num_banks: Integer = Field(5, ge=1)
     """K query sets: len(languages) for the language-aware model, 1 for ML-DiVA."""
-    num_queries: int = 256
+    num_queries: Integer = Field(256, ge=1)
     """L speech tokens handed to the LLM (the paper: 64 → 256 cut the input-distillation loss by 89%)."""
-    gate: str = "conv"
+    gate: Literal["conv", "attention", "none"] = "conv"
     """"conv" (small 1-D convolutional LID network), "attention" (attention pooling + MLP) or "none"."""
-    gate_hidden: int = 256
-    selection: str = "hard"
+    gate_hidden: Integer = Field(256, ge=1)
+    selection: Literal["soft", "hard"] = "hard"
     """"soft" mixes the bank by the gate's softmax; "hard" selects one set (straight-through estimator)."""
-    teacher_forcing_fraction: float = 0.5
+    teacher_forcing_fraction: Number = Field(0.5, ge=0.0, le=1.0)
     """Gold language used with probability cosine-annealed 1 → 0 over this fraction of training steps."""
-    qformer_layers: int | None = None
+    qformer_layers: Integer | None = Field(None, ge=1)
     """Whisper decoder layers kept in the Q-Former (None: all)."""
-    loss_weights: dict[str, float] = field(default_factory=lambda: {"lid": 1.0, "in": 1.0, "out": 1.0})
+    loss_weights: dict[Literal["lid", "in", "out"], Annotated[Number, Field(ge=0.0)]] = Field(
+        default_factory=lambda: {"lid": 1.0, "in": 1.0, "out": 1.0})
     chat_template: str | None = None
     """Jinja chat template; None takes the LLM tokenizer's own."""
     system_prompt: str | None = None
-    query_init_std: float = 0.02
+    query_init_std: Number = Field(0.02, gt=0.0)
+
+    @model_validator(mode="after")
+    def _bank_matches_gate(self) -> SpeechLLMConfig:
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError(f"languages repeat: {self.languages}")
+        if self.gate == "none" and self.num_banks != 1:
+            raise ValueError(f"gate 'none' needs num_banks 1 (the ML-DiVA baseline), got {self.num_banks}")
+        if self.gate != "none" and self.num_banks != len(self.languages):
+            raise ValueError(f"num_banks {self.num_banks} does not match the {len(self.languages)} languages "
+                             f"{self.languages}: a language-aware bank has one query set per language")
+        return self
 
     @classmethod
-    def from_dict(cls, data: dict) -> SpeechLLMConfig:
-        from audiomlqa.recipes import check_settings
-
-        check_settings(cls, data, "model")
-        cfg = cls(**data)
-        cfg.validate()
-        return cfg
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def validate(self) -> None:
-        """Checks that need no weights: types, the bank against the languages, the loss weights."""
-        from audiomlqa.sources import check_language
-
-        if self.gate not in GATES:
-            raise AudioMLQAError(f"unknown gate {self.gate!r}: use one of {', '.join(GATES)}")
-        if self.selection not in SELECTIONS:
-            raise AudioMLQAError(f"unknown selection {self.selection!r}: use soft or hard")
-        if not self.languages:
-            raise AudioMLQAError("languages must list at least one language")
-        for lang in self.languages:
-            if lang != "id":  # Indonesian is in the paper's ASR data but not in MLQA
-                check_language(lang)
-        if len(set(self.languages)) != len(self.languages):
-            raise AudioMLQAError(f"languages repeat: {self.languages}")
-        if self.gate == "none" and self.num_banks != 1:
-            raise AudioMLQAError(f"gate 'none' needs num_banks 1 (the ML-DiVA baseline), got {self.num_banks}")
-        if self.gate != "none" and self.num_banks != len(self.languages):
-            raise AudioMLQAError(
-                f"num_banks {self.num_banks} does not match the {len(self.languages)} languages {self.languages}: "
-                "a language-aware bank has one query set per language"
-            )
-        if self.num_queries < 1:
-            raise AudioMLQAError("num_queries must be at least 1")
-        if not 0.0 <= self.teacher_forcing_fraction <= 1.0:
-            raise AudioMLQAError("teacher_forcing_fraction must be in [0, 1]")
-        bad = sorted(set(self.loss_weights) - {"lid", "in", "out"})
-        if bad or any(w < 0 for w in self.loss_weights.values()):
-            raise AudioMLQAError(f"loss_weights takes non-negative lid, in, out; got {self.loss_weights}")
+    def from_dict(cls, data: dict, where: str | None = None) -> SpeechLLMConfig:
+        return parse(cls, data, where)
 
     @property
     def language_aware(self) -> bool:
@@ -96,46 +85,18 @@ class SpeechLLMConfig:
     def check_models(self) -> None:
         """Checks that read the checkpoints' configs and tokenizer (small files), still before any weights:
         the query length fits the Whisper decoder, and the LLM has a chat template."""
-        from transformers import AutoConfig, WhisperConfig
-
-        from audiomlqa.speechllm.named import resolve
+        from transformers import WhisperConfig
 
         try:
             whisper = WhisperConfig.from_pretrained(resolve(self.whisper))
         except Exception as e:  # noqa: BLE001 - hub/file errors come in many types
             raise AudioMLQAError(f"cannot read the Whisper config of {self.whisper!r}: {first_line(e)}") from None
         if self.num_queries > whisper.max_target_positions:
-            raise AudioMLQAError(f"num_queries {self.num_queries} exceeds the Whisper decoder's {whisper.max_target_positions} positions")
+            raise AudioMLQAError(f"num_queries {self.num_queries} exceeds the Whisper decoder's "
+                                 f"{whisper.max_target_positions} positions")
         if self.qformer_layers is not None and not 1 <= self.qformer_layers <= whisper.decoder_layers:
             raise AudioMLQAError(f"qformer_layers must be 1..{whisper.decoder_layers}")
         tokenizer = load_tokenizer(self.llm)
         if self.chat_template is None and not getattr(tokenizer, "chat_template", None):
             raise AudioMLQAError(f"the LLM {self.llm!r} has no chat template: set model.chat_template in the recipe")
-        where, kwargs = _llm_location(self.llm)
-        try:
-            AutoConfig.from_pretrained(where, **kwargs)
-        except Exception as e:  # noqa: BLE001
-            raise AudioMLQAError(f"cannot read the LLM config of {self.llm!r}: {first_line(e)}") from None
-
-
-def _llm_location(llm: str) -> tuple[str, dict]:
-    """(directory or id, kwargs) for from_pretrained; a ``.gguf`` file becomes its folder + ``gguf_file``."""
-    from audiomlqa.speechllm.named import resolve
-
-    llm = resolve(llm)
-    path = Path(llm)
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise AudioMLQAError(f"{path}: no such GGUF file")
-        return str(path.parent), {"gguf_file": path.name}
-    return llm, {}
-
-
-def load_tokenizer(llm: str):
-    from transformers import AutoTokenizer
-
-    where, kwargs = _llm_location(llm)
-    try:
-        return AutoTokenizer.from_pretrained(where, **kwargs)
-    except Exception as e:  # noqa: BLE001
-        raise AudioMLQAError(f"cannot load the tokenizer of {llm!r}: {first_line(e)}") from None
+        load_llm_config(self.llm)

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
+from audiomlqa.audio import SAMPLE_RATE
+from audiomlqa.config import Integer, Settings
 from audiomlqa.errors import AudioMLQAError, first_line
 
-SAMPLE_RATE = 16_000
 
-
-@dataclass
-class DataConfig:
+class DataConfig(Settings):
     source: str = "audio-mlqa-smoke"
     config: str | None = None
     split: str = "train"
@@ -30,7 +30,7 @@ class DataConfig:
     """The language of every utterance, for a corpus without a language column."""
     accepted_only: bool = True
     """From a synthesis output, only clips the ASR round trip accepted."""
-    limit: int | None = None
+    limit: Integer | None = Field(None, ge=1)
 
 
 @dataclass
@@ -79,8 +79,8 @@ def _from_synthesis(directory: Path, cfg: DataConfig) -> AsrCorpus:
     items = []
     for manifest in sorted(directory.glob("manifest*.jsonl")):
         for row in read_manifest(manifest):
-            if row.get("audio") and (row["accepted"] or not cfg.accepted_only):
-                items.append((_read_flac, str(directory / row["audio"]), row["spoken_text"], row["question_lang"]))
+            if row.audio and (row.accepted or not cfg.accepted_only):
+                items.append((_read_flac, str(directory / row.audio), row.spoken_text, row.question_lang))
     return AsrCorpus(items, str(directory))
 
 

@@ -25,15 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiomlqa import __version__, generation
+from audiomlqa import __version__
+from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError, first_line
+from audiomlqa.llm import SPEECH, generation
+from audiomlqa.llm.loading import load_causal_lm, load_tokenizer
+from audiomlqa.llm.names import resolve
 from audiomlqa.speechllm import losses
-from audiomlqa.speechllm.config import SPEECH, SpeechLLMConfig, _llm_location, load_tokenizer
-from audiomlqa.speechllm.named import resolve
+from audiomlqa.speechllm.config import SpeechLLMConfig
 
 CHECKPOINT_FORMAT = "audiomlqa-speechllm"
 WEIGHTS = "model.safetensors"
-SAMPLE_RATE = 16_000
 
 
 # -- the gate: which language is this? ------------------------------------------------------------
@@ -166,20 +168,15 @@ class SpeechLLM(nn.Module):
     @classmethod
     def from_config(cls, config: SpeechLLMConfig, *, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> SpeechLLM:
         """Load the frozen Whisper and LLM named in ``config`` and build a fresh projector."""
-        from transformers import AutoModelForCausalLM, WhisperModel
+        from transformers import WhisperModel
 
-        config.validate()
         config.check_models()
         whisper_path = resolve(config.whisper)
         try:
             whisper = WhisperModel.from_pretrained(whisper_path, dtype=dtype)
         except Exception as e:  # noqa: BLE001
             raise AudioMLQAError(f"cannot load Whisper {config.whisper!r}: {first_line(e)}") from None
-        where, kwargs = _llm_location(config.llm)
-        try:
-            llm = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
-        except Exception as e:  # noqa: BLE001
-            raise AudioMLQAError(f"cannot load the LLM {config.llm!r}: {first_line(e)}") from None
+        llm = load_causal_lm(config.llm, dtype=dtype)
         model = cls(config, whisper, llm, load_tokenizer(config.llm), _feature_extractor(whisper_path, whisper.config))
         model.projector.float()  # trainable parts in float32 (mixed precision autocasts them)
         return model.to(device)
@@ -200,7 +197,7 @@ class SpeechLLM(nn.Module):
             raise AudioMLQAError(f"{directory}: config.json is not an audiomlqa Speech LLM checkpoint")
         data = dict(meta["config"])
         data.update({k: v for k, v in (("whisper", whisper), ("llm", llm)) if v})
-        model = cls.from_config(SpeechLLMConfig.from_dict(data), dtype=dtype, device=device)
+        model = cls.from_config(SpeechLLMConfig.from_dict(data, str(directory / "config.json")), dtype=dtype, device=device)
         model.projector.load_state_dict(load_file(str(directory / WEIGHTS), device=str(device)))
         return model
 

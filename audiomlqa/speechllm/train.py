@@ -10,84 +10,65 @@ left off — on CPU, bit for bit.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field
+
+from audiomlqa.config import Integer, Number, Settings, load_settings, parse
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.files import jsonable, write_json
+from audiomlqa.progress import progress_bar
 from audiomlqa.speechllm.config import SpeechLLMConfig
-from audiomlqa.speechllm.data import DataConfig, batch_indices, load_asr_corpus
+from audiomlqa.speechllm.data import AsrCorpus, DataConfig, batch_indices, load_asr_corpus
 
 LOG_KEYS = ("loss", "loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy")
 
 
-@dataclass
-class TrainConfig:
-    model: SpeechLLMConfig = field(default_factory=SpeechLLMConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+class DeepSpeedSettings(Settings):
+    """Settings of accelerate's DeepSpeed plugin (launch with ``accelerate launch``)."""
+
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    offload_optimizer_device: Literal["none", "cpu", "nvme"] | None = None
+    offload_param_device: Literal["none", "cpu", "nvme"] | None = None
+    hf_ds_config: str | None = None
+    """A DeepSpeed JSON config file, for settings beyond these."""
+
+
+class TrainConfig(Settings):
+    model: SpeechLLMConfig = Field(default_factory=SpeechLLMConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
     output_dir: str = "runs/speechllm"
-    max_steps: int = 1000
-    batch_size: int = 8
+    max_steps: Integer = Field(1000, ge=1)
+    batch_size: Integer = Field(8, ge=1)
     """Utterances per device per micro-step."""
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5.6e-5
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-    mixed_precision: str = "auto"
+    gradient_accumulation_steps: Integer = Field(1, ge=1)
+    learning_rate: Number = Field(5.6e-5, gt=0.0)
+    weight_decay: Number = Field(0.0, ge=0.0)
+    betas: list[Number] = Field(default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2)
+    warmup_steps: Integer = Field(0, ge=0)
+    max_grad_norm: Number = Field(1.0, gt=0.0)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """"auto" (bf16 on a GPU that has it, else none), "no", "bf16" or "fp16"."""
-    deepspeed: dict | None = None
+    deepspeed: DeepSpeedSettings | None = None
     """DeepSpeed plugin settings, e.g. ``{zero_stage: 2}``; launch with ``accelerate launch``."""
-    save_every: int = 500
-    keep_checkpoints: int = 2
-    seed: int = 0
+    save_every: Integer = Field(500, ge=1)
+    keep_checkpoints: Integer = Field(2, ge=0)
+    seed: Integer = 0
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        from audiomlqa.recipes import check_settings
-
-        check_settings(cls, data, "training")
-        data = dict(data)
-        data["model"] = SpeechLLMConfig.from_dict(data.get("model") or {})
-        check_settings(DataConfig, data.get("data") or {}, "data")
-        data["data"] = DataConfig(**(data.get("data") or {}))
-        cfg = cls(**data)
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        self.model.validate()
-        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_every"):
-            if getattr(self, name) < 1:
-                raise AudioMLQAError(f"{name} must be at least 1")
-        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
-            raise AudioMLQAError(f"mixed_precision must be auto, no, bf16 or fp16, not {self.mixed_precision!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    def from_dict(cls, data: dict, where: str | None = None) -> TrainConfig:
+        return parse(cls, data, where)
 
 
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """``key.sub=value`` strings (values parsed as YAML) applied to a nested recipe dict."""
-    import yaml
-
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise AudioMLQAError(f"bad override {item!r}: write key=value, e.g. max_steps=100 or model.gate=attention")
-        node = data
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise AudioMLQAError(f"bad override {item!r}: {p} is not a section")
-        node[last] = yaml.safe_load(value)
-    return data
+def load_train_config(recipe: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """A training recipe with ``key.sub=value`` overrides (e.g. ``max_steps=100 model.gate=attention``)."""
+    return load_settings(TrainConfig, recipe, overrides)
 
 
 class Progress:
@@ -112,6 +93,10 @@ class TrainResult:
     log: list[dict]
     process_index: int = 0
 
+    def summary(self) -> dict:
+        return {"output_dir": str(self.output_dir), "final": str(self.final), "steps": self.steps,
+                "resumed_from": self.resumed_from, "last": self.log[-1] if self.log else None}
+
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
     found = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -119,20 +104,65 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
+@dataclass
+class _Run:
+    """What the training loop works with: the prepared model (and its unwrapped core), optimizer, schedule, step."""
+
+    accelerator: object
+    model: object
+    core: object
+    optimizer: object
+    scheduler: object
+    state: Progress
+    language_index: dict[str, int]
+
+
 def train(cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train (or resume) the projector of ``cfg.model`` on ``cfg.data`` into ``cfg.output_dir``."""
-    import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from transformers import get_cosine_schedule_with_warmup
 
-    from audiomlqa.speechllm.model import SpeechLLM, teacher_forcing_probability
-
-    cfg.validate()
     cfg.model.check_models()  # before any weights: query length, chat template
     corpus = load_asr_corpus(cfg.data, cfg.model.languages)
     out = Path(cfg.output_dir)
     _check_same_run(cfg, out)
+    accelerator = _accelerator(cfg)
+    set_seed(cfg.seed)
+    run = _build(cfg, accelerator)
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+    resumed_from = run.state.step
+    log_path = out / "train_log.jsonl"
+    log = _read_log(log_path, up_to=run.state.step)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_log(log_path, log)
+        write_json(out / "train_config.json", cfg.to_dict())
+
+    enabled = progress and accelerator.is_main_process
+    with progress_bar("train", cfg.max_steps, completed=run.state.step, enabled=enabled) as bar:
+        while run.state.step < cfg.max_steps:
+            row = _train_step(run, corpus, cfg)
+            log.append(row)
+            if accelerator.is_main_process:
+                _write_log(log_path, [row], append=True)
+            bar.update(completed=run.state.step, note=f"loss {row['loss']:.4f} lid {row['lid_accuracy']:.2f}")
+            if run.state.step % cfg.save_every == 0 or run.state.step == cfg.max_steps:
+                _save_checkpoint(accelerator, run.core, out, run.state.step, cfg.keep_checkpoints)
+            if on_step is not None:
+                on_step(run.state.step, row)
+    final = out / "final"
+    if accelerator.is_main_process:
+        run.core.save_pretrained(final)
+    accelerator.wait_for_everyone()
+    return TrainResult(out, final, run.state.step, resumed_from, log, accelerator.process_index)
+
+
+def _accelerator(cfg: TrainConfig):
+    """One device, DDP or DeepSpeed, whichever the launcher and the config ask for."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
 
     mixed = cfg.mixed_precision
     if mixed == "auto":
@@ -141,19 +171,24 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, di
     if cfg.deepspeed:
         from accelerate.utils import DeepSpeedPlugin
 
-        plugin = DeepSpeedPlugin(**{"gradient_accumulation_steps": cfg.gradient_accumulation_steps,
-                                    "gradient_clipping": cfg.max_grad_norm, **cfg.deepspeed})
-    from accelerate.utils import DistributedDataParallelKwargs
-
+        plugin = DeepSpeedPlugin(gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+                                 gradient_clipping=cfg.max_grad_norm, **cfg.deepspeed.model_dump(exclude_none=True))
     # With L_LID switched off and the gold language forced, the gate gets no gradient in a step: DDP must allow that.
     unused = cfg.model.language_aware and cfg.model.loss_weights.get("lid", 1.0) == 0
-    accelerator = Accelerator(mixed_precision=mixed, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-                              deepspeed_plugin=plugin, step_scheduler_with_optimizer=False,
-                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)])
-    set_seed(cfg.seed)
-    frozen_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed)
+    return Accelerator(mixed_precision=mixed, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+                       deepspeed_plugin=plugin, step_scheduler_with_optimizer=False,
+                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)])
+
+
+def _build(cfg: TrainConfig, accelerator) -> _Run:
+    """The model (frozen parts in the mixed-precision dtype), AdamW over the projector, cosine schedule, prepared."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    from audiomlqa.speechllm.model import SpeechLLM
+
+    frozen_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(accelerator.mixed_precision)
     model = SpeechLLM.from_config(cfg.model, dtype=frozen_dtype, device=accelerator.device)
-    language_index = {lang: i for i, lang in enumerate(cfg.model.languages)}
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.learning_rate, betas=tuple(cfg.betas),
                                   weight_decay=cfg.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
@@ -161,69 +196,47 @@ def train(cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, di
     accelerator.register_for_checkpointing(state)
     _register_trainable_only_hooks(accelerator)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    core = accelerator.unwrap_model(model)
+    languages = {lang: i for i, lang in enumerate(cfg.model.languages)}
+    return _Run(accelerator, model, accelerator.unwrap_model(model), optimizer, scheduler, state, languages)
 
-    resumed_from = 0
-    checkpoint = latest_checkpoint(out)
-    if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
-        resumed_from = state.step
-    log_path = out / "train_log.jsonl"
-    log = _read_log(log_path, up_to=state.step)
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_log(log_path, log)
-        (out / "train_config.json").write_text(json.dumps(_jsonable(cfg.to_dict()), indent=2) + "\n", encoding="utf-8")
 
-    bar = _progress_bar(cfg.max_steps, state.step) if progress and accelerator.is_main_process else None
-    tokenizer = core.tokenizer
-    try:
-        while state.step < cfg.max_steps:
-            step = state.step
-            t0 = time.perf_counter()
-            teacher_forcing = teacher_forcing_probability(step, cfg.max_steps, cfg.model.teacher_forcing_fraction)
-            sums = dict.fromkeys(LOG_KEYS, 0.0)
-            audio_seconds = 0.0
-            for micro in range(cfg.gradient_accumulation_steps):
-                idx = batch_indices(len(corpus), step, micro, batch_size=cfg.batch_size, accumulation=cfg.gradient_accumulation_steps,
-                                    rank=accelerator.process_index, world=accelerator.num_processes, seed=cfg.seed)
-                utterances = [corpus[i] for i in idx]
-                audio_seconds += sum(u.seconds for u in utterances)
-                features = core.features([u.audio for u in utterances])
-                transcripts = [tokenizer(u.text, add_special_tokens=False).input_ids for u in utterances]
-                languages = torch.tensor([language_index[u.language] for u in utterances])
-                with accelerator.accumulate(model), accelerator.autocast():
-                    result = model(features, transcripts, languages, teacher_forcing)
-                    accelerator.backward(result.loss)
-                    grad_norm = accelerator.clip_grad_norm_(core.trainable_parameters(), cfg.max_grad_norm) if accelerator.sync_gradients else None
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                for k in LOG_KEYS:
-                    sums[k] += float(getattr(result, k).detach()) / cfg.gradient_accumulation_steps
-            scheduler.step()
-            state.step += 1
-            metrics = {k: float(accelerator.reduce(torch.tensor(v, device=accelerator.device), "mean")) for k, v in sums.items()}
-            seconds = time.perf_counter() - t0
-            row = {"step": state.step, **metrics, "lr": scheduler.get_last_lr()[0], "teacher_forcing": teacher_forcing,
-                   "grad_norm": None if grad_norm is None else float(grad_norm),
-                   "audio_seconds_per_second": audio_seconds * accelerator.num_processes / seconds, "steps_per_second": 1.0 / seconds}
-            log.append(row)
-            if accelerator.is_main_process:
-                _write_log(log_path, [row], append=True)
-            if bar is not None:
-                bar[0].update(bar[1], completed=state.step, description=f"loss {row['loss']:.4f} lid {row['lid_accuracy']:.2f}")
-            if state.step % cfg.save_every == 0 or state.step == cfg.max_steps:
-                _save_checkpoint(accelerator, core, out, state.step, cfg.keep_checkpoints)
-            if on_step is not None:
-                on_step(state.step, row)
-    finally:
-        if bar is not None:
-            bar[0].stop()
-    final = out / "final"
-    if accelerator.is_main_process:
-        core.save_pretrained(final)
-    accelerator.wait_for_everyone()
-    return TrainResult(out, final, state.step, resumed_from, log, accelerator.process_index)
+def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
+    """One optimizer step (``gradient_accumulation_steps`` micro-batches); returns its log row."""
+    import torch
+
+    from audiomlqa.speechllm.model import teacher_forcing_probability
+
+    acc, core = run.accelerator, run.core
+    step = run.state.step
+    t0 = time.perf_counter()
+    teacher_forcing = teacher_forcing_probability(step, cfg.max_steps, cfg.model.teacher_forcing_fraction)
+    sums = dict.fromkeys(LOG_KEYS, 0.0)
+    audio_seconds = 0.0
+    grad_norm = None
+    for micro in range(cfg.gradient_accumulation_steps):
+        idx = batch_indices(len(corpus), step, micro, batch_size=cfg.batch_size, accumulation=cfg.gradient_accumulation_steps,
+                            rank=acc.process_index, world=acc.num_processes, seed=cfg.seed)
+        utterances = [corpus[i] for i in idx]
+        audio_seconds += sum(u.seconds for u in utterances)
+        features = core.features([u.audio for u in utterances])
+        transcripts = [core.tokenizer(u.text, add_special_tokens=False).input_ids for u in utterances]
+        languages = torch.tensor([run.language_index[u.language] for u in utterances])
+        with acc.accumulate(run.model), acc.autocast():
+            result = run.model(features, transcripts, languages, teacher_forcing)
+            acc.backward(result.loss)
+            if acc.sync_gradients:
+                grad_norm = acc.clip_grad_norm_(core.trainable_parameters(), cfg.max_grad_norm)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        for k in LOG_KEYS:
+            sums[k] += float(getattr(result, k).detach()) / cfg.gradient_accumulation_steps
+    run.scheduler.step()
+    run.state.step += 1
+    metrics = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean")) for k, v in sums.items()}
+    seconds = time.perf_counter() - t0
+    return {"step": run.state.step, **metrics, "lr": run.scheduler.get_last_lr()[0], "teacher_forcing": teacher_forcing,
+            "grad_norm": None if grad_norm is None else float(grad_norm),
+            "audio_seconds_per_second": audio_seconds * acc.num_processes / seconds, "steps_per_second": 1.0 / seconds}
 
 
 def _register_trainable_only_hooks(accelerator) -> None:
@@ -275,15 +288,13 @@ def _check_same_run(cfg: TrainConfig, out: Path) -> None:
     if not saved.exists() or latest_checkpoint(out) is None:
         return
     previous = json.loads(saved.read_text(encoding="utf-8"))
-    current = _jsonable(cfg.to_dict())
+    with contextlib.suppress(Exception):  # read through today's schema: defaults added since then match
+        previous = TrainConfig.model_validate(previous).to_dict()
+    current = jsonable(cfg.to_dict())
     changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
     if changed:
         raise AudioMLQAError(f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
                              "resume with the same recipe or choose another output_dir")
-
-
-def _jsonable(obj):
-    return json.loads(json.dumps(obj))
 
 
 def _read_log(path: Path, up_to: int) -> list[dict]:
@@ -302,12 +313,3 @@ def _write_log(path: Path, rows: list[dict], append: bool = False) -> None:
     with open(path, "a" if append else "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
-
-
-def _progress_bar(total: int, completed: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    p = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeRemainingColumn())
-    task = p.add_task("", total=total, completed=completed)
-    p.start()
-    return p, task

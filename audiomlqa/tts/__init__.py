@@ -7,24 +7,15 @@ as one line naming it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Literal, Protocol, Union, runtime_checkable
 
-import numpy as np
+from pydantic import Discriminator, Tag
 
+from audiomlqa.audio import Speech
+from audiomlqa.config import UNION_TAGS, Integer, Language, Number, Settings
 from audiomlqa.plugins import load_plugin
 
-
-@dataclass(frozen=True)
-class Speech:
-    """Mono audio as float32 in [-1, 1] at ``sample_rate`` Hz."""
-
-    samples: np.ndarray
-    sample_rate: int
-
-    @property
-    def duration(self) -> float:
-        return len(self.samples) / self.sample_rate
+__all__ = ["BACKENDS", "Speech", "TTSBackend", "TTSChoice", "load_backend"]
 
 
 @runtime_checkable
@@ -52,6 +43,72 @@ BACKENDS = {
     "mms": ("audiomlqa.tts.mms", "MMSBackend", "models"),
     "coqui": ("audiomlqa.tts.coqui", "CoquiBackend", "coqui"),
 }
+
+
+# -- what a recipe may say about a backend: its constructor's options, checked before it loads ---------------
+# An option left out takes the backend's own default.
+
+
+class EspeakOptions(Settings):
+    voices: dict[Language, list[str]] | None = None
+
+
+class KokoroOptions(Settings):
+    threads: Integer | None = None
+
+
+class MMSOptions(Settings):
+    models: dict[Language, str] | None = None
+    device: str | None = None
+    noise_scale: Number | None = None
+
+
+class CoquiOptions(Settings):
+    model: str | None = None
+    device: str | None = None
+    voices: dict[Language, list[str]] | None = None
+    license: str | None = None
+
+
+class _Choice(Settings):
+    voices: list[str] | None = None
+    """Voices to walk on retries, best first (default: the backend's own list for the language)."""
+
+    def constructor_options(self) -> dict:
+        return self.options.model_dump(exclude_none=True)
+
+
+class EspeakChoice(_Choice):
+    backend: Literal["espeak"] = "espeak"
+    options: EspeakOptions = EspeakOptions()
+
+
+class KokoroChoice(_Choice):
+    backend: Literal["kokoro"]
+    options: KokoroOptions = KokoroOptions()
+
+
+class MMSChoice(_Choice):
+    backend: Literal["mms"]
+    options: MMSOptions = MMSOptions()
+
+
+class CoquiChoice(_Choice):
+    backend: Literal["coqui"]
+    options: CoquiOptions = CoquiOptions()
+
+
+def _backend_tag(value) -> str | None:
+    return value.get("backend", "espeak") if isinstance(value, dict) else getattr(value, "backend", None)
+
+
+TTSChoice = Annotated[
+    Union[Annotated[EspeakChoice, Tag("espeak")], Annotated[KokoroChoice, Tag("kokoro")],
+          Annotated[MMSChoice, Tag("mms")], Annotated[CoquiChoice, Tag("coqui")]],
+    Discriminator(_backend_tag),
+]
+"""Which backend speaks a language, with which voices (retries walk them) and constructor options."""
+UNION_TAGS.update(BACKENDS)
 
 
 def load_backend(name: str, **options) -> TTSBackend:

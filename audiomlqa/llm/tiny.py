@@ -9,10 +9,11 @@ ChatML chat template, as instruction-tuned models' tokenizers do.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from audiomlqa.cache import cache_dir
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.files import atomic_output
 
 TINY_PREFIX = "tiny-random/"
 CHATML = (
@@ -30,18 +31,15 @@ def build(name: str) -> str:
     kind = name[len(TINY_PREFIX):]
     builders = {"whisper": make_tiny_whisper, "llm": make_tiny_llm, "llm-no-template": make_tiny_llm_without_template}
     if kind not in builders:
-        from audiomlqa.errors import AudioMLQAError
-
         raise AudioMLQAError(f"unknown tiny model {name!r}: use {', '.join(TINY_PREFIX + k for k in builders)}")
     target = cache_dir() / "tiny-random" / kind
     if not (target / "config.json").exists():
-        tmp = target.with_name(f".{kind}.{os.getpid()}.tmp")
-        builders[kind](tmp)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.replace(tmp, target)
+            with atomic_output(target) as tmp:
+                builders[kind](tmp)
         except OSError:  # another process built it first
-            pass
+            if not (target / "config.json").exists():
+                raise
     return str(target)
 
 

@@ -46,7 +46,7 @@ def _gemma3() -> str:
 
 
 def resolve(name: str) -> str:
-    from audiomlqa.speechllm import tiny
+    from audiomlqa.llm import tiny
 
     if name.startswith(tiny.TINY_PREFIX):
         return tiny.build(name)

@@ -1,0 +1,5 @@
+"""``python -m audiomlqa``: the same command line as ``audiomlqa``."""
+
+from audiomlqa.cli import main
+
+main()

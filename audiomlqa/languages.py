@@ -1,0 +1,47 @@
+"""MLQA's seven languages, the (context, question) pairs named after them, and the one order they are shown in."""
+
+from __future__ import annotations
+
+from audiomlqa.errors import AudioMLQAError
+
+LANGUAGES = ("en", "ar", "de", "es", "hi", "vi", "zh")
+"""The seven MLQA languages, in MLQA's own order (every table and listing follows it)."""
+_ORDER = {lang: i for i, lang in enumerate(LANGUAGES)}
+
+
+def check_language(lang: str) -> str:
+    """Return ``lang`` if it is an MLQA language, else raise a one-line error listing them."""
+    if lang not in _ORDER:
+        raise AudioMLQAError(f"unknown language {lang!r}: MLQA languages are {', '.join(LANGUAGES)}")
+    return lang
+
+
+def pair_name(context_lang: str, question_lang: str) -> str:
+    """The name used in file and config names: ``de`` when monolingual, else ``de-en`` (context first)."""
+    return context_lang if context_lang == question_lang else f"{context_lang}-{question_lang}"
+
+
+def parse_pair(name: str) -> tuple[str, str]:
+    """``"de"`` → ``("de", "de")``; ``"de-en"`` → context de, question en."""
+    parts = name.strip().split("-")
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise AudioMLQAError(f"bad language pair {name!r}: write a language (de) or context-question (de-en)")
+    return check_language(parts[0]), check_language(parts[1])
+
+
+def language_key(lang: str) -> int:
+    """Position in MLQA's order; languages outside MLQA (e.g. ``id`` in ASR data) sort last."""
+    return _ORDER.get(lang, len(_ORDER))
+
+
+def pair_key(pair: str | tuple[str, str]) -> tuple:
+    """Monolingual pairs first, then cross-lingual ones, each in MLQA's language order; other names last."""
+    if isinstance(pair, str):
+        parts = pair.split("-")
+        if not 1 <= len(parts) <= 2 or not all(p in _ORDER for p in parts):
+            return (2, pair)
+        pair = (parts[0], parts[-1])
+    context, question = pair
+    return (int(context != question), language_key(context), language_key(question))

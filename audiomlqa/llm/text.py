@@ -1,0 +1,48 @@
+"""A causal LM answering text prompts in batches: greedy by default, only the new tokens decoded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from audiomlqa.llm import generation
+from audiomlqa.llm.loading import load_causal_lm, load_tokenizer
+
+PROMPT_MODES = ("auto", "chat", "completion")
+
+
+class TextLLM:
+    """``generate(prompts)`` → one answer per prompt. ``prompt_mode`` ``auto`` wraps each prompt in the
+    tokenizer's chat template when it has one; ``completion`` (base models) gives the prompt as it is."""
+
+    def __init__(self, llm: str, *, prompt_mode: str = "auto", dtype: str | None = None, max_new_tokens: int = 32,
+                 generation: dict | None = None, prefill: str = "separate") -> None:
+        import torch
+
+        self.id = llm
+        self.tokenizer = load_tokenizer(llm)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = load_causal_lm(llm, dtype=getattr(torch, dtype) if dtype else None)
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self.chat = prompt_mode == "chat" or (prompt_mode == "auto" and has_template)
+        self.generation = {"max_new_tokens": max_new_tokens, "do_sample": False, **(generation or {})}
+        self.prefill = prefill
+
+    def render(self, prompt: str) -> str:
+        if not self.chat:
+            return prompt
+        messages = [{"role": "user", "content": prompt}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        import torch
+
+        rows = [torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids) for p in prompts]
+        pad = self.tokenizer.pad_token_id
+        out = generation.generate(self.model, rows, pad_token_id=pad, prefill=self.prefill, **self.generation)
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    def describe(self) -> dict:
+        return {"llm": self.id, "prompt_mode": "chat" if self.chat else "completion", "generation": self.generation,
+                "prefill": self.prefill}
