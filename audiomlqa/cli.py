@@ -5,8 +5,10 @@ Results go to stdout (``--json``: exactly one JSON document); progress, logs and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -36,7 +38,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Spoken multilingual QA (Audio-MLQA): synthesize, publish, train, score."""
 
@@ -56,6 +60,22 @@ def one_line_errors(fn):
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _results_only_stdout():
+    """While the library works, everything written to stdout — by Python code or C libraries (DeepSpeed, for one,
+    logs there on import) — goes to stderr; the command prints its results afterwards."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _csv(value: Optional[str]) -> Optional[list[str]]:
@@ -81,25 +101,41 @@ def _emit(report: dict, as_json: bool, output: Optional[Path]) -> bool:
 @app.command()
 @one_line_errors
 def score(
-    inputs: Annotated[list[Path], typer.Argument(help="Predictions ({id: answer} file, {pair: {id: answer}} file, or a "
-                                                      "directory of <pair>.json), or one or more model specs "
-                                                      "(models/*.json) to run and compare.")],
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="SQuAD JSON file, MLQA_V1 directory, or published "
-                                                                "dataset (folder or Hub id).")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Predictions ({id: answer} file, {pair: {id: answer}} file, or a "
+            "directory of <pair>.json), or one or more model specs "
+            "(models/*.json) to run and compare."
+        ),
+    ],
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset", "-d", help="SQuAD JSON file, MLQA_V1 directory, or published dataset (folder or Hub id)."
+        ),
+    ],
     split: Annotated[str, typer.Option(help="dev (= validation) or test.")] = "dev",
-    lang: Annotated[Optional[str], typer.Option(help="Scoring (context) language when the dataset file name does not "
-                                                     "say it.")] = None,
-    configs: Annotated[Optional[str], typer.Option(help="Model specs: comma-separated dataset configs (default: every "
-                                                        "pair).")] = None,
-    predictions_dir: Annotated[Path, typer.Option(help="Model specs: where predictions/<model>/<config>.json are "
-                                                       "cached.")] = Path("predictions"),
+    lang: Annotated[
+        Optional[str], typer.Option(help="Scoring (context) language when the dataset file name does not say it.")
+    ] = None,
+    configs: Annotated[
+        Optional[str], typer.Option(help="Model specs: comma-separated dataset configs (default: every pair).")
+    ] = None,
+    predictions_dir: Annotated[
+        Path, typer.Option(help="Model specs: where predictions/<model>/<config>.json are cached.")
+    ] = Path("predictions"),
     overwrite: Annotated[bool, typer.Option(help="Model specs: recompute cached predictions.")] = False,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Model specs: key=value override of every "
-                                                                         "spec, e.g. --set batch_size=8.")] = None,
+    overrides: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Model specs: key=value override of every spec, e.g. --set batch_size=8."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
-    csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the scores as a CSV table (a row per "
-                                                              "model/pair and config).")] = None,
+    csv: Annotated[
+        Optional[Path],
+        typer.Option("--csv", help="Also write the scores as a CSV table (a row per model/pair and config)."),
+    ] = None,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON report to this file.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -108,15 +144,32 @@ def score(
 
     specs = [p for p in inputs if p.is_file() and p.suffix == ".json" and looks_like_model_spec(_peek_json(p))]
     if specs and len(specs) != len(inputs):
-        raise AudioMLQAError("give either model specs or predictions, not both: "
-                             + ", ".join(str(p) for p in inputs if p not in specs) + " are not model specs")
+        raise AudioMLQAError(
+            "give either model specs or predictions, not both: "
+            + ", ".join(str(p) for p in inputs if p not in specs)
+            + " are not model specs"
+        )
     if specs:
-        return _score_models(specs, dataset, split, _csv(configs), predictions_dir, overwrite, overrides or [], as_json,
-                             markdown, csv, output, quiet)
+        return _score_models(
+            specs,
+            dataset,
+            split,
+            _csv(configs),
+            predictions_dir,
+            overwrite,
+            overrides or [],
+            as_json,
+            markdown,
+            csv,
+            output,
+            quiet,
+        )
     if overrides:
         raise AudioMLQAError("--set overrides model specs; these inputs are predictions")
     if len(inputs) != 1:
-        raise AudioMLQAError("score one predictions file or directory at a time (several inputs must all be model specs)")
+        raise AudioMLQAError(
+            "score one predictions file or directory at a time (several inputs must all be model specs)"
+        )
     _score_predictions(inputs[0], dataset, split, lang, as_json, markdown, csv, output)
 
 
@@ -127,12 +180,21 @@ def _peek_json(path: Path) -> object:
         return None  # reported properly by the predictions loader
 
 
-def _score_predictions(predictions: Path, dataset: str, split: str, lang: Optional[str], as_json: bool, markdown: bool,
-                       csv: Optional[Path], output: Optional[Path]) -> None:
+def _score_predictions(
+    predictions: Path,
+    dataset: str,
+    split: str,
+    lang: Optional[str],
+    as_json: bool,
+    markdown: bool,
+    csv: Optional[Path],
+    output: Optional[Path],
+) -> None:
     from audiomlqa.scorecard import score_predictions, scorecard_tables
     from audiomlqa.tables import print_tables
 
-    card = score_predictions(predictions, dataset, split=split, lang=lang)
+    with _results_only_stdout():
+        card = score_predictions(predictions, dataset, split=split, lang=lang)
     _log(f"scored predictions: {predictions}")  # said once it worked: an error stays one line
     if csv:
         card.frame().to_csv(csv, index=False)
@@ -140,17 +202,37 @@ def _score_predictions(predictions: Path, dataset: str, split: str, lang: Option
         print_tables(scorecard_tables(card), markdown=markdown)
 
 
-def _score_models(paths: list[Path], dataset: str, split: str, configs: Optional[list[str]], predictions_dir: Path,
-                  overwrite: bool, overrides: list[str], as_json: bool, markdown: bool, csv: Optional[Path],
-                  output: Optional[Path], quiet: bool) -> None:
+def _score_models(
+    paths: list[Path],
+    dataset: str,
+    split: str,
+    configs: Optional[list[str]],
+    predictions_dir: Path,
+    overwrite: bool,
+    overrides: list[str],
+    as_json: bool,
+    markdown: bool,
+    csv: Optional[Path],
+    output: Optional[Path],
+    quiet: bool,
+) -> None:
     from audiomlqa.evaluation import compare_models, scores_frame
     from audiomlqa.runners import load_spec
     from audiomlqa.tables import print_tables
 
     specs = [load_spec(p, overrides) for p in paths]  # every spec checked before any model loads
-    _quiet_transformers()
-    result = compare_models(specs, dataset, configs=configs, split=split, output=predictions_dir, overwrite=overwrite,
-                            progress=not quiet, log=_log)
+    with _results_only_stdout():
+        _quiet_transformers()
+        result = compare_models(
+            specs,
+            dataset,
+            configs=configs,
+            split=split,
+            output=predictions_dir,
+            overwrite=overwrite,
+            progress=not quiet,
+            log=_log,
+        )
     if csv:
         scores_frame(result.reports).to_csv(csv, index=False)
     if not _emit(result.to_dict(), as_json, output):
@@ -160,14 +242,23 @@ def _score_models(paths: list[Path], dataset: str, split: str, configs: Optional
 @app.command()
 @one_line_errors
 def questions(
-    source: Annotated[str, typer.Argument(help="MLQA_V1 directory, SQuAD JSON file, or Hugging Face dataset (folder or id).")],
+    source: Annotated[
+        str, typer.Argument(help="MLQA_V1 directory, SQuAD JSON file, or Hugging Face dataset (folder or id).")
+    ],
     split: Annotated[str, typer.Option(help="dev (validation) or test.")] = "dev",
-    languages: Annotated[Optional[str], typer.Option(help="Comma-separated languages, e.g. en,de,zh (default: all 7).")] = None,
-    pairs: Annotated[Optional[str], typer.Option(help="Comma-separated context-question pairs, e.g. de-en,de "
-                                                      "(overrides --languages).")] = None,
-    cross_lingual: Annotated[bool, typer.Option(help="All context/question combinations of --languages, not just "
-                                                     "monolingual ones.")] = False,
-    per_language: Annotated[Optional[int], typer.Option(help="Keep N questions per pair (seeded, deterministic).")] = None,
+    languages: Annotated[
+        Optional[str], typer.Option(help="Comma-separated languages, e.g. en,de,zh (default: all 7).")
+    ] = None,
+    pairs: Annotated[
+        Optional[str],
+        typer.Option(help="Comma-separated context-question pairs, e.g. de-en,de (overrides --languages)."),
+    ] = None,
+    cross_lingual: Annotated[
+        bool, typer.Option(help="All context/question combinations of --languages, not just monolingual ones.")
+    ] = False,
+    per_language: Annotated[
+        Optional[int], typer.Option(help="Keep N questions per pair (seeded, deterministic).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the per-language sample.")] = 0,
     limit: Annotated[Optional[int], typer.Option(help="Keep at most this many questions in all.")] = None,
 ) -> None:
@@ -175,8 +266,14 @@ def questions(
     from audiomlqa.sources import load_questions
 
     selected = load_questions(
-        source, split=split, languages=_csv(languages), pairs=_csv(pairs), cross_lingual=cross_lingual,
-        per_language=per_language, seed=seed, limit=limit,
+        source,
+        split=split,
+        languages=_csv(languages),
+        pairs=_csv(pairs),
+        cross_lingual=cross_lingual,
+        per_language=per_language,
+        seed=seed,
+        limit=limit,
     )
     for q in selected:
         sys.stdout.write(json.dumps(q.to_dict(), ensure_ascii=False) + "\n")
@@ -186,25 +283,34 @@ def questions(
 @one_line_errors
 def synthesize(
     overrides: Annotated[Optional[list[str]], typer.Argument(help=OVERRIDES_HELP)] = None,
-    recipe: Annotated[Optional[Path], typer.Option(help="YAML recipe (keys of SynthesisConfig); options and overrides "
-                                                        "change it.")] = None,
-    source: Annotated[Optional[str], typer.Option(help="MLQA_V1 dir, SQuAD JSON or HF dataset (default: the packaged "
-                                                       "MLQA dev sample).")] = None,
+    recipe: Annotated[
+        Optional[Path], typer.Option(help="YAML recipe (keys of SynthesisConfig); options and overrides change it.")
+    ] = None,
+    source: Annotated[
+        Optional[str],
+        typer.Option(help="MLQA_V1 dir, SQuAD JSON or HF dataset (default: the packaged MLQA dev sample)."),
+    ] = None,
     split: Annotated[Optional[str], typer.Option(help="dev (validation) or test.")] = None,
     languages: Annotated[Optional[str], typer.Option(help="Comma-separated languages (default: all 7).")] = None,
     pairs: Annotated[Optional[str], typer.Option(help="Comma-separated context-question pairs, e.g. de,de-en.")] = None,
     per_language: Annotated[Optional[int], typer.Option(help="Questions per pair (seeded sample).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and TTS.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many questions (smoke runs).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output directory (default: "
-                                                                          "./audio-mlqa-sample).")] = None,
-    tts: Annotated[Optional[str], typer.Option(help="TTS backend for every language (espeak, kokoro, mms, coqui).")] = None,
-    asr_model: Annotated[Optional[str], typer.Option(help="Whisper model: local path or hub id (default: Whisper base "
-                                                          "from PyPI).")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Output directory (default: ./audio-mlqa-sample).")
+    ] = None,
+    tts: Annotated[
+        Optional[str], typer.Option(help="TTS backend for every language (espeak, kokoro, mms, coqui).")
+    ] = None,
+    asr_model: Annotated[
+        Optional[str], typer.Option(help="Whisper model: local path or hub id (default: Whisper base from PyPI).")
+    ] = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per question before rejecting it.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Clips per ASR batch.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="TTS worker processes.")] = None,
-    shard: Annotated[Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")] = None,
+    shard: Annotated[
+        Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
@@ -214,11 +320,25 @@ def synthesize(
     from audiomlqa.tables import print_tables
 
     cfg = load_synthesis_config(
-        recipe, overrides or [], tts=tts, asr_model=asr_model, source=source, split=split, languages=_csv(languages),
-        pairs=_csv(pairs), per_language=per_language, seed=seed, limit=limit, output=str(output) if output else None,
-        max_attempts=max_attempts, batch_size=batch_size, workers=workers, shard=shard,
+        recipe,
+        overrides or [],
+        tts=tts,
+        asr_model=asr_model,
+        source=source,
+        split=split,
+        languages=_csv(languages),
+        pairs=_csv(pairs),
+        per_language=per_language,
+        seed=seed,
+        limit=limit,
+        output=str(output) if output else None,
+        max_attempts=max_attempts,
+        batch_size=batch_size,
+        workers=workers,
+        shard=shard,
     )
-    result = run_synthesis(cfg, progress=not quiet, command=command_line())
+    with _results_only_stdout():
+        result = run_synthesis(cfg, progress=not quiet, command=command_line())
     _log(f"wrote {result.rows_written} attempt(s); output in {result.output}")
     if not _emit(result.summary, as_json, None):
         print_tables([summary_table(result.summary)])
@@ -228,19 +348,34 @@ def synthesize(
 @one_line_errors
 def publish(
     outputs: Annotated[list[Path], typer.Argument(help="Synthesis output directories (e.g. every shard's) to merge.")],
-    to: Annotated[Path, typer.Option("--to", help="Dataset folder to write (replaced if it holds an earlier publish).")],
-    include_rejected: Annotated[bool, typer.Option(help="Also write rejected questions, as config 'rejected'.")] = False,
-    push_to_hub: Annotated[Optional[str], typer.Option(help="Also upload to this Hub dataset repo (user/name).")] = None,
+    to: Annotated[
+        Path, typer.Option("--to", help="Dataset folder to write (replaced if it holds an earlier publish).")
+    ],
+    include_rejected: Annotated[
+        bool, typer.Option(help="Also write rejected questions, as config 'rejected'.")
+    ] = False,
+    push_to_hub: Annotated[
+        Optional[str], typer.Option(help="Also upload to this Hub dataset repo (user/name).")
+    ] = None,
     private: Annotated[bool, typer.Option(help="Create the Hub repo private.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as one JSON document.")] = False,
 ) -> None:
     """Merge synthesis outputs into a Hugging Face dataset (one config per pair, parquet with audio, card)."""
     from audiomlqa.publish import publish as run_publish
 
-    result = run_publish(outputs, to, include_rejected=include_rejected, push_to_hub=push_to_hub, private=private,
-                         command=command_line())
-    _log(f"wrote {len(result.files)} parquet file(s) and README.md to {result.directory}"
-         + (f"; pushed to {push_to_hub}" if push_to_hub else ""))
+    with _results_only_stdout():
+        result = run_publish(
+            outputs,
+            to,
+            include_rejected=include_rejected,
+            push_to_hub=push_to_hub,
+            private=private,
+            command=command_line(),
+        )
+    _log(
+        f"wrote {len(result.files)} parquet file(s) and README.md to {result.directory}"
+        + (f"; pushed to {push_to_hub}" if push_to_hub else "")
+    )
     if not _emit({"directory": str(result.directory), "configs": result.configs}, as_json, None):
         for config, splits in result.configs.items():
             typer.echo(f"{config}: " + ", ".join(f"{split} {n}" for split, n in splits.items()))
@@ -258,16 +393,25 @@ def train_reference(
     from audiomlqa.speechllm.train import load_train_config, train
 
     cfg = load_train_config(recipe, overrides or [])
-    _quiet_transformers()
-    result = train(cfg, progress=not quiet)
+    with _results_only_stdout():
+        _quiet_transformers()
+        result = train(cfg, progress=not quiet)
     if result.process_index != 0:  # under torchrun / accelerate launch, one report, not one per process
         return
     if _emit(result.summary(), as_json, None):
         return
     last = result.log[-1] if result.log else {}
-    typer.echo(f"trained {result.steps} step(s)" + (f" (resumed at {result.resumed_from})" if result.resumed_from else "")
-               + (f"; last loss {last['loss']:.4f} (lid {last['loss_lid']:.4f}, in {last['loss_in']:.4f}, "
-                  f"out {last['loss_out']:.4f})" if last else "") + f"; model in {result.final}")
+    typer.echo(
+        f"trained {result.steps} step(s)"
+        + (f" (resumed at {result.resumed_from})" if result.resumed_from else "")
+        + (
+            f"; last loss {last['loss']:.4f} (lid {last['loss_lid']:.4f}, in {last['loss_in']:.4f}, "
+            f"out {last['loss_out']:.4f})"
+            if last
+            else ""
+        )
+        + f"; model in {result.final}"
+    )
 
 
 def _quiet_transformers() -> None:

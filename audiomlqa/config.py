@@ -89,6 +89,8 @@ def _path(loc: Sequence) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part == "[key]":  # the mapping key itself is wrong, not its value
+            out += "[key]"
         elif part in UNION_TAGS or str(part).startswith("function-"):
             continue
         else:
@@ -97,8 +99,13 @@ def _path(loc: Sequence) -> str:
 
 
 _EXPECTED = {
-    "int": "expected an integer", "float": "expected a number", "bool": "expected true or false",
-    "string": "expected text", "dict": "expected a mapping", "list": "expected a list", "model": "expected a mapping",
+    "int": "expected an integer",
+    "float": "expected a number",
+    "bool": "expected true or false",
+    "string": "expected text",
+    "dict": "expected a mapping",
+    "list": "expected a list",
+    "model": "expected a mapping",
 }
 
 
@@ -172,10 +179,19 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
     return data
 
 
-def load_settings(cls: type[S], recipe: str | Path | None = None, overrides: Sequence[str] = (),
-                  options: dict | None = None) -> S:
+def with_overrides(cls: type[S], data: dict, overrides: Sequence[str] = (), where: str | None = None) -> S:
+    """``cls`` from ``data``, then ``overrides`` applied to it with every default filled in: ``thresholds.en=0.3``
+    changes one language's threshold and keeps the others, ``tts.en.backend=espeak`` one language's voice."""
+    config = parse(cls, data, where)
+    if not overrides:
+        return config
+    return parse(cls, apply_overrides(config.model_dump(mode="json", exclude_none=True), overrides), where)
+
+
+def load_settings(
+    cls: type[S], recipe: str | Path | None = None, overrides: Sequence[str] = (), options: dict | None = None
+) -> S:
     """A config from a recipe file, then command-line ``options`` (None means not given), then overrides."""
     data = load_yaml(recipe) if recipe else {}
     data.update({k: v for k, v in (options or {}).items() if v is not None})
-    data = apply_overrides(data, overrides)
-    return parse(cls, data, str(recipe) if recipe else None)
+    return with_overrides(cls, data, overrides, str(recipe) if recipe else None)

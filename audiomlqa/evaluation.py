@@ -64,7 +64,8 @@ class ModelReport:
 
     def to_dict(self) -> dict:
         return {
-            "model": self.model, "spec": self.spec,
+            "model": self.model,
+            "spec": self.spec,
             "configs": {c.config: {k: v for k, v in c.__dict__.items() if k != "config"} for c in self.configs},
             "macro_average": {k: self.average(k) for k in METRICS},
             "provenance": self.provenance,
@@ -80,14 +81,18 @@ def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
     try:
         available = datasets.get_dataset_config_names(dataset)
     except Exception as e:  # noqa: BLE001 - hub and file errors come in many types
-        raise AudioMLQAError(f"cannot read the configs of {dataset!r} ({e.__class__.__name__}): "
-                             "give a published dataset folder or Hub id") from None
+        raise AudioMLQAError(
+            f"cannot read the configs of {dataset!r} ({e.__class__.__name__}): "
+            "give a published dataset folder or Hub id"
+        ) from None
     pairs = [c for c in available if c != "rejected"]
     if not requested:
         return pairs
     missing = [c for c in requested if c not in pairs]
     if missing:
-        raise AudioMLQAError(f"{dataset} has no config {', '.join(map(repr, missing))} (it has: {', '.join(pairs) or 'none'})")
+        raise AudioMLQAError(
+            f"{dataset} has no config {', '.join(map(repr, missing))} (it has: {', '.join(pairs) or 'none'})"
+        )
     return list(requested)
 
 
@@ -118,9 +123,18 @@ def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
         if qid not in run.raw:
             run.index[qid] = i
             context, question = row["context"], row["question"]
-            items.append(Item(qid, context, question, None, context_lang, question_lang,
-                              prompt=short_answer_prompt(context, question, context_lang),
-                              speech_prompt=short_answer_prompt(context, None, context_lang)))
+            items.append(
+                Item(
+                    qid,
+                    context,
+                    question,
+                    None,
+                    context_lang,
+                    question_lang,
+                    prompt=short_answer_prompt(context, question, context_lang),
+                    speech_prompt=short_answer_prompt(context, None, context_lang),
+                )
+            )
     return items
 
 
@@ -129,8 +143,9 @@ def _with_audio(batch: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun]) 
     for x in batch:
         run = runs[x.context_lang, x.question_lang]
         if run.rows is None:
-            raise AudioMLQAError(f"{run.config} has no audio column: this model hears the questions, "
-                                 "give a published Audio-MLQA dataset")
+            raise AudioMLQAError(
+                f"{run.config} has no audio column: this model hears the questions, give a published Audio-MLQA dataset"
+            )
         audio = run.rows[run.index[x.id]]["audio"]
         out.append(replace(x, audio=np.asarray(audio["array"], dtype=np.float32).reshape(-1)))
     return out
@@ -148,7 +163,9 @@ def length_batches(items: Sequence[Item], batch_size: int, max_chars: int = MAX_
     """Items sorted by context length, questions about one paragraph side by side (whatever their config:
     their prompts share the paragraph, which is prefilled once), cut into batches of at most ``batch_size``
     whose padded size (items × longest) stays within ``max_chars`` (a batch always holds at least one item)."""
-    ordered = sorted(items, key=lambda x: (len(x.context), x.context, x.context_lang, len(x.question), x.question_lang, x.id))
+    ordered = sorted(
+        items, key=lambda x: (len(x.context), x.context, x.context_lang, len(x.question), x.question_lang, x.id)
+    )
     batches: list[list[Item]] = []
     for x in ordered:
         size = len(x.context) + len(x.question)
@@ -167,7 +184,9 @@ def _read_cache(path: Path, spec: ModelSpec) -> dict:
     except ValueError:
         raise AudioMLQAError(f"{path} is damaged: delete it or pass --overwrite") from None
     if doc.get("spec_sha256") != spec.sha256 or doc.get("prompt_version") != PROMPT_VERSION:
-        raise AudioMLQAError(f"{path} holds predictions of another spec or prompt version: pass --overwrite to redo them")
+        raise AudioMLQAError(
+            f"{path} holds predictions of another spec or prompt version: pass --overwrite to redo them"
+        )
     return doc
 
 
@@ -190,8 +209,12 @@ def evaluate_model(
     out = Path(output) / spec.name
     out.mkdir(parents=True, exist_ok=True)
     runs = _open_runs(spec, str(dataset), names, split, out, overwrite)
-    todo = [x for run in runs.values() if any(q.id not in run.raw for q in run.gold.questions)
-            for x in _todo_items(str(dataset), run, hf_split)]
+    todo = [
+        x
+        for run in runs.values()
+        if any(q.id not in run.raw for q in run.gold.questions)
+        for x in _todo_items(str(dataset), run, hf_split)
+    ]
     reused = sum(len(run.gold.questions) for run in runs.values()) - len(todo)
     runner = load_runner(spec) if todo else None
     if runner is not None:
@@ -201,26 +224,31 @@ def evaluate_model(
         extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
         write_json(out / f"{run.config}.json", extracted, indent=1)
         results.append(_score_config(run.config, run.gold, run.raw, extracted))
-    report = ModelReport(spec.name, str(spec.path), results, _provenance(spec, runner, dataset, names, hf_split), reused, len(todo))
+    report = ModelReport(
+        spec.name, str(spec.path), results, _provenance(spec, runner, dataset, names, hf_split), reused, len(todo)
+    )
     write_json(out / "scores.json", report.to_dict(), indent=1)
     return report
 
 
-def _open_runs(spec: ModelSpec, dataset: str, names: Sequence[str], split: str, out: Path,
-               overwrite: bool) -> dict[tuple[str, str], _ConfigRun]:
+def _open_runs(
+    spec: ModelSpec, dataset: str, names: Sequence[str], split: str, out: Path, overwrite: bool
+) -> dict[tuple[str, str], _ConfigRun]:
     """Every config's gold questions and cached answers, by (context, question) language."""
     runs = {}
     for config in names:
         raw_path = out / f"{config}.raw.json"
         cache = {} if overwrite else _read_cache(raw_path, spec)
         gold = read_hf_dataset(dataset, split, [parse_pair(config)])[0]
-        runs[parse_pair(config)] = _ConfigRun(config, gold, raw_path, dict(cache.get("raw", {})),
-                                              dict(cache.get("transcripts", {})))
+        runs[parse_pair(config)] = _ConfigRun(
+            config, gold, raw_path, dict(cache.get("raw", {})), dict(cache.get("transcripts", {}))
+        )
     return runs
 
 
-def _answer(spec: ModelSpec, runner: Runner, todo: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun],
-            progress: bool) -> None:
+def _answer(
+    spec: ModelSpec, runner: Runner, todo: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun], progress: bool
+) -> None:
     """Answer ``todo`` in batches, caching after each (a killed run loses at most one batch).
 
     Every config is in one queue: MLQA asks about one paragraph in up to seven question languages, and
@@ -235,8 +263,10 @@ def _answer(spec: ModelSpec, runner: Runner, todo: Sequence[Item], runs: dict[tu
             got = as_answers(runner.answer(batch))
             for what, values in (("answers", got.texts), ("transcripts", got.transcripts)):
                 if values is not None and len(values) != len(batch):
-                    raise AudioMLQAError(f"{spec.name}: the runner gave {len(values)} {what} for {len(batch)} questions "
-                                         f"(one per item, in order)")
+                    raise AudioMLQAError(
+                        f"{spec.name}: the runner gave {len(values)} {what} for {len(batch)} questions "
+                        f"(one per item, in order)"
+                    )
             touched = set()
             for i, x in enumerate(batch):
                 run = runs[x.context_lang, x.question_lang]
@@ -246,9 +276,18 @@ def _answer(spec: ModelSpec, runner: Runner, todo: Sequence[Item], runs: dict[tu
                 touched.add((x.context_lang, x.question_lang))
             for pair in sorted(touched):
                 run = runs[pair]
-                write_json(run.raw_path, {"model": spec.name, "spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION,
-                                          "runner": runner.describe(), "raw": run.raw, "transcripts": run.transcripts},
-                           indent=1)
+                write_json(
+                    run.raw_path,
+                    {
+                        "model": spec.name,
+                        "spec_sha256": spec.sha256,
+                        "prompt_version": PROMPT_VERSION,
+                        "runner": runner.describe(),
+                        "raw": run.raw,
+                        "transcripts": run.transcripts,
+                    },
+                    indent=1,
+                )
             bar.advance(len(batch))
 
 
@@ -260,10 +299,19 @@ def _score_config(config: str, gold: DatasetFile, raw: dict, extracted: dict) ->
 
 def _provenance(spec: ModelSpec, runner, dataset: str, configs: list[str], split: str) -> dict:
     packages = package_versions(("torch", "transformers", "datasets", "faster-whisper", "ctranslate2", "accelerate"))
-    return {"audiomlqa_version": __version__, "scorer": SCORER_VERSION, "prompt_version": PROMPT_VERSION,
-            "spec": spec.data, "spec_sha256": spec.sha256, "runner": runner.describe() if runner else "cached predictions",
-            "dataset": str(dataset), "split": split, "configs": configs, "python": platform.python_version(),
-            "packages": packages}
+    return {
+        "audiomlqa_version": __version__,
+        "scorer": SCORER_VERSION,
+        "prompt_version": PROMPT_VERSION,
+        "spec": spec.data,
+        "spec_sha256": spec.sha256,
+        "runner": runner.describe() if runner else "cached predictions",
+        "dataset": str(dataset),
+        "split": split,
+        "configs": configs,
+        "python": platform.python_version(),
+        "packages": packages,
+    }
 
 
 # -- comparing models ---------------------------------------------------------------------------------
@@ -274,10 +322,20 @@ def scores_frame(reports: Sequence[ModelReport]):
     macro average (config ``macro avg``); columns ``model, config`` and the metrics. ``score --csv`` writes it."""
     import pandas as pd
 
-    rows = [{"model": r.model, "config": c.config, **{k: getattr(c, k) for k in METRICS}, "total": c.total}
-            for r in reports for c in r.configs]
-    rows += [{"model": r.model, "config": "macro avg", **{k: r.average(k) for k in METRICS},
-              "total": sum(c.total for c in r.configs)} for r in reports]
+    rows = [
+        {"model": r.model, "config": c.config, **{k: getattr(c, k) for k in METRICS}, "total": c.total}
+        for r in reports
+        for c in r.configs
+    ]
+    rows += [
+        {
+            "model": r.model,
+            "config": "macro avg",
+            **{k: r.average(k) for k in METRICS},
+            "total": sum(c.total for c in r.configs),
+        }
+        for r in reports
+    ]
     return pd.DataFrame(rows, columns=["model", "config", *METRICS, "total"])
 
 
@@ -334,9 +392,17 @@ class Comparison:
         return [comparison_table(self.reports, m) for m in ("f1", "exact_match")]
 
 
-def compare_models(specs: Sequence[ModelSpec], dataset: str, *, configs: Sequence[str] | None = None,
-                   split: str = "validation", output: str | Path = "predictions", overwrite: bool = False,
-                   progress: bool = True, log=None) -> Comparison:
+def compare_models(
+    specs: Sequence[ModelSpec],
+    dataset: str,
+    *,
+    configs: Sequence[str] | None = None,
+    split: str = "validation",
+    output: str | Path = "predictions",
+    overwrite: bool = False,
+    progress: bool = True,
+    log=None,
+) -> Comparison:
     """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
     dataset_configs(dataset, configs)
@@ -345,8 +411,9 @@ def compare_models(specs: Sequence[ModelSpec], dataset: str, *, configs: Sequenc
     reports = []
     for spec in specs:
         log(f"model spec: {spec.path} (name {spec.name}, kind {spec.kind})")
-        report = evaluate_model(spec, dataset, configs=configs, split=split, output=output, overwrite=overwrite,
-                                progress=progress)
+        report = evaluate_model(
+            spec, dataset, configs=configs, split=split, output=output, overwrite=overwrite, progress=progress
+        )
         log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}")
         reports.append(report)
     charts = write_charts(reports, Path(output) / "charts") if len(reports) > 1 else []

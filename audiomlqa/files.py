@@ -33,6 +33,15 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def replace_dir(new: Path, dest: Path) -> None:
+    """Put folder ``new`` at ``dest``; what was at ``dest`` is removed only once the new one is in place."""
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -46,7 +46,9 @@ def looks_like_model_spec(doc: object) -> bool:
 
 def _flat_mapping(doc: object, where: Path) -> PredictionMap:
     if not _is_flat(doc):
-        raise AudioMLQAError(f"{where}: not a predictions mapping (expected a JSON object {{question id: answer string}})")
+        raise AudioMLQAError(
+            f"{where}: not a predictions mapping (expected a JSON object {{question id: answer string}})"
+        )
     return doc  # type: ignore[return-value]
 
 
@@ -73,7 +75,10 @@ def load_predictions(path: str | Path) -> Predictions:
     doc = read_json(path)
     files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest()}
     if looks_like_model_spec(doc):
-        raise AudioMLQAError(f"{path}: this is a model spec (kind {doc['kind']!r}), not predictions: run it with `audiomlqa score {path} --dataset …`")
+        raise AudioMLQAError(
+            f"{path}: this is a model spec (kind {doc['kind']!r}), not predictions: "
+            f"run it with `audiomlqa score {path} --dataset …`"
+        )
     if _is_flat(doc):
         return Predictions(path, doc, {}, files)  # type: ignore[arg-type]
     if isinstance(doc, dict) and doc and all(isinstance(v, dict) for v in doc.values()):

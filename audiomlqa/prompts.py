@@ -25,7 +25,12 @@ PROMPT_VERSION = "audiomlqa-short-answer-v1"
 _TEXT = {
     "en": ("Answer the question with a short span copied from the context.", "Context", "Question", "Short answer"),
     "de": ("Beantworte die Frage mit einer kurzen Textstelle aus dem Kontext.", "Kontext", "Frage", "Kurze Antwort"),
-    "es": ("Responde a la pregunta con un fragmento breve copiado del contexto.", "Contexto", "Pregunta", "Respuesta breve"),
+    "es": (
+        "Responde a la pregunta con un fragmento breve copiado del contexto.",
+        "Contexto",
+        "Pregunta",
+        "Respuesta breve",
+    ),
     "ar": ("أجب عن السؤال بعبارة قصيرة منقولة من السياق.", "السياق", "السؤال", "إجابة قصيرة"),
     "hi": ("संदर्भ से लिए गए एक छोटे अंश से प्रश्न का उत्तर दें।", "संदर्भ", "प्रश्न", "संक्षिप्त उत्तर"),
     "vi": ("Trả lời câu hỏi bằng một đoạn ngắn trích từ ngữ cảnh.", "Ngữ cảnh", "Câu hỏi", "Câu trả lời ngắn"),

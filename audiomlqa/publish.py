@@ -28,7 +28,7 @@ from pathlib import Path
 
 from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.files import write_json, write_text
+from audiomlqa.files import replace_dir, write_json, write_text
 from audiomlqa.languages import language_key, pair_key, parse_pair
 from audiomlqa.manifest import Attempt, read_manifest, standing_attempts
 from audiomlqa.sources import HF_SPLIT, SPLITS
@@ -45,38 +45,53 @@ def features():
     """The dataset's columns: MLQA's, the spoken question, and where every clip came from."""
     import datasets as hf
 
-    return hf.Features({
-        "id": hf.Value("string"),
-        "title": hf.Value("string"),
-        "context": hf.Value("string"),
-        "question": hf.Value("string"),
-        "answers": {"text": hf.List(hf.Value("string")), "answer_start": hf.List(hf.Value("int32"))},
-        "audio": hf.Audio(sampling_rate=16_000),
-        "context_lang": hf.Value("string"),
-        "question_lang": hf.Value("string"),
-        "spoken_text": hf.Value("string"),
-        "duration": hf.Value("float32"),
-        "tts_backend": hf.Value("string"),
-        "tts_voice": hf.Value("string"),
-        "tts_seed": hf.Value("int64"),
-        "tts_rate": hf.Value("float32"),
-        "tts_license": hf.Value("string"),
-        "asr_model": hf.Value("string"),
-        "asr_transcript": hf.Value("string"),
-        "error_metric": hf.Value("string"),
-        "error_rate": hf.Value("float32"),
-        "threshold": hf.Value("float32"),
-        "verified": hf.Value("bool"),
-        "accepted": hf.Value("bool"),
-        "attempt": hf.Value("int32"),
-    })
+    return hf.Features(
+        {
+            "id": hf.Value("string"),
+            "title": hf.Value("string"),
+            "context": hf.Value("string"),
+            "question": hf.Value("string"),
+            "answers": {"text": hf.List(hf.Value("string")), "answer_start": hf.List(hf.Value("int32"))},
+            "audio": hf.Audio(sampling_rate=16_000),
+            "context_lang": hf.Value("string"),
+            "question_lang": hf.Value("string"),
+            "spoken_text": hf.Value("string"),
+            "duration": hf.Value("float32"),
+            "tts_backend": hf.Value("string"),
+            "tts_voice": hf.Value("string"),
+            "tts_seed": hf.Value("int64"),
+            "tts_rate": hf.Value("float32"),
+            "tts_license": hf.Value("string"),
+            "asr_model": hf.Value("string"),
+            "asr_transcript": hf.Value("string"),
+            "error_metric": hf.Value("string"),
+            "error_rate": hf.Value("float32"),
+            "threshold": hf.Value("float32"),
+            "verified": hf.Value("bool"),
+            "accepted": hf.Value("bool"),
+            "attempt": hf.Value("int32"),
+        }
+    )
 
 
 PROVENANCE_COLUMNS = {
-    "context_lang": "context_lang", "question_lang": "question_lang", "spoken_text": "spoken_text", "duration": "duration",
-    "tts_backend": "backend", "tts_voice": "voice", "tts_seed": "seed", "tts_rate": "rate", "tts_license": "tts_license",
-    "asr_model": "asr_model", "asr_transcript": "transcript", "error_metric": "metric", "error_rate": "error",
-    "threshold": "threshold", "verified": "verified", "accepted": "accepted", "attempt": "attempt",
+    "context_lang": "context_lang",
+    "question_lang": "question_lang",
+    "spoken_text": "spoken_text",
+    "duration": "duration",
+    "tts_backend": "backend",
+    "tts_voice": "voice",
+    "tts_seed": "seed",
+    "tts_rate": "rate",
+    "tts_license": "tts_license",
+    "asr_model": "asr_model",
+    "asr_transcript": "transcript",
+    "error_metric": "metric",
+    "error_rate": "error",
+    "threshold": "threshold",
+    "verified": "verified",
+    "accepted": "accepted",
+    "attempt": "attempt",
 }
 """Published column → the :class:`~audiomlqa.manifest.Attempt` field it carries: the one mapping between the two."""
 
@@ -115,11 +130,13 @@ def find_runs(outputs: Sequence[str | Path]) -> list[SynthesisRun]:
         if not manifests:
             raise AudioMLQAError(f"{out}: no manifest*.jsonl; run `audiomlqa synthesize -o {out}` first")
         for manifest in manifests:
-            suffix = manifest.name[len("manifest"):-len(".jsonl")]
+            suffix = manifest.name[len("manifest") : -len(".jsonl")]
             run_file, questions_file = out / f"run{suffix}.json", out / f"questions{suffix}.jsonl"
             for f in (run_file, questions_file):
                 if not f.exists():
-                    raise AudioMLQAError(f"{out}: {manifest.name} has no {f.name} beside it; rerun the synthesis command to complete it")
+                    raise AudioMLQAError(
+                        f"{out}: {manifest.name} has no {f.name} beside it; rerun the synthesis command to complete it"
+                    )
             try:
                 record = json.loads(run_file.read_text(encoding="utf-8"))
                 questions = {}
@@ -128,16 +145,26 @@ def find_runs(outputs: Sequence[str | Path]) -> list[SynthesisRun]:
                         q = json.loads(line)
                         questions[(q["pair"], q["id"])] = q
             except (ValueError, KeyError) as e:
-                raise AudioMLQAError(f"{out}: {run_file.name} or {questions_file.name} is damaged ({e.__class__.__name__}); rerun synthesis") from None
+                raise AudioMLQAError(
+                    f"{out}: {run_file.name} or {questions_file.name} is damaged ({e.__class__.__name__}); "
+                    "rerun synthesis"
+                ) from None
             runs.append(SynthesisRun(out, suffix, record, read_manifest(manifest), questions))
     return runs
 
 
 def _example(run: SynthesisRun, row: Attempt) -> dict:
     q = run.questions[row.key]
-    answers = {"text": [a["text"] for a in q["answers"]], "answer_start": [int(a["answer_start"]) for a in q["answers"]]}
+    answers = {
+        "text": [a["text"] for a in q["answers"]],
+        "answer_start": [int(a["answer_start"]) for a in q["answers"]],
+    }
     return {
-        "id": row.id, "title": q.get("title", ""), "context": q["context"], "question": q["question"], "answers": answers,
+        "id": row.id,
+        "title": q.get("title", ""),
+        "context": q["context"],
+        "question": q["question"],
+        "answers": answers,
         "audio": {"path": Path(row.audio).name, "bytes": (run.directory / row.audio).read_bytes()},
         **{column: getattr(row, field) for column, field in PROVENANCE_COLUMNS.items()},
     }
@@ -175,11 +202,15 @@ def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) ->
                 continue
             chosen[key] = Selected(config, run.split, run, row)
     if duplicates:
-        raise AudioMLQAError(f"{len(duplicates)} question(s) appear in more than one run, e.g. {'; '.join(duplicates[:3])}: "
-                             "publish each shard once (outputs of the same run twice?)")
+        raise AudioMLQAError(
+            f"{len(duplicates)} question(s) appear in more than one run, e.g. {'; '.join(duplicates[:3])}: "
+            "publish each shard once (outputs of the same run twice?)"
+        )
     if missing:
-        raise AudioMLQAError(f"{len(missing)} accepted clip(s) have no audio file, e.g. {'; '.join(missing[:3])}: "
-                             "rerun the synthesis command on that output to redo them")
+        raise AudioMLQAError(
+            f"{len(missing)} accepted clip(s) have no audio file, e.g. {'; '.join(missing[:3])}: "
+            "rerun the synthesis command on that output to redo them"
+        )
     return sorted(chosen.values(), key=lambda s: (s.config, s.split, pair_key(s.row.pair), s.row.id))
 
 
@@ -202,7 +233,9 @@ def publish(
     """Merge synthesis ``outputs`` into a dataset folder ``to`` (replacing an earlier publish there)."""
     to = Path(to)
     if to.exists() and any(to.iterdir()) and not (to / MARKER).exists():
-        raise AudioMLQAError(f"{to} exists and is not a dataset published by audiomlqa: choose another --to or empty it")
+        raise AudioMLQAError(
+            f"{to} exists and is not a dataset published by audiomlqa: choose another --to or empty it"
+        )
     runs = find_runs(outputs)
     selected = select_rows(runs, include_rejected)
     if not any(s.config != REJECTED_CONFIG for s in selected):
@@ -213,25 +246,20 @@ def publish(
     try:
         files, layout = _write_parquet(selected, tmp)
         stats = _statistics(runs, selected)
-        sources = [{"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
-        write_json(tmp / MARKER, {"audiomlqa_version": __version__, "configs": layout, "statistics": stats, "sources": sources})
+        sources = [
+            {"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs
+        ]
+        write_json(
+            tmp / MARKER, {"audiomlqa_version": __version__, "configs": layout, "statistics": stats, "sources": sources}
+        )
         write_text(tmp / "README.md", dataset_card(layout, stats, runs, command))
-        _replace_dir(tmp, to)
+        replace_dir(tmp, to)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if push_to_hub:
         upload(to, push_to_hub, private=private)
     configs = {c: {split: info["num_examples"] for split, info in splits.items()} for c, splits in layout.items()}
     return PublishResult(to, configs, [to / f for f in files])
-
-
-def _replace_dir(new: Path, dest: Path) -> None:
-    """Put ``new`` at ``dest``; an earlier publish there is removed only once the new one is in place."""
-    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(new, dest)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str], dict]:
@@ -258,13 +286,28 @@ def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str],
         for i, shard in enumerate(shards):
             rel = f"data/{config}/{split}-{i:05d}-of-{len(shards):05d}.parquet"
             table = pa.Table.from_pylist([_example(s.run, s.row) for s in shard], schema=schema)  # already plain values
-            pq.write_table(table, root / rel, row_group_size=ROW_GROUP_SIZE, compression="zstd",
-                           use_dictionary=["id", "title", "context_lang", "question_lang", "tts_backend", "tts_voice",
-                                           "tts_license", "asr_model", "error_metric"],
-                           write_statistics=False)
+            pq.write_table(
+                table,
+                root / rel,
+                row_group_size=ROW_GROUP_SIZE,
+                compression="zstd",
+                use_dictionary=[
+                    "id",
+                    "title",
+                    "context_lang",
+                    "question_lang",
+                    "tts_backend",
+                    "tts_voice",
+                    "tts_license",
+                    "asr_model",
+                    "error_metric",
+                ],
+                write_statistics=False,
+            )
             files.append(rel)
         layout.setdefault(config, {})[split] = {
-            "num_examples": len(items), "path": f"data/{config}/{split}-*.parquet",
+            "num_examples": len(items),
+            "path": f"data/{config}/{split}-*.parquet",
             "num_bytes": sum((root / f).stat().st_size for f in files if f.startswith(f"data/{config}/{split}-")),
         }
     return files, layout
@@ -276,9 +319,20 @@ def _statistics(runs: Sequence[SynthesisRun], selected: Sequence[Selected]) -> d
     stats: dict[str, dict] = {}
     for run in runs:
         for (pair, qid), row in run.standing.items():
-            s = stats.setdefault(f"{pair}/{run.split}", {"pair": pair, "split": run.split, "attempted": 0, "accepted": 0,
-                                                           "metric": row.metric, "errors": [], "audio_seconds": 0.0,
-                                                           "verified": row.verified, "tts": set()})
+            s = stats.setdefault(
+                f"{pair}/{run.split}",
+                {
+                    "pair": pair,
+                    "split": run.split,
+                    "attempted": 0,
+                    "accepted": 0,
+                    "metric": row.metric,
+                    "errors": [],
+                    "audio_seconds": 0.0,
+                    "verified": row.verified,
+                    "tts": set(),
+                },
+            )
             s["attempted"] += 1
             if row.error is not None:
                 s["errors"].append(row.error)
@@ -299,8 +353,13 @@ def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], comman
     """README.md: YAML header (configs, data files, features) for ``load_dataset``, then the facts a
     user needs: counts, pass and error rates, how it was made, with which versions, under which licences."""
     configs = sorted(layout, key=pair_key)
-    sections = [_card_header(layout, configs), _card_intro(layout, configs), _card_contents(stats, layout),
-                _card_how_made(runs, command), _card_licences(stats)]
+    sections = [
+        _card_header(layout, configs),
+        _card_intro(layout, configs),
+        _card_contents(stats, layout),
+        _card_how_made(runs, command),
+        _card_licences(stats),
+    ]
     return "\n".join(line for section in sections for line in section)
 
 
@@ -316,14 +375,22 @@ def _card_header(layout: dict, configs: list[str]) -> list[str]:
         "task_categories": ["question-answering"],
         "tags": ["audio", "spoken-question-answering", "speech", "synthetic-speech", "mlqa"],
         "configs": [
-            {"config_name": c, "data_files": [{"split": s, "path": layout[c][s]["path"]} for s in sorted(layout[c])],
-             **({"default": True} if i == 0 else {})}
+            {
+                "config_name": c,
+                "data_files": [{"split": s, "path": layout[c][s]["path"]} for s in sorted(layout[c])],
+                **({"default": True} if i == 0 else {}),
+            }
             for i, c in enumerate(configs)
         ],
         "dataset_info": [
-            {"config_name": c, "features": feats._to_yaml_list(),
-             "splits": [{"name": s, "num_examples": layout[c][s]["num_examples"], "num_bytes": layout[c][s]["num_bytes"]}
-                        for s in sorted(layout[c])]}
+            {
+                "config_name": c,
+                "features": feats._to_yaml_list(),
+                "splits": [
+                    {"name": s, "num_examples": layout[c][s]["num_examples"], "num_bytes": layout[c][s]["num_bytes"]}
+                    for s in sorted(layout[c])
+                ],
+            }
             for c in configs
         ],
     }
@@ -355,22 +422,31 @@ def _card_contents(stats: dict, layout: dict) -> list[str]:
     lines = [
         "## Contents",
         "",
-        "| pair | split | questions | kept | pass rate | metric | median error | audio hours | verified | TTS (licence) |",
+        "| pair | split | questions | kept | pass rate | metric | median error | audio hours | verified "
+        "| TTS (licence) |",
         "|---|---|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for s in stats.values():
         med = "—" if s["median_error"] is None else f"{s['median_error']:.3f}"
-        lines.append(f"| {s['pair']} | {s['split']} | {s['attempted']} | {s['accepted']} | {100 * s['pass_rate']:.1f}% | "
-                     f"{s['metric'].upper()} | {med} | {s['audio_hours']:.3f} | {'yes' if s['verified'] else '**no**'} | "
-                     f"{', '.join(s['tts']) or '—'} |")
+        lines.append(
+            f"| {s['pair']} | {s['split']} | {s['attempted']} | {s['accepted']} | {100 * s['pass_rate']:.1f}% | "
+            f"{s['metric'].upper()} | {med} | {s['audio_hours']:.3f} | {'yes' if s['verified'] else '**no**'} | "
+            f"{', '.join(s['tts']) or '—'} |"
+        )
     unverified = sorted({s["pair"] for s in stats.values() if not s["verified"]})
     if unverified:
-        lines += ["", f"**Unverified pairs: {', '.join(unverified)}.** The ASR model used for the filter cannot transcribe "
-                  "these question languages reliably, so their clips passed a relaxed threshold that only catches gross "
-                  "failures; each row says so (`verified: false`). Listen before relying on them."]
+        lines += [
+            "",
+            f"**Unverified pairs: {', '.join(unverified)}.** The ASR model used for the filter cannot transcribe "
+            "these question languages reliably, so their clips passed a relaxed threshold that only catches gross "
+            "failures; each row says so (`verified: false`). Listen before relying on them.",
+        ]
     if REJECTED_CONFIG in layout:
-        lines += ["", f"The `{REJECTED_CONFIG}` config holds the questions that failed the filter (their best attempt), "
-                  "for analysis; it is not part of the benchmark."]
+        lines += [
+            "",
+            f"The `{REJECTED_CONFIG}` config holds the questions that failed the filter (their best attempt), "
+            "for analysis; it is not part of the benchmark.",
+        ]
     return lines
 
 
@@ -386,8 +462,11 @@ def _card_how_made(runs: Sequence[SynthesisRun], command: str | None) -> list[st
             engine = f"{info.get('backend')}: {info.get('engine') or info.get('model') or ''}".strip(": ")
             tts_engines.setdefault(lang, set()).add(engine)
     if tts_engines:
-        lines += ["", "TTS per question language: "
-                  + "; ".join(f"{k} — {', '.join(sorted(v))}" for k, v in sorted(tts_engines.items()))]
+        lines += [
+            "",
+            "TTS per question language: "
+            + "; ".join(f"{k} — {', '.join(sorted(v))}" for k, v in sorted(tts_engines.items())),
+        ]
     return lines
 
 
@@ -398,25 +477,36 @@ def _run_line(run: SynthesisRun) -> str:
     beams = "".join(f", {k} beam {v}" for k, v in sorted((asr.get("beam_sizes") or {}).items()))
     thresholds = json.dumps(rec.get("config", {}).get("thresholds", {}), sort_keys=True)
     packages = ", ".join(f"{k} {v}" for k, v in sorted(rec.get("packages", {}).items()))
-    return (f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): " + (f"`{cmd}`; " if cmd else "")
-            + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
-            f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}{beams}, temperature 0); "
-            f"thresholds {thresholds}; packages {packages}")
+    return (
+        f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "
+        + (f"`{cmd}`; " if cmd else "")
+        + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
+        f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}{beams}, "
+        "temperature 0); "
+        f"thresholds {thresholds}; packages {packages}"
+    )
 
 
 def _card_licences(stats: dict) -> list[str]:
     licences = sorted({t for s in stats.values() for t in s["tts"]})
     lines = [
-        "", "## Licences", "",
-        "- Text (contexts, questions, answers): MLQA, CC-BY-SA-3.0 (Lewis et al., 2020, *MLQA: Evaluating Cross-lingual "
+        "",
+        "## Licences",
+        "",
+        "- Text (contexts, questions, answers): MLQA, CC-BY-SA-3.0 (Lewis et al., 2020, "
+        "*MLQA: Evaluating Cross-lingual "
         "Extractive Question Answering*). The dataset as a whole is CC-BY-SA-3.0.",
         "- Audio: synthesized by the TTS engines listed per row (`tts_license`); their terms may add to MLQA's: "
-        + ("; ".join(licences) if licences else "none recorded") + ".",
-        "- The ASR model only filtered the clips: its transcripts (`asr_transcript`) are provenance, not benchmark inputs.",
+        + ("; ".join(licences) if licences else "none recorded")
+        + ".",
+        "- The ASR model only filtered the clips: its transcripts (`asr_transcript`) are provenance, "
+        "not benchmark inputs.",
         "",
     ]
     if any("NC" in t for t in licences):
-        lines.insert(-1, "- **Some audio comes from a non-commercial (NC) model: that part may not be used commercially.**")
+        lines.insert(
+            -1, "- **Some audio comes from a non-commercial (NC) model: that part may not be used commercially.**"
+        )
     return lines
 
 
@@ -430,10 +520,15 @@ def upload(folder: Path, repo_id: str, *, private: bool = False) -> str:
     api = HfApi()
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
-                                 commit_message=f"Audio-MLQA from audiomlqa {__version__}")
+        info = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message=f"Audio-MLQA from audiomlqa {__version__}",
+        )
     except Exception as e:  # network, auth and validation errors come in many types: one line, no token
-        raise AudioMLQAError(f"could not push to the Hub repo {repo_id!r} ({e.__class__.__name__}: {first_line(e)}); "
-                             f"the dataset is complete in {folder}: retry, or upload that folder later") from None
+        raise AudioMLQAError(
+            f"could not push to the Hub repo {repo_id!r} ({e.__class__.__name__}: {first_line(e)}); "
+            f"the dataset is complete in {folder}: retry, or upload that folder later"
+        ) from None
     return str(getattr(info, "commit_url", info))
-

@@ -151,8 +151,12 @@ def _kind_tag(value) -> str:
 
 
 SpecFields = Annotated[
-    Union[Annotated[TextSpec, Tag("text")], Annotated[CascadeSpec, Tag("cascade")],
-          Annotated[SpeechLLMSpec, Tag("speechllm")], Annotated[AdapterSpec, Tag("adapter")]],
+    Union[
+        Annotated[TextSpec, Tag("text")],
+        Annotated[CascadeSpec, Tag("cascade")],
+        Annotated[SpeechLLMSpec, Tag("speechllm")],
+        Annotated[AdapterSpec, Tag("adapter")],
+    ],
     Discriminator(_kind_tag),
 ]
 RUNTIME_FIELDS = ("description", "batch_size", "max_batch_chars", "prefill")
@@ -197,8 +201,10 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ModelSpec:
     fields = _validate(TypeAdapter(SpecFields), data, path)
     spec = ModelSpec(path, data, fields)
     if isinstance(fields, SpeechLLMSpec) and not (_relative(path, fields.checkpoint) / "config.json").is_file():
-        raise AudioMLQAError(f"{path}: checkpoint {fields.checkpoint!r} not found: train it first "
-                             f"({fields.trained_with or 'audiomlqa train-reference --recipe …'}) or fix the path")
+        raise AudioMLQAError(
+            f"{path}: checkpoint {fields.checkpoint!r} not found: train it first "
+            f"({fields.trained_with or 'audiomlqa train-reference --recipe …'}) or fix the path"
+        )
     _runner_class(spec)  # an unknown kind or a broken adapter fails here, in one line
     return spec
 
@@ -227,9 +233,11 @@ def _runner_class(spec: ModelSpec):
     if target is None:
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec.kind]
         if not found:
-            raise AudioMLQAError(f"{spec.path}: unknown model kind {spec.kind!r}: use text, cascade or speechllm, give "
-                                 f"\"adapter\": \"module:Class\", or register the class under entry point group "
-                                 f"{ENTRY_POINT_GROUP!r}")
+            raise AudioMLQAError(
+                f"{spec.path}: unknown model kind {spec.kind!r}: use text, cascade or speechllm, give "
+                f'"adapter": "module:Class", or register the class under entry point group '
+                f"{ENTRY_POINT_GROUP!r}"
+            )
         return found[0].load()
     module, _, cls = str(target).partition(":")
     try:
@@ -249,7 +257,9 @@ def as_answers(result: Answers | Sequence[str]) -> Answers:
         return result
     if isinstance(result, (list, tuple)) and all(isinstance(x, str) for x in result):
         return Answers(list(result))
-    raise AudioMLQAError(f"a runner returned {type(result).__name__}: return Answers(texts, transcripts) or a list of str")
+    raise AudioMLQAError(
+        f"a runner returned {type(result).__name__}: return Answers(texts, transcripts) or a list of str"
+    )
 
 
 # -- the built-in runners --------------------------------------------------------------------------------
@@ -258,8 +268,14 @@ def as_answers(result: Answers | Sequence[str]) -> Answers:
 def _text_llm(spec: TextSpec | CascadeSpec):
     from audiomlqa.llm.text import TextLLM
 
-    return TextLLM(spec.llm, prompt_mode=spec.prompt_mode, dtype=spec.dtype, max_new_tokens=spec.max_new_tokens,
-                   generation=spec.generation, prefill=spec.prefill)
+    return TextLLM(
+        spec.llm,
+        prompt_mode=spec.prompt_mode,
+        dtype=spec.dtype,
+        max_new_tokens=spec.max_new_tokens,
+        generation=spec.generation,
+        prefill=spec.prefill,
+    )
 
 
 class TextRunner:
@@ -328,6 +344,14 @@ class SpeechLLMRunner:
 
     def describe(self) -> dict:
         cfg = self.model.config
-        return {"kind": "speechllm", "checkpoint": str(self.checkpoint), "whisper": cfg.whisper, "llm": cfg.llm,
-                "gate": cfg.gate, "selection": cfg.selection, "num_banks": cfg.num_banks, "generation": self.generation,
-                "prefill": self.prefill}
+        return {
+            "kind": "speechllm",
+            "checkpoint": str(self.checkpoint),
+            "whisper": cfg.whisper,
+            "llm": cfg.llm,
+            "gate": cfg.gate,
+            "selection": cfg.selection,
+            "num_banks": cfg.num_banks,
+            "generation": self.generation,
+            "prefill": self.prefill,
+        }

@@ -18,9 +18,9 @@ from statistics import fmean
 
 from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.languages import LANGUAGES, pair_key, pair_name
 from audiomlqa.predictions import PredictionMap, Predictions
 from audiomlqa.scoring import SCORER_VERSION, score
-from audiomlqa.languages import LANGUAGES, pair_key, pair_name
 from audiomlqa.sources import DatasetFile
 from audiomlqa.tables import Table
 
@@ -79,7 +79,11 @@ class Scorecard:
         return {
             **self.headline,
             "pairs": [{"pair": p.pair, **asdict(p)} for p in self.pairs],
-            "languages": {p.context_lang: {m: getattr(p, m) for m in METRICS} for p in self.pairs if p.context_lang == p.question_lang},
+            "languages": {
+                p.context_lang: {m: getattr(p, m) for m in METRICS}
+                for p in self.pairs
+                if p.context_lang == p.question_lang
+            },
             "matrix": {m: self.matrix(m) for m in METRICS},
             "averages": self.averages(),
             "provenance": self.provenance,
@@ -105,7 +109,7 @@ def provenance(datasets: Sequence[DatasetFile], predictions: Predictions | None 
         "unicode_version": unicodedata.unidata_version,
         "datasets": {d.name: d.sha256 for d in datasets},
         "predictions": {"source": str(predictions.source), "files": predictions.files} if predictions else None,
-        "scored_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "scored_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -114,10 +118,20 @@ def score_file(dataset: DatasetFile, predictions: PredictionMap) -> PairScore:
     gold = dataset.gold
     if predictions and not any(qid in predictions for qid, _ in gold):
         raise AudioMLQAError(
-            f"none of the {len(predictions)} predicted ids is a question of {dataset.name}: are these predictions for another file?"
+            f"none of the {len(predictions)} predicted ids is a question of {dataset.name}: "
+            "are these predictions for another file?"
         )
     s = score(gold, predictions, dataset.context_lang)
-    return PairScore(dataset.context_lang, dataset.question_lang, s.exact_match, s.f1, s.total, s.answered, dataset.name, dataset.sha256)
+    return PairScore(
+        dataset.context_lang,
+        dataset.question_lang,
+        s.exact_match,
+        s.f1,
+        s.total,
+        s.answered,
+        dataset.name,
+        dataset.sha256,
+    )
 
 
 def score_datasets(datasets: Sequence[DatasetFile], predictions: Predictions) -> Scorecard:
@@ -144,21 +158,27 @@ def _fmt(x: float | None) -> str:
 
 def scorecard_tables(card: Scorecard) -> list[Table]:
     """The report as tables: per pair, the G-XLT matrix (when cross-lingual pairs are scored), macro averages."""
-    per_pair = [[p.pair, p.context_lang, p.question_lang, _fmt(p.exact_match), _fmt(p.f1), f"{p.answered}/{p.total}"]
-                for p in card.pairs]
-    tables = [Table("MLQA scores per pair", ["pair", "context", "question", "EM", "F1", "answered"], per_pair,
-                    left={0, 1, 2})]
+    per_pair = [
+        [p.pair, p.context_lang, p.question_lang, _fmt(p.exact_match), _fmt(p.f1), f"{p.answered}/{p.total}"]
+        for p in card.pairs
+    ]
+    tables = [
+        Table("MLQA scores per pair", ["pair", "context", "question", "EM", "F1", "answered"], per_pair, left={0, 1, 2})
+    ]
     if any(p.context_lang != p.question_lang for p in card.pairs):
         f1 = card.matrix("f1")
         qs = [x for x in LANGUAGES if any(x in row for row in f1.values())]
         rows = [[c, *(_fmt(f1[c].get(q)) for q in qs)] for c in LANGUAGES if c in f1]
         tables.append(Table("G-XLT F1 (rows: context language, columns: question language)", ["c \\ q", *qs], rows))
     if len(card.pairs) > 1:
-        rows = [[g.replace("_", " "), _fmt(v["exact_match"]), _fmt(v["f1"])]
-                for g, v in card.averages().items() if v["f1"] is not None]
+        rows = [
+            [g.replace("_", " "), _fmt(v["exact_match"]), _fmt(v["f1"])]
+            for g, v in card.averages().items()
+            if v["f1"] is not None
+        ]
         tables.append(Table("Macro averages over pairs", ["group", "EM", "F1"], rows))
     missing = sum(p.total - p.answered for p in card.pairs)
-    tables[-1].notes += ([f"[yellow]{missing} question(s) had no prediction and scored 0[/yellow]"] if missing else [])
+    tables[-1].notes += [f"[yellow]{missing} question(s) had no prediction and scored 0[/yellow]"] if missing else []
     tables[-1].notes.append(f"[dim]{_footer(card)}[/dim]")
     return tables
 
@@ -171,8 +191,9 @@ def _footer(card: Scorecard) -> str:
     )
 
 
-def score_predictions(predictions: str | Path, dataset: str | Path, *, split: str = "dev",
-                      lang: str | None = None) -> Scorecard:
+def score_predictions(
+    predictions: str | Path, dataset: str | Path, *, split: str = "dev", lang: str | None = None
+) -> Scorecard:
     """``audiomlqa score PREDICTIONS --dataset D``: predictions (a file or folder) against their gold files."""
     from audiomlqa.predictions import load_predictions
     from audiomlqa.sources import read_dataset_files
@@ -180,7 +201,9 @@ def score_predictions(predictions: str | Path, dataset: str | Path, *, split: st
     preds = load_predictions(predictions)
     single_file = Path(dataset).is_file()
     if preds.flat is not None and not single_file:
-        raise AudioMLQAError(f"{predictions}: a flat {{id: answer}} mapping needs one dataset file (--dataset FILE.json), "
-                             "not a directory or dataset")
+        raise AudioMLQAError(
+            f"{predictions}: a flat {{id: answer}} mapping needs one dataset file (--dataset FILE.json), "
+            "not a directory or dataset"
+        )
     datasets = read_dataset_files(dataset, split, None if single_file else list(preds.by_pair) or None, lang)
     return score_datasets(datasets, preds)

@@ -127,7 +127,15 @@ def read_squad_file(path: str | Path, context_lang: str | None = None, question_
                 for qa in paragraph["qas"]:
                     answers = tuple(Answer(a["text"], int(a.get("answer_start", -1))) for a in qa["answers"])
                     questions.append(
-                        Question(str(qa["id"]), context_lang, question_lang, title, paragraph["context"], qa["question"], answers)
+                        Question(
+                            str(qa["id"]),
+                            context_lang,
+                            question_lang,
+                            title,
+                            paragraph["context"],
+                            qa["question"],
+                            answers,
+                        )
                     )
     except (KeyError, TypeError, AttributeError) as e:
         raise AudioMLQAError(f"{path}: not a SQuAD-format dataset (an article, paragraph or qa lacks {e})") from None
@@ -152,12 +160,16 @@ def _split_prefix(split: str) -> str:
 
 
 def is_mlqa_dir(path: Path) -> bool:
-    return path.is_dir() and any(path.glob("*-context-*-question-*.json")) or any(
-        (path / s).is_dir() and any((path / s).glob(f"{s}-context-*.json")) for s in ("dev", "test")
+    return (
+        path.is_dir()
+        and any(path.glob("*-context-*-question-*.json"))
+        or any((path / s).is_dir() and any((path / s).glob(f"{s}-context-*.json")) for s in ("dev", "test"))
     )
 
 
-def read_mlqa_dir(root: str | Path, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None) -> list[DatasetFile]:
+def read_mlqa_dir(
+    root: str | Path, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None
+) -> list[DatasetFile]:
     """The dataset files of ``split`` for ``pairs`` (default: every pair present), in pair order."""
     d = mlqa_split_dir(root, split)
     prefix = _split_prefix(split)
@@ -177,7 +189,9 @@ def _hf_datasets():
     try:
         import datasets
     except ImportError:
-        raise AudioMLQAError("loading a Hugging Face dataset needs the 'datasets' package: pip install 'audiomlqa[hf]'") from None
+        raise AudioMLQAError(
+            "loading a Hugging Face dataset needs the 'datasets' package: pip install 'audiomlqa[hf]'"
+        ) from None
     return datasets
 
 
@@ -193,7 +207,9 @@ def _hf_fingerprint(source: str, config: str, split: str, ds) -> str:
     return f"datasets-fingerprint:{ds._fingerprint}"
 
 
-def read_hf_dataset(source: str, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None) -> list[DatasetFile]:
+def read_hf_dataset(
+    source: str, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None
+) -> list[DatasetFile]:
     """Questions of a Hugging Face dataset (a published Audio-MLQA folder, or a Hub id), one config per
     pair, as :class:`DatasetFile` records so the scorer pins them like MLQA files. Audio is not decoded."""
     datasets = _hf_datasets()
@@ -202,7 +218,9 @@ def read_hf_dataset(source: str, split: str = "dev", pairs: Iterable[tuple[str, 
         try:
             names = datasets.get_dataset_config_names(source)
         except Exception as e:  # noqa: BLE001 - hub/network errors come in many types
-            raise AudioMLQAError(f"could not read the configs of {source!r} ({e.__class__.__name__}); offline, pass a local folder") from None
+            raise AudioMLQAError(
+                f"could not read the configs of {source!r} ({e.__class__.__name__}); offline, pass a local folder"
+            ) from None
         pairs = [parse_pair(n) for n in names if n != "rejected"]
     files = []
     for c, q in pairs:
@@ -211,23 +229,37 @@ def read_hf_dataset(source: str, split: str = "dev", pairs: Iterable[tuple[str, 
             ds = datasets.load_dataset(source, config, split=hf_split)
         except (ConnectionError, OSError) as e:
             raise AudioMLQAError(
-                f"could not load {source!r} ({e.__class__.__name__}); offline, pass a local MLQA_V1 directory, JSON file or published dataset folder"
+                f"could not load {source!r} ({e.__class__.__name__}); offline, pass a local MLQA_V1 directory, "
+                "JSON file or published dataset folder"
             ) from None
         except ValueError as e:
-            raise AudioMLQAError(f"{source}: no config {config!r} with split {hf_split!r} ({str(e).splitlines()[0][:200]})") from None
+            raise AudioMLQAError(
+                f"{source}: no config {config!r} with split {hf_split!r} ({str(e).splitlines()[0][:200]})"
+            ) from None
         ds = ds.select_columns([k for k in ("id", "title", "context", "question", "answers") if k in ds.column_names])
         questions = []
         for row in ds:
             ans = row["answers"]
             answers = tuple(Answer(t, int(s)) for t, s in zip(ans["text"], ans["answer_start"]))
-            questions.append(Question(str(row["id"]), c, q, row.get("title", ""), row["context"], row["question"], answers))
-        files.append(DatasetFile(Path(source), c, q, _hf_fingerprint(source, config, hf_split, ds), questions,
-                                 label=f"{source}#{config}/{hf_split}"))
+            questions.append(
+                Question(str(row["id"]), c, q, row.get("title", ""), row["context"], row["question"], answers)
+            )
+        files.append(
+            DatasetFile(
+                Path(source),
+                c,
+                q,
+                _hf_fingerprint(source, config, hf_split, ds),
+                questions,
+                label=f"{source}#{config}/{hf_split}",
+            )
+        )
     return files
 
 
-def read_dataset_files(source: str | Path, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None,
-                       lang: str | None = None) -> list[DatasetFile]:
+def read_dataset_files(
+    source: str | Path, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None, lang: str | None = None
+) -> list[DatasetFile]:
     """Gold data for scoring from any source: a SQuAD JSON file (``lang`` when its name does not say it),
     an MLQA_V1 directory, or a Hugging Face dataset (published folder or Hub id)."""
     path = Path(source)
@@ -237,7 +269,10 @@ def read_dataset_files(source: str | Path, split: str = "dev", pairs: Iterable[t
         return read_mlqa_dir(path, split, pairs)
     if path.is_dir() or (not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source))):
         return read_hf_dataset(str(source), split, pairs)
-    raise AudioMLQAError(f"{source}: no such file or directory (give a SQuAD JSON file, an MLQA_V1 directory, a published dataset folder or a Hub id)")
+    raise AudioMLQAError(
+        f"{source}: no such file or directory (give a SQuAD JSON file, an MLQA_V1 directory, "
+        "a published dataset folder or a Hub id)"
+    )
 
 
 def load_questions(
@@ -263,9 +298,15 @@ def load_questions(
         if wanted is not None:
             questions = [x for x in questions if (x.context_lang, x.question_lang) in wanted]
     elif path.is_dir() and is_mlqa_dir(path):
-        questions = [x for f in read_mlqa_dir(path, split, resolve_pairs(languages, pairs, cross_lingual)) for x in f.questions]
+        questions = [
+            x for f in read_mlqa_dir(path, split, resolve_pairs(languages, pairs, cross_lingual)) for x in f.questions
+        ]
     else:
-        questions = [x for f in read_hf_dataset(str(source), split, resolve_pairs(languages, pairs, cross_lingual)) for x in f.questions]
+        questions = [
+            x
+            for f in read_hf_dataset(str(source), split, resolve_pairs(languages, pairs, cross_lingual))
+            for x in f.questions
+        ]
     if per_language is not None:
         questions = sample_per_pair(questions, per_language, seed)
     return questions[:limit] if limit is not None else questions
@@ -284,5 +325,7 @@ def sample_per_pair(questions: Sequence[Question], n: int, seed: int = 0) -> lis
         by_pair.setdefault((x.context_lang, x.question_lang), []).append(x)
     keep = set()
     for group in by_pair.values():
-        keep.update((x.context_lang, x.question_lang, x.id) for x in sorted(group, key=lambda x: selection_rank(x.id, seed))[:n])
+        keep.update(
+            (x.context_lang, x.question_lang, x.id) for x in sorted(group, key=lambda x: selection_rank(x.id, seed))[:n]
+        )
     return [x for x in questions if (x.context_lang, x.question_lang, x.id) in keep]

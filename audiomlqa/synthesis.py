@@ -154,11 +154,17 @@ class SynthesisConfig(Settings):
         return "" if n == 1 else f"-{i}-of-{n}"
 
 
-def load_synthesis_config(recipe: str | Path | None = None, overrides: Sequence[str] = (), *,
-                          tts: str | None = None, asr_model: str | None = None, **options) -> SynthesisConfig:
+def load_synthesis_config(
+    recipe: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    tts: str | None = None,
+    asr_model: str | None = None,
+    **options,
+) -> SynthesisConfig:
     """A recipe (or the defaults), then command-line options (None: not given), then ``key=value`` overrides.
     ``tts`` names one backend for every language; ``asr_model`` keeps the recipe's ASR settings but its model."""
-    from audiomlqa.config import apply_overrides, load_yaml
+    from audiomlqa.config import load_yaml, with_overrides
 
     data = load_yaml(recipe) if recipe else {}
     data.update({k: v for k, v in options.items() if v is not None})
@@ -167,7 +173,7 @@ def load_synthesis_config(recipe: str | Path | None = None, overrides: Sequence[
     if asr_model:
         asr = data.get("asr", DEFAULT_ASR)
         data["asr"] = {**(asr if isinstance(asr, dict) else {}), "model": asr_model}
-    return parse(SynthesisConfig, apply_overrides(data, overrides), str(recipe) if recipe else None)
+    return with_overrides(SynthesisConfig, data, overrides, str(recipe) if recipe else None)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -213,13 +219,17 @@ def plan_attempt(voices: Sequence[str], rates: Sequence[float], seed: int, k: in
     return AttemptPlan(voices[k % len(voices)], seed + k, rates[(k // len(voices)) % len(rates)])
 
 
-def judge(error: float, threshold: float, metric: str, *, verified: bool, asr_model: str, lang: str) -> tuple[bool, str | None]:
+def judge(
+    error: float, threshold: float, metric: str, *, verified: bool, asr_model: str, lang: str
+) -> tuple[bool, str | None]:
     """The filter's decision on one clip: accepted when its error is at most the threshold, and why not (or, for
     a language the ASR cannot verify, why the decision is weak)."""
     ok = error <= threshold
     if not verified:
-        return ok, (f"unverified: {asr_model} cannot check {lang} reliably; "
-                    f"{metric} {error:.3f} {'≤' if ok else '>'} relaxed {threshold}")
+        return ok, (
+            f"unverified: {asr_model} cannot check {lang} reliably; "
+            f"{metric} {error:.3f} {'≤' if ok else '>'} relaxed {threshold}"
+        )
     return ok, None if ok else f"{metric} {error:.3f} > {threshold}"
 
 
@@ -295,8 +305,13 @@ class SynthesisResult:
 
 def select_questions(cfg: SynthesisConfig) -> list[Question]:
     qs = load_questions(
-        cfg.source, split=cfg.split, languages=cfg.languages, pairs=cfg.pairs, cross_lingual=cfg.cross_lingual,
-        per_language=cfg.per_language, seed=cfg.seed,
+        cfg.source,
+        split=cfg.split,
+        languages=cfg.languages,
+        pairs=cfg.pairs,
+        cross_lingual=cfg.cross_lingual,
+        per_language=cfg.per_language,
+        seed=cfg.seed,
     )
     qs = [q for q in qs if in_shard(q.pair, q.id, cfg.shard)]
     return qs[: cfg.limit] if cfg.limit is not None else qs
@@ -322,8 +337,10 @@ def _prepare_output(cfg: SynthesisConfig, out: Path) -> Path:
         if previous is not None:
             changed = _changed_settings(previous, cfg)
             if changed:
-                raise AudioMLQAError(f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
-                                     "resume with the same settings or choose another --output")
+                raise AudioMLQAError(
+                    f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
+                    "resume with the same settings or choose another --output"
+                )
     return run_file
 
 
@@ -375,8 +392,10 @@ def synthesize(
         write_json(run_file, _run_record(cfg, voices, asr, command))
 
     written = 0
-    with _tts_pool(cfg.workers if todo else 1) as speak, \
-            progress_bar("synthesize", len(questions), completed=len(questions) - len(todo), enabled=progress) as bar:
+    with (
+        _tts_pool(cfg.workers if todo else 1) as speak,
+        progress_bar("synthesize", len(questions), completed=len(questions) - len(todo), enabled=progress) as bar,
+    ):
         for lang in dict.fromkeys(q.question_lang for q in todo):
             group = [q for q in todo if q.question_lang == lang]
             for start in range(0, len(group), cfg.batch_size):
@@ -397,8 +416,15 @@ def synthesize(
     return SynthesisResult(out, summary, written)
 
 
-def _attempt_batch(batch: Sequence[tuple[Question, int]], lang: str, cfg: SynthesisConfig, voice: _Voice, asr,
-                   speak: Callable, out: Path) -> list[Attempt]:
+def _attempt_batch(
+    batch: Sequence[tuple[Question, int]],
+    lang: str,
+    cfg: SynthesisConfig,
+    voice: _Voice,
+    asr,
+    speak: Callable,
+    out: Path,
+) -> list[Attempt]:
     """One more attempt at each question of ``batch`` (question, attempts so far): speak, listen, judge, record."""
     from audiomlqa.asr import SAMPLE_RATE
     from audiomlqa.audio import write_flac
@@ -416,11 +442,26 @@ def _attempt_batch(batch: Sequence[tuple[Question, int]], lang: str, cfg: Synthe
     rows = []
     for i, ((q, k), plan, (speech, tts_seconds)) in enumerate(zip(batch, plans, clips)):
         row = Attempt(
-            id=q.id, pair=q.pair, context_lang=q.context_lang, question_lang=q.question_lang, attempt=k,
-            backend=voice.choice.backend, voice=plan.voice, seed=plan.seed, rate=plan.rate, text=q.question,
-            spoken_text=texts[i], duration=round(speech.duration, 4), sample_rate=SAMPLE_RATE, asr_model=asr.model_id,
-            metric=metric, threshold=threshold, verified=verified, tts_license=voice.info["license"],
-            tts_seconds=round(tts_seconds, 4), asr_seconds=round(asr_seconds, 4) if i in transcripts else 0.0,
+            id=q.id,
+            pair=q.pair,
+            context_lang=q.context_lang,
+            question_lang=q.question_lang,
+            attempt=k,
+            backend=voice.choice.backend,
+            voice=plan.voice,
+            seed=plan.seed,
+            rate=plan.rate,
+            text=q.question,
+            spoken_text=texts[i],
+            duration=round(speech.duration, 4),
+            sample_rate=SAMPLE_RATE,
+            asr_model=asr.model_id,
+            metric=metric,
+            threshold=threshold,
+            verified=verified,
+            tts_license=voice.info["license"],
+            tts_seconds=round(tts_seconds, 4),
+            asr_seconds=round(asr_seconds, 4) if i in transcripts else 0.0,
         )
         if not texts[i]:
             row.reason = "empty question text"
@@ -431,8 +472,15 @@ def _attempt_batch(batch: Sequence[tuple[Question, int]], lang: str, cfg: Synthe
             write_flac(out / rel, speech)
             ref, hyp = normalize_for_asr(texts[i], lang), normalize_for_asr(transcripts[i], lang)
             err = error_rate(ref, hyp, metric)
-            row.accepted, row.reason = judge(err, threshold, metric, verified=verified, asr_model=asr.model_id, lang=lang)
-            row.audio, row.transcript, row.reference_norm, row.transcript_norm = rel.as_posix(), transcripts[i], ref, hyp
+            row.accepted, row.reason = judge(
+                err, threshold, metric, verified=verified, asr_model=asr.model_id, lang=lang
+            )
+            row.audio, row.transcript, row.reference_norm, row.transcript_norm = (
+                rel.as_posix(),
+                transcripts[i],
+                ref,
+                hyp,
+            )
             row.error = round(err, 6)
         rows.append(row)
     return rows
@@ -447,8 +495,20 @@ def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: s
         "python": platform.python_version(),
         "tts": {lang: v.info for lang, v in voices.items()},
         "asr": asr.describe() if asr is not None else None,
-        "packages": package_versions(("espeakng-loader", "faster-whisper", "ctranslate2", "whisper-normalizer", "jiwer",
-                                      "opencc", "soxr", "pydub", "transformers", "torch")),
+        "packages": package_versions(
+            (
+                "espeakng-loader",
+                "faster-whisper",
+                "ctranslate2",
+                "whisper-normalizer",
+                "jiwer",
+                "opencc",
+                "soxr",
+                "pydub",
+                "transformers",
+                "torch",
+            )
+        ),
     }
 
 
@@ -461,8 +521,18 @@ def summarize(rows: Sequence[Attempt], questions: Sequence[Question] | None = No
     for (pair, qid), r in sorted(best.items()):
         if (pair, qid) not in wanted:
             continue
-        s = per_pair.setdefault(pair, {"metric": r.metric, "verified": r.verified, "backend": r.backend,
-                                       "attempted": 0, "accepted": 0, "errors": [], "audio_seconds": 0.0})
+        s = per_pair.setdefault(
+            pair,
+            {
+                "metric": r.metric,
+                "verified": r.verified,
+                "backend": r.backend,
+                "attempted": 0,
+                "accepted": 0,
+                "errors": [],
+                "audio_seconds": 0.0,
+            },
+        )
         s["attempted"] += 1
         s["accepted"] += bool(r.accepted)
         if r.error is not None:
@@ -486,16 +556,36 @@ def summarize(rows: Sequence[Attempt], questions: Sequence[Question] | None = No
 
 def summary_table(summary: dict) -> Table:
     """The per-pair summary as the table ``synthesize`` prints."""
-    rows = [[
-        pair, s["backend"], "yes" if s["verified"] else "[yellow]no[/yellow]", str(s["attempted"]), str(s["accepted"]),
-        f"{100 * s['pass_rate']:.0f}%", s["metric"].upper(),
-        "—" if s["median_error"] is None else f"{s['median_error']:.3f}", f"{s['audio_hours']:.3f}",
-        "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.2f}", str(s["attempts"]),
-    ] for pair, s in summary["pairs"].items()]
+    rows = [
+        [
+            pair,
+            s["backend"],
+            "yes" if s["verified"] else "[yellow]no[/yellow]",
+            str(s["attempted"]),
+            str(s["accepted"]),
+            f"{100 * s['pass_rate']:.0f}%",
+            s["metric"].upper(),
+            "—" if s["median_error"] is None else f"{s['median_error']:.3f}",
+            f"{s['audio_hours']:.3f}",
+            "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.2f}",
+            str(s["attempts"]),
+        ]
+        for pair, s in summary["pairs"].items()
+    ]
     unverified = [p for p, s in summary["pairs"].items() if not s["verified"]]
-    notes = [f"[yellow]unverified: {', '.join(unverified)} — the ASR model cannot check these languages reliably; "
-             "their rows carry verified: false and a relaxed threshold[/yellow]"] if unverified else []
-    return Table("Audio-MLQA synthesis: median WER/CER of each question's standing attempt; "
-                 "RTF = compute s per audio s; checked = the ASR can verify the language",
-                 ["pair", "tts", "checked", "asked", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"],
-                 rows, left={0, 1, 2, 6}, notes=notes)
+    notes = (
+        [
+            f"[yellow]unverified: {', '.join(unverified)} — the ASR model cannot check these languages reliably; "
+            "their rows carry verified: false and a relaxed threshold[/yellow]"
+        ]
+        if unverified
+        else []
+    )
+    return Table(
+        "Audio-MLQA synthesis: median WER/CER of each question's standing attempt; "
+        "RTF = compute s per audio s; checked = the ASR can verify the language",
+        ["pair", "tts", "checked", "asked", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"],
+        rows,
+        left={0, 1, 2, 6},
+        notes=notes,
+    )

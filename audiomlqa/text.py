@@ -66,7 +66,9 @@ def _ascii_digits(text: str) -> str:
 def _spell_numbers(text: str, lang: str) -> str:
     from num2words import num2words
 
-    return _DIGITS.sub(lambda m: f" {num2words(int(m.group()), lang=lang)} " if len(m.group()) < 16 else m.group(), text)
+    return _DIGITS.sub(
+        lambda m: f" {num2words(int(m.group()), lang=lang)} " if len(m.group()) < 16 else m.group(), text
+    )
 
 
 def normalize_for_asr(text: str, lang: str) -> str:

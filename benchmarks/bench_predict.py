@@ -30,41 +30,56 @@ from __future__ import annotations
 import argparse
 import time
 
-from audiomlqa import LANGUAGES
 from audiomlqa.evaluation import MAX_BATCH_CHARS, length_batches
+from audiomlqa.languages import LANGUAGES
+from audiomlqa.llm.text import TextLLM
 from audiomlqa.prompts import short_answer_prompt
-from audiomlqa.runners import Item, TextLLM
+from audiomlqa.runners import Item
 from audiomlqa.sources import load_questions
 from audiomlqa.synthesis import PACKAGED_SAMPLE
 
 
 def measure(llm: TextLLM, name: str, items: list[Item], batch_size: int, max_chars: int, max_new_tokens: int) -> None:
-    batches = [[short_answer_prompt(x.context, x.question, x.context_lang) for x in b] for b in length_batches(items, batch_size, max_chars)]
+    batches = [[x.prompt for x in b] for b in length_batches(items, batch_size, max_chars)]
     prompts = [p for b in batches for p in b]
     n = len(prompts)
 
     def timed(prefill: str, one_at_a_time: bool, new_tokens: int) -> tuple[float, list[str]]:
         llm.prefill, llm.generation["max_new_tokens"] = prefill, new_tokens
         t0 = time.perf_counter()
-        answers = [a for p in prompts for a in llm.generate([p])] if one_at_a_time else [a for b in batches for a in llm.generate(b)]
+        answers = (
+            [a for p in prompts for a in llm.generate([p])]
+            if one_at_a_time
+            else [a for b in batches for a in llm.generate(b)]
+        )
         return time.perf_counter() - t0, answers
 
     tokens = sorted(len(llm.tokenizer(llm.render(p)).input_ids) for p in prompts)
     configs = sorted({(x.context_lang, x.question_lang) for x in items})
-    print(f"\n{name}: {n} questions about {len({x.context for x in items})} paragraphs, {len(configs)} config(s); "
-          f"prompts {tokens[0]}–{tokens[-1]} tokens (median {tokens[n // 2]}); greedy, max {max_new_tokens} new tokens; "
-          f"{len(batches)} batches of ≤{batch_size} (sizes {[len(b) for b in batches]})")
+    print(
+        f"\n{name}: {n} questions about {len({x.context for x in items})} paragraphs, {len(configs)} config(s); "
+        f"prompts {tokens[0]}–{tokens[-1]} tokens (median {tokens[n // 2]}); greedy, max {max_new_tokens} new tokens; "
+        f"{len(batches)} batches of ≤{batch_size} (sizes {[len(b) for b in batches]})"
+    )
     t_one, one = timed("padded", True, max_new_tokens)
     t_sep, separate = timed("separate", False, max_new_tokens)
     t_pad, padded = timed("padded", False, max_new_tokens)
     t_prefill, _ = timed("padded", True, 1)
     print(f"  one at a time:                 {t_one:7.1f} s  {n / t_one:6.2f} questions/s")
-    print(f"  score's way (separate prefill):{t_sep:7.1f} s  {n / t_sep:6.2f} questions/s   speed-up {t_one / t_sep:.2f}x")
-    print(f"  padded batches:                {t_pad:7.1f} s  {n / t_pad:6.2f} questions/s   speed-up {t_one / t_pad:.2f}x")
-    print(f"  prefill alone, one at a time:  {t_prefill:7.1f} s  ({100 * t_prefill / t_one:.0f}% of one-at-a-time time; "
-          f"bound on batching's gain without shared paragraphs: {t_one / t_prefill:.2f}x)")
-    print(f"  identical answers to one at a time: score's way {sum(a == b for a, b in zip(one, separate))}/{n}, "
-          f"padded {sum(a == b for a, b in zip(one, padded))}/{n}")
+    print(
+        f"  score's way (separate prefill):{t_sep:7.1f} s  {n / t_sep:6.2f} questions/s   speed-up {t_one / t_sep:.2f}x"
+    )
+    print(
+        f"  padded batches:                {t_pad:7.1f} s  {n / t_pad:6.2f} questions/s   speed-up {t_one / t_pad:.2f}x"
+    )
+    print(
+        f"  prefill alone, one at a time:  {t_prefill:7.1f} s  ({100 * t_prefill / t_one:.0f}% of one-at-a-time time; "
+        f"bound on batching's gain without shared paragraphs: {t_one / t_prefill:.2f}x)"
+    )
+    print(
+        f"  identical answers to one at a time: score's way {sum(a == b for a, b in zip(one, separate))}/{n}, "
+        f"padded {sum(a == b for a, b in zip(one, padded))}/{n}"
+    )
 
 
 def main() -> None:
@@ -84,8 +99,19 @@ def main() -> None:
     llm.generate(["Warm-up.", "Warm-up, two."])
 
     def items(pairs: list[str] | None) -> list[Item]:
-        return [Item(q.id, q.context, q.question, None, q.context_lang, q.question_lang)
-                for q in load_questions(PACKAGED_SAMPLE, pairs=pairs)]
+        return [
+            Item(
+                q.id,
+                q.context,
+                q.question,
+                None,
+                q.context_lang,
+                q.question_lang,
+                short_answer_prompt(q.context, q.question, q.context_lang),
+                short_answer_prompt(q.context, None, q.context_lang),
+            )
+            for q in load_questions(PACKAGED_SAMPLE, pairs=pairs)
+        ]
 
     print(f"{args.llm}; packaged MLQA dev sample")
     if args.questions:
@@ -93,7 +119,14 @@ def main() -> None:
         measure(llm, "same-language", same, args.batch_size, args.max_batch_chars, args.max_new_tokens)
     if args.grid:
         grid = items([f"{c}-{q}" for c in args.grid.split(",") for q in LANGUAGES])
-        measure(llm, f"grid (contexts {args.grid}, every question language)", grid, args.batch_size, args.max_batch_chars, args.max_new_tokens)
+        measure(
+            llm,
+            f"grid (contexts {args.grid}, every question language)",
+            grid,
+            args.batch_size,
+            args.max_batch_chars,
+            args.max_new_tokens,
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from audiomlqa.audio import prepare, write_flac
-from audiomlqa.manifest import append_rows
+from audiomlqa.manifest import Attempt, append_rows
 from audiomlqa.publish import publish
 from audiomlqa.sources import load_questions
 from audiomlqa.synthesis import PACKAGED_SAMPLE, safe_name
@@ -42,20 +42,58 @@ def make_output(out: Path, source: str, rows: int) -> float:
         rel = f"audio/{q.pair}/{safe_name(q.id)}-0.flac"
         write_flac(out / rel, speech)
         seconds += speech.duration
-        manifest.append({"id": q.id, "pair": q.pair, "context_lang": q.context_lang, "question_lang": q.question_lang,
-                         "attempt": 0, "backend": "espeak", "voice": tts.voices(q.question_lang)[0], "seed": 0, "rate": 1.0,
-                         "text": q.question, "spoken_text": q.question, "audio": rel, "duration": round(speech.duration, 4),
-                         "sample_rate": 16000, "asr_model": "none (benchmark)", "transcript": q.question,
-                         "reference_norm": "", "transcript_norm": "", "metric": "wer", "error": 0.0, "threshold": 0.2,
-                         "verified": True, "accepted": True, "reason": None, "tts_license": tts.license,
-                         "tts_seconds": 0.0, "asr_seconds": 0.0})
+        manifest.append(
+            Attempt(
+                **{
+                    "id": q.id,
+                    "pair": q.pair,
+                    "context_lang": q.context_lang,
+                    "question_lang": q.question_lang,
+                    "attempt": 0,
+                    "backend": "espeak",
+                    "voice": tts.voices(q.question_lang)[0],
+                    "seed": 0,
+                    "rate": 1.0,
+                    "text": q.question,
+                    "spoken_text": q.question,
+                    "audio": rel,
+                    "duration": round(speech.duration, 4),
+                    "sample_rate": 16000,
+                    "asr_model": "none (benchmark)",
+                    "transcript": q.question,
+                    "reference_norm": "",
+                    "transcript_norm": "",
+                    "metric": "wer",
+                    "error": 0.0,
+                    "threshold": 0.2,
+                    "verified": True,
+                    "accepted": True,
+                    "reason": None,
+                    "tts_license": tts.license,
+                    "tts_seconds": 0.0,
+                    "asr_seconds": 0.0,
+                }
+            )
+        )
     append_rows(out / "manifest.jsonl", manifest)
     with open(out / "questions.jsonl", "w", encoding="utf-8") as f:
         for q in questions:
-            f.write(json.dumps({"pair": q.pair, "id": q.id, "context_lang": q.context_lang, "question_lang": q.question_lang,
-                                "title": q.title, "context": q.context, "question": q.question,
-                                "answers": [{"text": a.text, "answer_start": a.answer_start} for a in q.answers]},
-                               ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "pair": q.pair,
+                        "id": q.id,
+                        "context_lang": q.context_lang,
+                        "question_lang": q.question_lang,
+                        "title": q.title,
+                        "context": q.context,
+                        "question": q.question,
+                        "answers": [{"text": a.text, "answer_start": a.answer_start} for a in q.answers],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     (out / "run.json").write_text(json.dumps({"config": {"split": "dev"}, "audiomlqa_version": "bench"}))
     return seconds
 
@@ -67,8 +105,11 @@ def baseline_publish(out: Path, dest: Path) -> None:
     rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     questions = {(q["pair"], q["id"]): q for q in map(json.loads, (out / "questions.jsonl").read_text().splitlines())}
     for pair in sorted({r["pair"] for r in rows}):
-        items = [{**questions[(r["pair"], r["id"])], "audio": str(out / r["audio"]), "transcript": r["transcript"]}
-                 for r in rows if r["pair"] == pair]
+        items = [
+            {**questions[(r["pair"], r["id"])], "audio": str(out / r["audio"]), "transcript": r["transcript"]}
+            for r in rows
+            if r["pair"] == pair
+        ]
         ds = datasets.Dataset.from_list(items).cast_column("audio", datasets.Audio(sampling_rate=16000))
         ds = ds.with_format("arrow").map(embed_table_storage, batched=True).with_format(None)
         (dest / pair).mkdir(parents=True)
@@ -100,7 +141,10 @@ def main() -> None:
         t0 = time.perf_counter()
         audio_s = make_output(tmp / "out", args.source, args.rows)
         n = sum(1 for _ in (tmp / "out" / "manifest.jsonl").open())
-        print(f"{n} rows, {audio_s / 3600:.3f} audio hours (eSpeak, {time.perf_counter() - t0:.1f} s to make); source {args.source}")
+        print(
+            f"{n} rows, {audio_s / 3600:.3f} audio hours (eSpeak, {time.perf_counter() - t0:.1f} s to make); "
+            f"source {args.source}"
+        )
 
         baseline_publish(tmp / "out", tmp / "warm-baseline")
         publish([tmp / "out"], tmp / "warm-ours")
@@ -121,10 +165,19 @@ def main() -> None:
         ours = sum(f.stat().st_size for f in result.files)
         hours = audio_s / 3600
         print(f"publish  baseline (from_list + cast Audio + embed + to_parquet): {t_base:6.2f} s")
-        print(f"publish  audiomlqa.publish (checks, parquet, card):               {t_ours:6.2f} s   ratio baseline/ours {t_base / t_ours:.2f}x")
-        print(f"load     load_dataset + decode every clip ({n} rows, cold cache):  {t_load:6.2f} s   {n / t_load:.0f} rows/s")
-        print(f"size     FLAC files {flac / 2**20:.1f} MiB; parquet {ours / 2**20:.1f} MiB = {ours / 2**20 / hours:.1f} MiB per audio hour "
-              f"(baseline parquet {size(tmp / 'baseline') / 2**20:.1f} MiB)")
+        print(
+            f"publish  audiomlqa.publish (checks, parquet, card):               {t_ours:6.2f} s   "
+            f"ratio baseline/ours {t_base / t_ours:.2f}x"
+        )
+        print(
+            f"load     load_dataset + decode every clip ({n} rows, cold cache):  {t_load:6.2f} s   "
+            f"{n / t_load:.0f} rows/s"
+        )
+        print(
+            f"size     FLAC files {flac / 2**20:.1f} MiB; parquet {ours / 2**20:.1f} MiB = "
+            f"{ours / 2**20 / hours:.1f} MiB per audio hour "
+            f"(baseline parquet {size(tmp / 'baseline') / 2**20:.1f} MiB)"
+        )
 
 
 if __name__ == "__main__":

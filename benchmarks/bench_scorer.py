@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 from audiomlqa import scoring
-from audiomlqa import scoring_reference as ref
 from audiomlqa.sources import read_mlqa_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import official_mlqa as ref  # noqa: E402  (the literal rendering of the official scorer lives with the tests)
 
 DEFAULT_MLQA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mlqa" / "MLQA_V1"
 

@@ -55,12 +55,27 @@ def main() -> None:
 
         runs = {}
         default_asr = load_asr(**{k: v for k, v in DEFAULT_ASR.items() if k != "backend"})
-        for name, extra, run_asr in (("eSpeak only", {"tts": {"default": {"backend": "espeak"}}, "asr": {"backend": "faster-whisper"}}, asr),
-                                     ("default map", {}, default_asr)):
-            cfg = SynthesisConfig.from_dict({"source": args.source, "per_language": args.per_language, "output": f"{tmp}/{len(runs)}",
-                                             "max_attempts": 1, "batch_size": args.batch_size, **extra})
-            synthesize(SynthesisConfig.from_dict({**extra, "source": args.source, "limit": 1, "output": f"{tmp}/warm{len(runs)}",
-                                                  "max_attempts": 1}), progress=False, asr=run_asr)  # load TTS models outside the timing
+        for name, extra, run_asr in (
+            ("eSpeak only", {"tts": {"default": {"backend": "espeak"}}, "asr": {"backend": "faster-whisper"}}, asr),
+            ("default map", {}, default_asr),
+        ):
+            cfg = SynthesisConfig.from_dict(
+                {
+                    "source": args.source,
+                    "per_language": args.per_language,
+                    "output": f"{tmp}/{len(runs)}",
+                    "max_attempts": 1,
+                    "batch_size": args.batch_size,
+                    **extra,
+                }
+            )
+            synthesize(
+                SynthesisConfig.from_dict(
+                    {**extra, "source": args.source, "limit": 1, "output": f"{tmp}/warm{len(runs)}", "max_attempts": 1}
+                ),
+                progress=False,
+                asr=run_asr,
+            )  # load TTS models outside the timing
             t0 = time.perf_counter()
             synthesize(cfg, progress=False, asr=run_asr)
             runs[name] = (time.perf_counter() - t0, read_manifest(Path(cfg.output) / "manifest.jsonl"))
@@ -68,12 +83,15 @@ def main() -> None:
     n = len(questions)
     print(f"naive loop (eSpeak):      {naive:7.1f} s  {n / naive:6.2f} clips/s")
     for name, (seconds, rows) in runs.items():
-        tts_s = sum(r["tts_seconds"] for r in rows)
-        asr_s = sum(r["asr_seconds"] for r in rows)
-        passed = sum(r["accepted"] for r in rows)
-        print(f"pipeline, {name + ':':15s} {seconds:7.1f} s  {n / seconds:6.2f} clips/s  speed-up vs naive {naive / seconds:.2f}x  "
-              f"first-attempt pass {passed}/{n}; time share TTS {100 * tts_s / (tts_s + asr_s):.0f}% ({tts_s:.1f} s), "
-              f"ASR {100 * asr_s / (tts_s + asr_s):.0f}% ({asr_s:.1f} s)")
+        tts_s = sum(r.tts_seconds for r in rows)
+        asr_s = sum(r.asr_seconds for r in rows)
+        passed = sum(r.accepted for r in rows)
+        print(
+            f"pipeline, {name + ':':15s} {seconds:7.1f} s  {n / seconds:6.2f} clips/s  "
+            f"speed-up vs naive {naive / seconds:.2f}x  "
+            f"first-attempt pass {passed}/{n}; time share TTS {100 * tts_s / (tts_s + asr_s):.0f}% ({tts_s:.1f} s), "
+            f"ASR {100 * asr_s / (tts_s + asr_s):.0f}% ({asr_s:.1f} s)"
+        )
 
 
 if __name__ == "__main__":

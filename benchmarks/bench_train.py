@@ -26,7 +26,12 @@ from audiomlqa.speechllm.model import teacher_forcing_probability
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "tiny": {"whisper": "tiny-random/whisper", "llm": "tiny-random/llm", "num_queries": 16, "gate_hidden": 32},
-    "small": {"whisper": "pypi/whisper-base", "llm": "pypi/smollm2-135m-instruct", "num_queries": 64, "gate_hidden": 256},
+    "small": {
+        "whisper": "pypi/whisper-base",
+        "llm": "pypi/smollm2-135m-instruct",
+        "num_queries": 64,
+        "gate_hidden": 256,
+    },
 }
 
 
@@ -60,8 +65,18 @@ def make_data(tmp: Path) -> str:
     from audiomlqa.synthesis import SynthesisConfig, synthesize
 
     out = tmp / "asr"
-    synthesize(SynthesisConfig.from_dict({"languages": ["en", "de", "es", "zh"], "per_language": 4, "output": str(out),
-                                          "max_attempts": 1, "tts": {"default": {"backend": "espeak"}}}), progress=False)
+    synthesize(
+        SynthesisConfig.from_dict(
+            {
+                "languages": ["en", "de", "es", "zh"],
+                "per_language": 4,
+                "output": str(out),
+                "max_attempts": 1,
+                "tts": {"default": {"backend": "espeak"}},
+            }
+        ),
+        progress=False,
+    )
     return str(out)
 
 
@@ -88,7 +103,12 @@ def bench(name: str, data: str, steps: int, batch_size: int, device: str, bf16: 
         ids = [model.tokenizer(u.text, add_special_tokens=False).input_ids for u in utts]
         autocast = torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         with autocast:
-            out = model(features, ids, torch.tensor([index[u.language] for u in utts]), teacher_forcing_probability(step, steps, 0.5))
+            out = model(
+                features,
+                ids,
+                torch.tensor([index[u.language] for u in utts]),
+                teacher_forcing_probability(step, steps, 0.5),
+            )
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -101,9 +121,12 @@ def bench(name: str, data: str, steps: int, batch_size: int, device: str, bf16: 
         audio += sum(u.seconds for u in utts)
     trainable = sum(p.numel() for p in model.trainable_parameters())
     frozen = sum(p.numel() for p in [*model.encoder.parameters(), *model.llm.parameters()])
-    line = (f"{name:5s} {device}{' bf16' if bf16 else ''}: {steps / total:6.2f} steps/s  {audio / total:7.2f} audio s/s  "
-            f"(batch {batch_size}; {total / steps * 1000:.0f} ms/step)  frozen LLM {100 * llm_timer.seconds / total:.0f}% of step time; "
-            f"trainable {trainable / 1e6:.2f} M, frozen {frozen / 1e6:.1f} M; load {load_s:.1f} s")
+    line = (
+        f"{name:5s} {device}{' bf16' if bf16 else ''}: {steps / total:6.2f} steps/s  {audio / total:7.2f} audio s/s  "
+        f"(batch {batch_size}; {total / steps * 1000:.0f} ms/step)  "
+        f"frozen LLM {100 * llm_timer.seconds / total:.0f}% of step time; "
+        f"trainable {trainable / 1e6:.2f} M, frozen {frozen / 1e6:.1f} M; load {load_s:.1f} s"
+    )
     if device == "cuda":
         line += f"; peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
     print(line, flush=True)

@@ -27,8 +27,15 @@ def tiny_whisper(tmp_path_factory):
 def test_espeak_speaks_every_mlqa_language():
     tts = load_backend("espeak")
     assert isinstance(tts, TTSBackend)
-    for lang, text in {"en": "Where is it?", "de": "Wo ist es?", "es": "¿Dónde está?", "ar": "أين هو؟", "hi": "यह कहाँ है?",
-                       "vi": "Nó ở đâu?", "zh": "它在哪里？"}.items():
+    for lang, text in {
+        "en": "Where is it?",
+        "de": "Wo ist es?",
+        "es": "¿Dónde está?",
+        "ar": "أين هو؟",
+        "hi": "यह कहाँ है?",
+        "vi": "Nó ở đâu?",
+        "zh": "它在哪里？",
+    }.items():
         speech = tts.synthesize(text, lang, tts.voices(lang)[0])
         assert speech.sample_rate == 22050 and 0.3 < speech.duration < 5 and np.abs(speech.samples).max() > 0.1
     slow = tts.synthesize("Where is it?", "en", "en-us", rate=0.6)
@@ -63,11 +70,16 @@ def test_transformers_whisper_batches_forces_language_and_caps_length(tiny_whisp
 
 
 def test_pipeline_runs_on_mms_and_transformers_backends(tmp_path, tiny_vits, tiny_whisper):
-    cfg = SynthesisConfig.from_dict({
-        "languages": ["en"], "per_language": 2, "output": str(tmp_path), "max_attempts": 2,
-        "tts": {"en": {"backend": "mms", "options": {"models": {"en": str(tiny_vits)}}}},
-        "asr": {"backend": "transformers", "model": str(tiny_whisper)},
-    })
+    cfg = SynthesisConfig.from_dict(
+        {
+            "languages": ["en"],
+            "per_language": 2,
+            "output": str(tmp_path),
+            "max_attempts": 2,
+            "tts": {"en": {"backend": "mms", "options": {"models": {"en": str(tiny_vits)}}}},
+            "asr": {"backend": "transformers", "model": str(tiny_whisper)},
+        }
+    )
     synthesize(cfg, progress=False)
     rows = read_manifest(tmp_path / "manifest.jsonl")
     assert len(rows) == 4 and {r.backend for r in rows} == {"mms"} and [r.seed for r in rows[:2]] == [0, 0]

@@ -13,7 +13,9 @@ from audiomlqa.sources import read_mlqa_dir
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audiomlqa.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "audiomlqa.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -51,7 +53,11 @@ def test_directory_of_pairs_gives_language_table_matrix_and_averages(tmp_path, s
     preds_dir = tmp_path / "preds"
     preds_dir.mkdir()
     for f in read_mlqa_dir(sample_dir, "dev", pairs):
-        name = f"{f.context_lang}.json" if f.context_lang == f.question_lang else f"{f.context_lang}-{f.question_lang}.json"
+        name = (
+            f"{f.context_lang}.json"
+            if f.context_lang == f.question_lang
+            else f"{f.context_lang}-{f.question_lang}.json"
+        )
         (preds_dir / name).write_text(json.dumps({q.id: q.answers[0].text for q in f.questions}, ensure_ascii=False))
     proc = run_cli("score", preds_dir, "--dataset", sample_dir, "--json", "--output", tmp_path / "scores.json")
     assert proc.returncode == 0, proc.stderr
@@ -77,13 +83,20 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path, de_file, sample_dir):
     assert_one_line_error(run_cli("score", tmp_path / "empty.json", "--dataset", de_file), "empty")
     (tmp_path / "preds.json").write_text(json.dumps({"0123": "x"}))
     (tmp_path / "notsquad.json").write_text(json.dumps({"questions": []}))
-    assert_one_line_error(run_cli("score", tmp_path / "preds.json", "--dataset", tmp_path / "notsquad.json", "--lang", "en"), "not a SQuAD-format")
-    assert_one_line_error(run_cli("score", tmp_path / "preds.json", "--dataset", de_file, "--lang", "fr"), "unknown language 'fr'")
+    assert_one_line_error(
+        run_cli("score", tmp_path / "preds.json", "--dataset", tmp_path / "notsquad.json", "--lang", "en"),
+        "not a SQuAD-format",
+    )
+    assert_one_line_error(
+        run_cli("score", tmp_path / "preds.json", "--dataset", de_file, "--lang", "fr"), "unknown language 'fr'"
+    )
     assert_one_line_error(run_cli("score", tmp_path / "preds.json", "--dataset", de_file), "another file")
     (tmp_path / "list.json").write_text("[1]")
     assert_one_line_error(run_cli("score", tmp_path / "list.json", "--dataset", de_file), "not a predictions mapping")
     (tmp_path / "spec.json").write_text(json.dumps({"name": "m", "kind": "cascade"}))
-    assert_one_line_error(run_cli("score", tmp_path / "spec.json", "--dataset", de_file), "spec.json: llm: required")  # specs run now; a broken one fails in one line
+    assert_one_line_error(
+        run_cli("score", tmp_path / "spec.json", "--dataset", de_file), "spec.json: llm: required"
+    )  # specs run now; a broken one fails in one line
     assert_one_line_error(run_cli("score", tmp_path / "missing.json", "--dataset", de_file), "no such file")
     nested = tmp_path / "nested.json"
     nested.write_text(json.dumps({"de-fr": {"1": "x"}}))

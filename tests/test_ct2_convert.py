@@ -24,9 +24,14 @@ def test_reader_sees_every_whisper_base_tensor():
     assert variables["decoder/projection/weight"] is variables["decoder/embeddings/weight"]  # an alias
 
 
-@pytest.mark.parametrize(("lang", "text"), [("en", "What is the capital of France and how many people live there?"),
-                                            ("de", "Wie heißt die Hauptstadt von Deutschland?"),
-                                            ("zh", "北京是中国的首都。")])
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "What is the capital of France and how many people live there?"),
+        ("de", "Wie heißt die Hauptstadt von Deutschland?"),
+        ("zh", "北京是中国的首都。"),
+    ],
+)
 def test_converted_model_decodes_the_same_tokens_as_ctranslate2(lang, text):
     from faster_whisper.tokenizer import Tokenizer
     from transformers import WhisperForConditionalGeneration
@@ -39,10 +44,16 @@ def test_converted_model_decodes_the_same_tokens_as_ctranslate2(lang, text):
     tokenizer = Tokenizer(ct.model.hf_tokenizer, True, task="transcribe", language=lang)
     prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
     # Whisper's own token suppression on both sides: -1 = the model's list; blank at the start
-    ct_ids = ct.model.model.generate(ct.model.encode(features), [prompt], beam_size=1, max_length=64,
-                                     suppress_blank=True, suppress_tokens=[-1])[0].sequences_ids[0]
+    ct_ids = ct.model.model.generate(
+        ct.model.encode(features), [prompt], beam_size=1, max_length=64, suppress_blank=True, suppress_tokens=[-1]
+    )[0].sequences_ids[0]
     with torch.no_grad():
-        out = hf.generate(torch.from_numpy(features), decoder_input_ids=torch.tensor([prompt]), max_new_tokens=60,
-                          do_sample=False, num_beams=1)
+        out = hf.generate(
+            torch.from_numpy(features),
+            decoder_input_ids=torch.tensor([prompt]),
+            max_new_tokens=60,
+            do_sample=False,
+            num_beams=1,
+        )
     hf_ids = [t for t in out[0].tolist() if t < tokenizer.eot]
     assert ct_ids and hf_ids == ct_ids, (tokenizer.decode(ct_ids), tokenizer.decode(hf_ids))

@@ -21,7 +21,10 @@ def test_metric_equals_scorer_offline(monkeypatch, sample_dir, lang):
     metric = evaluate.load(MLQA_METRIC_PATH, lang)
     got = metric.compute(
         predictions=[{"id": k, "prediction_text": v} for k, v in preds.items()],
-        references=[{"id": q.id, "answers": {"text": q.answer_texts, "answer_start": [a.answer_start for a in q.answers]}} for q in f.questions],
+        references=[
+            {"id": q.id, "answers": {"text": q.answer_texts, "answer_start": [a.answer_start for a in q.answers]}}
+            for q in f.questions
+        ],
     )
     want = scoring.score(f.gold, preds, lang)
     assert got == {"exact_match": want.exact_match, "f1": want.f1}

@@ -28,16 +28,31 @@ ROOT = Path(__file__).resolve().parents[1]
 def audio_mlqa(tmp_path_factory) -> Path:
     """A published Audio-MLQA: en and de questions spoken by eSpeak, every clip kept (threshold 1e9)."""
     tmp = tmp_path_factory.mktemp("bench")
-    synthesize(SynthesisConfig.from_dict({"languages": ["en", "de"], "per_language": 3, "output": str(tmp / "synth"),
-                                          "max_attempts": 1, "thresholds": {"en": 1e9, "de": 1e9},
-                                          "tts": {"default": {"backend": "espeak"}}}), progress=False)
+    synthesize(
+        SynthesisConfig.from_dict(
+            {
+                "languages": ["en", "de"],
+                "per_language": 3,
+                "output": str(tmp / "synth"),
+                "max_attempts": 1,
+                "thresholds": {"en": 1e9, "de": 1e9},
+                "tts": {"default": {"backend": "espeak"}},
+            }
+        ),
+        progress=False,
+    )
     publish([tmp / "synth"], tmp / "dataset")
     return tmp / "dataset"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audiomlqa.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ})
+    return subprocess.run(
+        [sys.executable, "-m", "audiomlqa.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
+    )
 
 
 def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_path):
@@ -54,7 +69,10 @@ def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_
             assert len(answers) == 3 and answers.keys() == raw["raw"].keys()
             assert all(answers[k] == extract_answer(v) for k, v in raw["raw"].items())
         scores = json.loads((preds / model / "scores.json").read_text())
-        assert set(scores["configs"]) == {"en", "de"} and scores["provenance"]["prompt_version"] == "audiomlqa-short-answer-v1"
+        assert (
+            set(scores["configs"]) == {"en", "de"}
+            and scores["provenance"]["prompt_version"] == "audiomlqa-short-answer-v1"
+        )
     assert len(json.loads((preds / "tiny-cascade" / "en.raw.json").read_text())["transcripts"]) == 3
     assert sorted(p.name for p in (preds / "charts").glob("*.png")) == ["de.png", "en.png", "macro-avg.png"]
 
@@ -72,22 +90,36 @@ def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_
 def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_mlqa, tmp_path):
     from audiomlqa.speechllm import SpeechLLM, SpeechLLMConfig
 
-    SpeechLLM.from_config(SpeechLLMConfig.from_dict({"languages": ["en", "de"], "num_banks": 2, "num_queries": 8,
-                                                     "gate_hidden": 16})).save_pretrained(tmp_path / "ckpt")
+    SpeechLLM.from_config(
+        SpeechLLMConfig.from_dict({"languages": ["en", "de"], "num_banks": 2, "num_queries": 8, "gate_hidden": 16})
+    ).save_pretrained(tmp_path / "ckpt")
     spec = tmp_path / "tiny-speechllm.json"
-    spec.write_text(json.dumps({"name": "tiny-speechllm", "kind": "speechllm", "checkpoint": str(tmp_path / "ckpt"),
-                                "max_new_tokens": 4, "batch_size": 3}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "tiny-speechllm",
+                "kind": "speechllm",
+                "checkpoint": str(tmp_path / "ckpt"),
+                "max_new_tokens": 4,
+                "batch_size": 3,
+            }
+        )
+    )
     report = evaluate_model(spec, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
     assert report.generated == 3 and report.configs[0].total == 3 and report.provenance["runner"]["num_banks"] == 2
 
     adapter = tmp_path / "lead.json"  # a user's runner, by import path: the lead baseline
-    adapter.write_text(json.dumps({"name": "lead", "kind": "lead-words", "adapter": "tiny_models:LeadWordsRunner", "words": 3}))
+    adapter.write_text(
+        json.dumps({"name": "lead", "kind": "lead-words", "adapter": "tiny_models:LeadWordsRunner", "words": 3})
+    )
     report = evaluate_model(adapter, str(audio_mlqa), output=tmp_path / "p", progress=False)
     assert {c.config for c in report.configs} == {"en", "de"} and report.generated == 6
 
     broken = tmp_path / "forgetful.json"
     broken.write_text(json.dumps({"name": "forgetful", "kind": "x", "adapter": "tiny_models:ForgetfulRunner"}))
-    with pytest.raises(AudioMLQAError, match=r"forgetful: the runner gave 5 answers for 6 questions \(one per item, in order\)"):
+    with pytest.raises(
+        AudioMLQAError, match=r"forgetful: the runner gave 5 answers for 6 questions \(one per item, in order\)"
+    ):
         evaluate_model(broken, str(audio_mlqa), output=tmp_path / "p", progress=False)
 
 
@@ -107,9 +139,19 @@ def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
             for p in a["paragraphs"]:
                 p["qas"] = [qa for qa in p["qas"] if qa["id"] in ids]
         (source / name).write_text(json.dumps(doc))
-    synthesize(SynthesisConfig.from_dict({"source": str(tmp_path / "MLQA_V1"), "pairs": ["en", "en-de"], "output": str(tmp_path / "synth"),
-                                          "max_attempts": 1, "thresholds": {"en": 1e9, "de": 1e9},
-                                          "tts": {"default": {"backend": "espeak"}}}), progress=False)
+    synthesize(
+        SynthesisConfig.from_dict(
+            {
+                "source": str(tmp_path / "MLQA_V1"),
+                "pairs": ["en", "en-de"],
+                "output": str(tmp_path / "synth"),
+                "max_attempts": 1,
+                "thresholds": {"en": 1e9, "de": 1e9},
+                "tts": {"default": {"backend": "espeak"}},
+            }
+        ),
+        progress=False,
+    )
     publish([tmp_path / "synth"], tmp_path / "dataset")
     spec = tmp_path / "echo.json"
     spec.write_text(json.dumps({"name": "echo", "kind": "echo", "adapter": "tiny_models:EchoRunner", "batch_size": 4}))
@@ -119,7 +161,9 @@ def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
     assert any({("en", "en", i), ("en", "de", i)} <= set(batch) for batch in EchoRunner.batches for *_, i in batch)
     paragraph = {qa["id"]: p["context"] for a in cross["data"] for p in a["paragraphs"] for qa in p["qas"]}
     order = [paragraph[i] for batch in EchoRunner.batches for *_, i in batch]
-    assert len(order) == 2 * len(ids) and all(c not in order[:k] for k, c in enumerate(order) if k and c != order[k - 1])
+    assert len(order) == 2 * len(ids) and all(
+        c not in order[:k] for k, c in enumerate(order) if k and c != order[k - 1]
+    )
 
     import datasets
 
@@ -143,12 +187,21 @@ def test_cached_answers_survive_a_new_batch_size_but_not_a_new_generation_length
         evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"name": "x", "kind": "text", "llm": "tiny-random/llm", "temperature": 0.2}, "spec.json: unknown setting(s) temperature (known: name, kind"),
-    ({"name": "x", "kind": "speechllm", "checkpoint": "runs/nowhere/final"}, "checkpoint 'runs/nowhere/final' not found"),
-    ({"name": "x", "kind": "cascade"}, "spec.json: llm: required"),
-    ({"name": "x", "kind": "qwen2-audio"}, "unknown model kind 'qwen2-audio'"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"name": "x", "kind": "text", "llm": "tiny-random/llm", "temperature": 0.2},
+            "spec.json: unknown setting(s) temperature (known: name, kind",
+        ),
+        (
+            {"name": "x", "kind": "speechllm", "checkpoint": "runs/nowhere/final"},
+            "checkpoint 'runs/nowhere/final' not found",
+        ),
+        ({"name": "x", "kind": "cascade"}, "spec.json: llm: required"),
+        ({"name": "x", "kind": "qwen2-audio"}, "unknown model kind 'qwen2-audio'"),
+    ],
+)
 def test_bad_specs_fail_in_one_line_before_any_model_loads(spec, message, audio_mlqa, tmp_path):
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
@@ -158,7 +211,16 @@ def test_bad_specs_fail_in_one_line_before_any_model_loads(spec, message, audio_
 
 
 def test_a_config_the_dataset_lacks_fails_before_any_model_loads(audio_mlqa, tmp_path):
-    out = run("score", ROOT / "models" / "tiny-text.json", "--dataset", audio_mlqa, "--configs", "en,zh", "--predictions-dir", tmp_path)
+    out = run(
+        "score",
+        ROOT / "models" / "tiny-text.json",
+        "--dataset",
+        audio_mlqa,
+        "--configs",
+        "en,zh",
+        "--predictions-dir",
+        tmp_path,
+    )
     assert out.returncode == 2 and "has no config 'zh' (it has: en, de)" in out.stderr
     assert not (tmp_path / "tiny-text").exists()
     mixed = run("score", ROOT / "models" / "tiny-text.json", tmp_path, "--dataset", audio_mlqa)
@@ -175,15 +237,18 @@ def test_every_shipped_spec_parses():
             assert load_spec(path).name == path.stem
 
 
-@pytest.mark.parametrize(("generated", "answer"), [
-    ("Paris", "Paris"),
-    ("Paris.\nQuestion: What is...", "Paris"),
-    ("Short answer: \"1996\".", "1996"),
-    ("Kurze Antwort: 3,7 Millionen", "3,7 Millionen"),
-    ("简短回答：北京。", "北京"),
-    ("  Answer: the Mono River  ", "the Mono River"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("generated", "answer"),
+    [
+        ("Paris", "Paris"),
+        ("Paris.\nQuestion: What is...", "Paris"),
+        ('Short answer: "1996".', "1996"),
+        ("Kurze Antwort: 3,7 Millionen", "3,7 Millionen"),
+        ("简短回答：北京。", "北京"),
+        ("  Answer: the Mono River  ", "the Mono River"),
+        ("", ""),
+    ],
+)
 def test_answer_extraction(generated, answer):
     assert extract_answer(generated) == answer
 
@@ -192,3 +257,59 @@ def test_prompt_is_in_the_context_language_with_the_speech_where_the_question_go
     p = short_answer_prompt("Berlin ist groß.", None, "de")
     assert p.startswith("Beantworte") and f"Frage: {SPEECH}" in p and p.endswith("Kurze Antwort:")
     assert short_answer_prompt("c", "Wer?", "en").endswith("Question: Wer?\nShort answer:")
+
+
+def test_score_json_pipes_into_a_json_tool_with_the_progress_bar_on(audio_mlqa, tmp_path):
+    """As a user pipes it, without --quiet: stdout is exactly one JSON document; the bar and the logs go to stderr,
+    also when stderr is a terminal (a pty here) and the bar is drawn."""
+    import pty
+
+    spec = ROOT / "models" / "tiny-text.json"
+    cmd = f"{sys.executable} -m audiomlqa score {spec} --dataset {audio_mlqa} --predictions-dir {tmp_path / 'p'} --json"
+    piped = subprocess.run(
+        f"{cmd} | {sys.executable} -m json.tool", shell=True, capture_output=True, text=True, timeout=600
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["models"][0]["model"] == "tiny-text"
+    assert "model spec: " in piped.stderr and "\x1b[" not in piped.stderr  # no bar when stderr is not a terminal
+
+    controller, terminal = pty.openpty()
+    with open(terminal, "wb", closefd=True) as stderr:
+        shown = subprocess.run(
+            [*cmd.split(), "--overwrite"], stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=600
+        )
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout)["models"][0]["configs"].keys() == {"en", "de"}
+    assert b"tiny-text" in drawn and b"q/s" in drawn, drawn[-500:]  # the bar, with its rate, went to the terminal
+
+
+def test_score_writes_a_csv_table_of_every_model_and_config(audio_mlqa, tmp_path):
+    import pandas as pd
+
+    out = run(
+        "score",
+        ROOT / "models" / "tiny-text.json",
+        "--dataset",
+        audio_mlqa,
+        "--predictions-dir",
+        tmp_path / "p",
+        "--csv",
+        tmp_path / "scores.csv",
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(tmp_path / "scores.csv")
+    assert list(table.columns) == ["model", "config", "exact_match", "f1", "raw_exact_match", "raw_f1", "total"]
+    assert sorted(table["config"]) == ["de", "en", "macro avg"] and set(table["model"]) == {"tiny-text"}
+    report = json.loads((tmp_path / "p" / "tiny-text" / "scores.json").read_text())
+    assert table.set_index("config").loc["en", "f1"] == pytest.approx(report["configs"]["en"]["f1"])

@@ -16,8 +16,18 @@ def _llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    config = LlamaConfig(
+        vocab_size=97,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -26,10 +36,21 @@ def _gemma3():
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(0)
-    config = Gemma3TextConfig(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-                              num_key_value_heads=1, head_dim=16, max_position_embeddings=256, sliding_window=8,
-                              layer_types=["sliding_attention", "sliding_attention", "full_attention"],
-                              bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    config = Gemma3TextConfig(
+        vocab_size=97,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=256,
+        sliding_window=8,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     return Gemma3ForCausalLM(config).eval()
 
 
@@ -40,8 +61,17 @@ def _prompts() -> list[torch.Tensor]:
 
 def _one_at_a_time(model, prompts, new: int) -> list[list[int]]:
     with torch.inference_mode():
-        return [model.generate(p[None], attention_mask=torch.ones(1, len(p), dtype=torch.long), max_new_tokens=new,
-                               min_new_tokens=new, do_sample=False, pad_token_id=0)[0, len(p):].tolist() for p in prompts]
+        return [
+            model.generate(
+                p[None],
+                attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                max_new_tokens=new,
+                min_new_tokens=new,
+                do_sample=False,
+                pad_token_id=0,
+            )[0, len(p) :].tolist()
+            for p in prompts
+        ]
 
 
 @pytest.mark.parametrize("build", [_llama, _gemma3], ids=["llama", "gemma3-sliding"])
@@ -50,7 +80,9 @@ def test_batched_tokens_equal_one_at_a_time(build, prefill):
     model, prompts = build(), _prompts()
     assert generation.supports_separate_prefill(model)
     expected = _one_at_a_time(model, prompts, new=6)
-    out = generation.generate(model, prompts, pad_token_id=0, prefill=prefill, max_new_tokens=6, min_new_tokens=6, do_sample=False)
+    out = generation.generate(
+        model, prompts, pad_token_id=0, prefill=prefill, max_new_tokens=6, min_new_tokens=6, do_sample=False
+    )
     assert out.tolist() == expected
 
 
@@ -67,7 +99,9 @@ def test_separate_prefill_never_runs_a_padded_prompt():
     """The batch forward sees one position per row; each prompt's other positions ran alone, unpadded."""
     model, prompts = _llama(), _prompts()
     seen: list[tuple[int, int]] = []
-    hook = model.model.register_forward_pre_hook(lambda _m, _a, kw: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    hook = model.model.register_forward_pre_hook(
+        lambda _m, _a, kw: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+    )
     try:
         generation.generate(model, prompts, pad_token_id=0, max_new_tokens=3, min_new_tokens=3, do_sample=False)
     finally:
@@ -88,16 +122,21 @@ def test_beam_search_agrees(build):
     model, prompts = build(), _prompts()
     settings = {"max_new_tokens": 4, "min_new_tokens": 4, "num_beams": 2, "do_sample": False}
     with torch.inference_mode():
-        expected = [model.generate(p[None], attention_mask=torch.ones(1, len(p), dtype=torch.long), pad_token_id=0,
-                                   **settings)[0, len(p):].tolist() for p in prompts]
+        expected = [
+            model.generate(p[None], attention_mask=torch.ones(1, len(p), dtype=torch.long), pad_token_id=0, **settings)[
+                0, len(p) :
+            ].tolist()
+            for p in prompts
+        ]
     assert generation.generate(model, prompts, pad_token_id=0, **settings).tolist() == expected
 
 
 def test_several_sampled_answers_per_prompt_get_a_cache_row_each():
     model, prompts = _llama(), _prompts()
     torch.manual_seed(0)
-    out = generation.generate(model, prompts, pad_token_id=0, max_new_tokens=3, min_new_tokens=3, do_sample=True,
-                              num_return_sequences=2)
+    out = generation.generate(
+        model, prompts, pad_token_id=0, max_new_tokens=3, min_new_tokens=3, do_sample=True, num_return_sequences=2
+    )
     assert out.shape == (2 * len(prompts), 3)
 
 
@@ -107,14 +146,21 @@ def _shared_paragraph_prompts() -> list[torch.Tensor]:
     paragraph = torch.randint(3, 97, (30,), generator=g)
     questions = [torch.randint(3, 97, (n,), generator=g) for n in (4, 1, 6)]
     other = torch.randint(3, 97, (25,), generator=g)
-    return [torch.cat([paragraph, questions[0]]), other, torch.cat([paragraph, questions[1]]), torch.cat([paragraph, questions[2]])]
+    return [
+        torch.cat([paragraph, questions[0]]),
+        other,
+        torch.cat([paragraph, questions[1]]),
+        torch.cat([paragraph, questions[2]]),
+    ]
 
 
 @pytest.mark.parametrize("build", [_llama, _gemma3], ids=["llama", "gemma3-sliding"])
 def test_a_shared_paragraph_is_prefilled_once_and_answers_do_not_change(build):
     model, prompts = build(), _shared_paragraph_prompts()
     seen: list[tuple[int, int]] = []
-    hook = model.model.register_forward_pre_hook(lambda _m, _a, kw: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    hook = model.model.register_forward_pre_hook(
+        lambda _m, _a, kw: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+    )
     try:
         out = generation.generate(model, prompts, pad_token_id=0, max_new_tokens=5, min_new_tokens=5, do_sample=False)
     finally:

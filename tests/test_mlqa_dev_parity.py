@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from audiomlqa import scoring
 import official_mlqa as ref
+
+from audiomlqa import scoring
 from audiomlqa.sources import read_mlqa_dir
 
 
@@ -31,7 +32,11 @@ def test_wrong_predictions_match_the_literal_algorithm_on_every_file(mlqa_dev_di
     for f in read_mlqa_dir(mlqa_dev_dir, "dev"):
         qs = f.questions
         # Partially right, partially wrong answers: slices of the context, other questions' answers, blanks.
-        preds = {q.id: (q.context[i % 50 : i % 50 + 30] if i % 3 else qs[(i * 7) % len(qs)].answers[0].text) for i, q in enumerate(qs) if i % 11}
+        preds = {
+            q.id: (q.context[i % 50 : i % 50 + 30] if i % 3 else qs[(i * 7) % len(qs)].answers[0].text)
+            for i, q in enumerate(qs)
+            if i % 11
+        }
         s = scoring.score(f.gold, preds, f.context_lang)
         official = ref.evaluate(json.loads(f.path.read_text(encoding="utf-8"))["data"], preds, f.context_lang)
         assert (s.exact_match, s.f1) == (official["exact_match"], official["f1"]), f.path.name

@@ -17,7 +17,7 @@ pytest.importorskip("datasets")
 pytest.importorskip("faster_whisper")
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.manifest import standing_attempts, read_manifest  # noqa: E402
+from audiomlqa.manifest import read_manifest, standing_attempts  # noqa: E402
 from audiomlqa.publish import publish  # noqa: E402
 from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
 
@@ -26,15 +26,27 @@ from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
 def espeak_run(tmp_path_factory) -> Path:
     """Three questions in each of en and es, spoken by eSpeak, checked by Whisper base."""
     out = tmp_path_factory.mktemp("synth")
-    cfg = SynthesisConfig.from_dict({"languages": ["en", "es"], "per_language": 3, "output": str(out), "max_attempts": 1,
-                                     "tts": {"default": {"backend": "espeak"}}})
+    cfg = SynthesisConfig.from_dict(
+        {
+            "languages": ["en", "es"],
+            "per_language": 3,
+            "output": str(out),
+            "max_attempts": 1,
+            "tts": {"default": {"backend": "espeak"}},
+        }
+    )
     synthesize(cfg, progress=False)
     return out
 
 
 def _audiomlqa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audiomlqa.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "audiomlqa.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_publish_then_load_dataset_gives_the_synthesized_audio(espeak_run, tmp_path):
@@ -43,7 +55,9 @@ def test_publish_then_load_dataset_gives_the_synthesized_audio(espeak_run, tmp_p
     dest = tmp_path / "audio-mlqa"
     result = publish([espeak_run], dest, include_rejected=True)
     standing = standing_attempts(read_manifest(espeak_run / "manifest.jsonl"))
-    accepted = {pair: sorted(qid for (p, qid), r in standing.items() if p == pair and r.accepted) for pair in ("en", "es")}
+    accepted = {
+        pair: sorted(qid for (p, qid), r in standing.items() if p == pair and r.accepted) for pair in ("en", "es")
+    }
     assert accepted["en"], "eSpeak English should pass Whisper base"
     expected = {pair: {"validation": len(ids)} for pair, ids in accepted.items() if ids}
     if any(not r.accepted for r in standing.values()):
@@ -83,10 +97,14 @@ def test_publishing_twice_is_byte_identical_and_loads_offline(espeak_run, tmp_pa
     publish([espeak_run], a)  # republishing in place replaces the earlier publish
     assert (a / files_a[0]).read_bytes() == (b / files_a[0]).read_bytes()
 
-    code = (f"import datasets; ds = datasets.load_dataset({str(a)!r}, 'en', split='validation'); "
-            "print(len(ds), ds[0]['audio']['array'].shape[0] > 0)")
+    code = (
+        f"import datasets; ds = datasets.load_dataset({str(a)!r}, 'en', split='validation'); "
+        "print(len(ds), ds[0]['audio']['array'].shape[0] > 0)"
+    )
     env = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[1] == "True"
 
@@ -97,12 +115,21 @@ def test_sharded_runs_publish_to_the_same_files_as_one_run(tmp_path):
     from tiny_models import make_tiny_vits, make_tiny_whisper
 
     vits, whisper = make_tiny_vits(tmp_path / "vits"), make_tiny_whisper(tmp_path / "whisper")
-    base = {"languages": ["en", "de"], "per_language": 3, "max_attempts": 1, "batch_size": 1,
-            "tts": {"default": {"backend": "mms", "options": {"models": {"en": str(vits), "de": str(vits)}}}},
-            "asr": {"backend": "transformers", "model": str(whisper)}, "thresholds": {"en": 1e9, "de": 1e9}}
+    base = {
+        "languages": ["en", "de"],
+        "per_language": 3,
+        "max_attempts": 1,
+        "batch_size": 1,
+        "tts": {"default": {"backend": "mms", "options": {"models": {"en": str(vits), "de": str(vits)}}}},
+        "asr": {"backend": "transformers", "model": str(whisper)},
+        "thresholds": {"en": 1e9, "de": 1e9},
+    }
     synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "whole")}), progress=False)
     for i in range(2):  # the two shards land in different folders, as on two machines
-        synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / f"shard{i}"), "shard": f"{i}/2"}), progress=False)
+        synthesize(
+            SynthesisConfig.from_dict({**base, "output": str(tmp_path / f"shard{i}"), "shard": f"{i}/2"}),
+            progress=False,
+        )
     one = publish([tmp_path / "whole"], tmp_path / "pub-whole")
     two = publish([tmp_path / "shard0", tmp_path / "shard1"], tmp_path / "pub-shards")
     assert one.configs == two.configs == {"en": {"validation": 3}, "de": {"validation": 3}}
@@ -120,7 +147,11 @@ def test_bad_outputs_fail_before_anything_is_written(espeak_run, tmp_path):
     row = next(r for r in standing_attempts(read_manifest(broken / "manifest.jsonl")).values() if r.accepted)
     (broken / row.audio).unlink()
     out = _audiomlqa("publish", broken, "--to", tmp_path / "ds")
-    assert out.returncode == 2 and out.stderr.startswith("error: 1 accepted clip(s) have no audio file") and "Traceback" not in out.stderr
+    assert (
+        out.returncode == 2
+        and out.stderr.startswith("error: 1 accepted clip(s) have no audio file")
+        and "Traceback" not in out.stderr
+    )
     assert row.id in out.stderr and not (tmp_path / "ds").exists()
 
     out = _audiomlqa("publish", tmp_path / "nowhere", "--to", tmp_path / "ds")
@@ -133,8 +164,15 @@ def test_bad_outputs_fail_before_anything_is_written(espeak_run, tmp_path):
 
 
 def test_push_to_hub_offline_is_one_line_and_keeps_the_folder(espeak_run, tmp_path):
-    out = _audiomlqa("publish", espeak_run, "--to", tmp_path / "ds", "--push-to-hub", "someone/audio-mlqa",
-                     env={"HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_secret_token_value"})
+    out = _audiomlqa(
+        "publish",
+        espeak_run,
+        "--to",
+        tmp_path / "ds",
+        "--push-to-hub",
+        "someone/audio-mlqa",
+        env={"HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_secret_token_value"},
+    )
     assert out.returncode == 2 and "could not push to the Hub repo 'someone/audio-mlqa'" in out.stderr
     assert "hf_secret_token_value" not in out.stderr + out.stdout and len(out.stderr.strip().splitlines()) == 1
     assert (tmp_path / "ds" / "README.md").exists()

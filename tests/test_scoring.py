@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 
+import official_mlqa as ref
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiomlqa import LANGUAGES, scoring
-import official_mlqa as ref
 from audiomlqa.errors import AudioMLQAError
 
 
@@ -57,8 +57,39 @@ def test_unknown_language_is_a_clear_error():
 unicode_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 # Text drawn mostly from the characters that matter: CJK, Arabic, Devanagari, Vietnamese, punctuation, articles.
 mlqa_text = st.lists(
-    st.sampled_from(["the", "a", "an", "la", "los", "der", "das", "của", "những", "ال", "الكتاب", "北京", "年", "हिन्दी",
-                     "Việt", " ", "  ", "\t", ",", "«", "»", "。", "-", "'", "2008", "İ", "ß", "\u200b", "\u3000"]),
+    st.sampled_from(
+        [
+            "the",
+            "a",
+            "an",
+            "la",
+            "los",
+            "der",
+            "das",
+            "của",
+            "những",
+            "ال",
+            "الكتاب",
+            "北京",
+            "年",
+            "हिन्दी",
+            "Việt",
+            " ",
+            "  ",
+            "\t",
+            ",",
+            "«",
+            "»",
+            "。",
+            "-",
+            "'",
+            "2008",
+            "İ",
+            "ß",
+            "\u200b",
+            "\u3000",
+        ]
+    ),
     max_size=12,
 ).map("".join)
 any_text = st.one_of(unicode_text, mlqa_text)
@@ -88,7 +119,9 @@ def test_exact_match_implies_full_f1_unless_both_empty(prediction, gold, lang):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(any_text, any_text), min_size=1, max_size=8, unique_by=lambda t: t[0]), language, st.randoms())
+@given(
+    st.lists(st.tuples(any_text, any_text), min_size=1, max_size=8, unique_by=lambda t: t[0]), language, st.randoms()
+)
 def test_scores_do_not_depend_on_prediction_key_order(pairs, lang, rnd: random.Random):
     gold = [(f"q{i}", [g]) for i, (_, g) in enumerate(pairs)]
     preds = [(f"q{i}", p) for i, (p, _) in enumerate(pairs)]

@@ -37,8 +37,30 @@ def test_per_language_sampling_is_deterministic_nested_and_order_free(sample_dir
 
 def test_squad_file_and_its_errors(tmp_path):
     f = tmp_path / "squad.json"
-    f.write_text(json.dumps({"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "Paris is big.", "qas": [
-        {"id": "1", "question": "What is big?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}))
+    f.write_text(
+        json.dumps(
+            {
+                "version": "1.1",
+                "data": [
+                    {
+                        "title": "T",
+                        "paragraphs": [
+                            {
+                                "context": "Paris is big.",
+                                "qas": [
+                                    {
+                                        "id": "1",
+                                        "question": "What is big?",
+                                        "answers": [{"text": "Paris", "answer_start": 0}],
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(AudioMLQAError, match="pass the language"):
         read_squad_file(f)
     assert read_squad_file(f, "en").questions[0].answers[0].text == "Paris"
@@ -59,7 +81,15 @@ def test_hub_id_offline_fails_with_one_line():
     import sys
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-m", "audiomlqa.cli", "questions", "someone/no-such-mlqa", "--languages", "en"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "audiomlqa.cli", "questions", "someone/no-such-mlqa", "--languages", "en"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.startswith("error: could not load 'someone/no-such-mlqa'") and "pass a local MLQA_V1 directory" in out.stderr
+    assert (
+        out.stderr.startswith("error: could not load 'someone/no-such-mlqa'")
+        and "pass a local MLQA_V1 directory" in out.stderr
+    )

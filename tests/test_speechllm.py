@@ -34,8 +34,10 @@ def tiny_model(**overrides) -> SpeechLLM:
 def fixed_batch(model: SpeechLLM):
     """Four deterministic 'utterances' (seeded noise shaped like speech bursts) with real transcripts."""
     rng = np.random.default_rng(0)
-    audios = [(rng.normal(0, 0.1, 16000 + 4000 * i) * np.sin(np.linspace(0, 20 + 5 * i, 16000 + 4000 * i))).astype(np.float32)
-              for i in range(4)]
+    audios = [
+        (rng.normal(0, 0.1, 16000 + 4000 * i) * np.sin(np.linspace(0, 20 + 5 * i, 16000 + 4000 * i))).astype(np.float32)
+        for i in range(4)
+    ]
     texts = ["Where is the river?", "Wo liegt die Insel?", "北京在哪里？", "Who wrote the book?"]
     ids = [model.tokenizer(t, add_special_tokens=False).input_ids for t in texts]
     return model.features(audios), ids, torch.tensor([0, 1, 2, 0])
@@ -47,15 +49,35 @@ def asr_corpus(tmp_path_factory) -> Path:
     from audiomlqa.synthesis import SynthesisConfig, synthesize
 
     out = tmp_path_factory.mktemp("asr")
-    synthesize(SynthesisConfig.from_dict({"languages": LANGS, "per_language": 3, "output": str(out), "max_attempts": 1,
-                                          "tts": {"default": {"backend": "espeak"}}}), progress=False)
+    synthesize(
+        SynthesisConfig.from_dict(
+            {
+                "languages": LANGS,
+                "per_language": 3,
+                "output": str(out),
+                "max_attempts": 1,
+                "tts": {"default": {"backend": "espeak"}},
+            }
+        ),
+        progress=False,
+    )
     return out
 
 
 def train_config(corpus: Path, out: Path, **overrides) -> TrainConfig:
-    return TrainConfig.from_dict({
-        "model": TINY, "data": {"source": str(corpus), "accepted_only": False}, "output_dir": str(out),
-        "max_steps": 6, "batch_size": 3, "learning_rate": 1e-3, "warmup_steps": 1, "save_every": 3, **overrides})
+    return TrainConfig.from_dict(
+        {
+            "model": TINY,
+            "data": {"source": str(corpus), "accepted_only": False},
+            "output_dir": str(out),
+            "max_steps": 6,
+            "batch_size": 3,
+            "learning_rate": 1e-3,
+            "warmup_steps": 1,
+            "save_every": 3,
+            **overrides,
+        }
+    )
 
 
 def test_shapes_and_frozen_modes():
@@ -114,7 +136,11 @@ def test_thirty_steps_on_a_fixed_batch_drive_the_loss_down():
     assert distillation[0] == pytest.approx(0.6562, rel=1e-3) and distillation[-1] == pytest.approx(0.1119, rel=5e-2)
     assert distillation[-1] < 0.25 * distillation[0]
     assert all(torch.equal(p, frozen[n]) for n, p in [*model.encoder.named_parameters(), *model.llm.named_parameters()])
-    assert all(not torch.equal(p, trainable[n]) for n, p in model.projector.named_parameters() if n != "qformer.embed_tokens.weight")
+    assert all(
+        not torch.equal(p, trainable[n])
+        for n, p in model.projector.named_parameters()
+        if n != "qformer.embed_tokens.weight"
+    )
 
 
 def test_save_then_load_gives_identical_outputs(tmp_path):
@@ -143,9 +169,11 @@ def test_batched_answers_equal_one_at_a_time_answers():
             p.mul_(3)
     rng = np.random.default_rng(3)
     audios = [rng.normal(0, 0.1, n).astype(np.float32) for n in (16000, 6000, 24000)]
-    prompts = ["Context: a short one.\nQuestion: <speech>\nAnswer:",
-               "Context: " + "a much longer paragraph about rivers and islands, " * 6 + "\nQuestion: <speech>\nAnswer:",
-               "<speech>"]
+    prompts = [
+        "Context: a short one.\nQuestion: <speech>\nAnswer:",
+        "Context: " + "a much longer paragraph about rivers and islands, " * 6 + "\nQuestion: <speech>\nAnswer:",
+        "<speech>",
+    ]
     settings = {"max_new_tokens": 5, "min_new_tokens": 5, "do_sample": False}
     one = [model.generate([a], [p], **settings)[0] for a, p in zip(audios, prompts)]
     assert model.generate(audios, prompts, prefill="separate", **settings) == one
@@ -176,21 +204,42 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(asr_corpus
 
 
 def test_data_order_is_a_pure_function_of_seed_and_step():
-    seen = [i for step in range(4) for i in batch_indices(10, step, 0, batch_size=5, accumulation=1, rank=0, world=1, seed=3)]
+    seen = [
+        i
+        for step in range(4)
+        for i in batch_indices(10, step, 0, batch_size=5, accumulation=1, rank=0, world=1, seed=3)
+    ]
     assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10)) and seen[:10] != seen[10:]
     ranks = [batch_indices(100, 2, 1, batch_size=4, accumulation=2, rank=r, world=2, seed=0) for r in range(2)]
     assert not set(ranks[0]) & set(ranks[1])
 
 
 def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "audiomlqa.cli", "train-reference", "--recipe", str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
-                          f"data.source={asr_corpus}", f"output_dir={tmp_path / 'run'}", "max_steps=12", "--quiet"],
-                         capture_output=True, text=True, timeout=300, env={**os.environ})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audiomlqa.cli",
+            "train-reference",
+            "--recipe",
+            str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
+            f"data.source={asr_corpus}",
+            f"output_dir={tmp_path / 'run'}",
+            "max_steps=12",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("trained 12 step(s)") and "Traceback" not in out.stderr
     log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
-    assert len(log) == 12 and all(k in log[0] for k in ("loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy",
-                                                         "audio_seconds_per_second"))
+    assert len(log) == 12 and all(
+        k in log[0]
+        for k in ("loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy", "audio_seconds_per_second")
+    )
     assert log[-1]["loss_in"] < log[0]["loss_in"]
     assert SpeechLLM.from_pretrained(tmp_path / "run" / "final").config.num_banks == 7
 
@@ -198,14 +247,36 @@ def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
 def test_ddp_on_two_cpu_processes_trains_one_model(asr_corpus, tmp_path):
     """torchrun + gloo: each rank reads its own utterances, gradients are averaged, one log is written."""
     torchrun = Path(sys.executable).with_name("torchrun")
-    args = ["train-reference", "--recipe", str(ROOT / "recipes" / "train-tiny-cpu.yaml"), f"data.source={asr_corpus}",
-            "max_steps=4", "save_every=2", "--quiet"]
-    out = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "audiomlqa.cli", *args, f"output_dir={tmp_path / 'ddp'}"],
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "ACCELERATE_USE_CPU": "true"})
+    args = [
+        "train-reference",
+        "--recipe",
+        str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
+        f"data.source={asr_corpus}",
+        "max_steps=4",
+        "save_every=2",
+        "--quiet",
+    ]
+    out = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "audiomlqa.cli", *args, f"output_dir={tmp_path / 'ddp'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "ACCELERATE_USE_CPU": "true"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count("trained 4 step(s)") == 1
-    single = train(TrainConfig.from_dict({**_recipe(), "data": {"source": str(asr_corpus), "accepted_only": False},
-                                          "output_dir": str(tmp_path / "one"), "max_steps": 4, "save_every": 2}), progress=False)
+    single = train(
+        TrainConfig.from_dict(
+            {
+                **_recipe(),
+                "data": {"source": str(asr_corpus), "accepted_only": False},
+                "output_dir": str(tmp_path / "one"),
+                "max_steps": 4,
+                "save_every": 2,
+            }
+        ),
+        progress=False,
+    )
     ddp_log = [json.loads(x) for x in (tmp_path / "ddp" / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in ddp_log] == [1, 2, 3, 4]
     assert ddp_log[0]["loss"] != single.log[0]["loss"], "two ranks read twice the data: the mean loss differs"
@@ -218,15 +289,32 @@ def _recipe() -> dict:
     return load_recipe(ROOT / "recipes" / "train-tiny-cpu.yaml")
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("model.gate=lstm", "model.gate: expected 'conv', 'attention' or 'none', got 'lstm'"),
-    ("model.num_banks=3", "num_banks 3 does not match the 7 languages"),
-    ("model.llm=tiny-random/llm-no-template", "has no chat template: set model.chat_template"),
-    ("model.gate=none", "gate 'none' needs num_banks 1"),
-    ("model.num_queries=1000", "exceeds the Whisper decoder's 64 positions"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.gate=lstm", "model.gate: expected 'conv', 'attention' or 'none', got 'lstm'"),
+        ("model.num_banks=3", "num_banks 3 does not match the 7 languages"),
+        ("model.llm=tiny-random/llm-no-template", "has no chat template: set model.chat_template"),
+        ("model.gate=none", "gate 'none' needs num_banks 1"),
+        ("model.num_queries=1000", "exceeds the Whisper decoder's 64 positions"),
+    ],
+)
 def test_bad_configs_fail_in_one_line_before_any_model_loads(override, message, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "audiomlqa.cli", "train-reference", "--recipe", str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
-                          override, f"output_dir={tmp_path}", "--quiet"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audiomlqa.cli",
+            "train-reference",
+            "--recipe",
+            str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
+            override,
+            f"output_dir={tmp_path}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "train_log.jsonl").exists()

@@ -15,18 +15,35 @@ import pytest
 import soundfile as sf
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.manifest import standing_attempts, read_manifest
-from audiomlqa.synthesis import SynthesisConfig, in_shard, plan_attempt, safe_name, synthesize
+from audiomlqa.manifest import read_manifest, standing_attempts
+from audiomlqa.synthesis import SynthesisConfig, in_shard, judge, plan_attempt, safe_name, synthesize
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("espeakng_loader")
 
-EN = ["--languages", "en", "--tts", "espeak", "--per-language", "6", "--batch-size", "2", "--max-attempts", "2", "--quiet"]
+EN = [
+    "--languages",
+    "en",
+    "--tts",
+    "espeak",
+    "--per-language",
+    "6",
+    "--batch-size",
+    "2",
+    "--max-attempts",
+    "2",
+    "--quiet",
+]
 
 
 def cli(*args, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "audiomlqa.cli", "synthesize", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "audiomlqa.cli", "synthesize", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_safe_names_never_escape_and_stay_unique():
@@ -39,7 +56,55 @@ def test_safe_names_never_escape_and_stay_unique():
 
 def test_attempt_plan_walks_voices_then_rates():
     plan = [plan_attempt(["v1", "v2"], [1.0, 0.8], 7, k) for k in range(4)]
-    assert [(a.voice, a.rate, a.seed) for a in plan] == [("v1", 1.0, 7), ("v2", 1.0, 8), ("v1", 0.8, 9), ("v2", 0.8, 10)]
+    assert [(a.voice, a.rate, a.seed) for a in plan] == [
+        ("v1", 1.0, 7),
+        ("v2", 1.0, 8),
+        ("v1", 0.8, 9),
+        ("v2", 0.8, 10),
+    ]
+
+
+def test_the_filter_accepts_at_the_threshold_and_says_why_it_rejects():
+    assert judge(0.2, 0.2, "wer", verified=True, asr_model="w", lang="en") == (True, None)
+    assert judge(0.2001, 0.2, "wer", verified=True, asr_model="w", lang="en") == (False, "wer 0.200 > 0.2")
+    ok, reason = judge(0.5, 0.7, "cer", verified=False, asr_model="whisper-base", lang="vi")
+    assert ok and reason == "unverified: whisper-base cannot check vi reliably; cer 0.500 ≤ relaxed 0.7"
+    assert judge(0.9, 0.7, "cer", verified=False, asr_model="w", lang="ar")[1].endswith("cer 0.900 > relaxed 0.7")
+
+
+def test_a_manifest_row_of_an_earlier_version_still_reads(tmp_path):
+    """Rows written before verified/tts_license existed read with their defaults; unknown keys are ignored."""
+    from audiomlqa.manifest import Attempt
+
+    old = {
+        "id": "q",
+        "pair": "de-en",
+        "context_lang": "de",
+        "question_lang": "en",
+        "attempt": 1,
+        "backend": "espeak",
+        "voice": "en-us",
+        "seed": 1,
+        "rate": 1.0,
+        "text": "Why?",
+        "spoken_text": "Why?",
+        "audio": "audio/de-en/q-1.flac",
+        "duration": 1.5,
+        "asr_model": "w",
+        "transcript": "why",
+        "metric": "wer",
+        "error": 0.0,
+        "threshold": 0.2,
+        "accepted": True,
+        "reason": None,
+        "tts_seconds": 0.1,
+        "asr_seconds": 0.2,
+        "retired_field": 3,
+    }
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(old) + "\n")
+    [row] = read_manifest(tmp_path / "manifest.jsonl")
+    assert row.key == ("de-en", "q") and row.verified and row.tts_license == "" and row.sample_rate == 16000
+    assert Attempt.from_dict(row.to_dict()) == row
 
 
 def test_shards_partition_the_questions():
@@ -61,7 +126,9 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = read_manifest(manifest)
-    assert 0 < len(partial) < len(read_manifest(tmp_path / "whole" / "manifest.jsonl")), "kill came too late to test resuming"
+    assert 0 < len(partial) < len(read_manifest(tmp_path / "whole" / "manifest.jsonl")), (
+        "kill came too late to test resuming"
+    )
     with open(manifest, "a") as f:  # what a kill in the middle of a write leaves behind
         f.write('{"id": "trunc')
 
@@ -72,7 +139,9 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     rows = read_manifest(manifest)
     keys = [(r.pair, r.id, r.attempt) for r in rows]
     assert len(keys) == len(set(keys)), "duplicate attempts after resume"
-    assert all(line.strip().startswith("{") and line.strip().endswith("}") for line in manifest.read_text().splitlines())
+    assert all(
+        line.strip().startswith("{") and line.strip().endswith("}") for line in manifest.read_text().splitlines()
+    )
 
     def accepted(d: Path) -> set:
         return {k for k, r in standing_attempts(read_manifest(d / "manifest.jsonl")).items() if r.accepted}
@@ -98,7 +167,9 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_library_run_records_every_decision(tmp_path):
-    cfg = SynthesisConfig.from_dict({"pairs": ["zh", "de-en"], "per_language": 1, "output": str(tmp_path), "max_attempts": 2})
+    cfg = SynthesisConfig.from_dict(
+        {"pairs": ["zh", "de-en"], "per_language": 1, "output": str(tmp_path), "max_attempts": 2}
+    )
     result = synthesize(cfg, progress=False)
     rows = read_manifest(tmp_path / "manifest.jsonl")
     assert {r.pair for r in rows} == {"zh", "de-en"}
@@ -115,7 +186,10 @@ def test_library_run_records_every_decision(tmp_path):
 def test_bad_input_fails_with_one_line_and_keeps_work(tmp_path):
     p = cli("--languages", "xx", "-o", tmp_path / "a")
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 2 and err.strip() == "error: languages[0]: unknown language 'xx': MLQA languages are en, ar, de, es, hi, vi, zh"
+    assert (
+        p.returncode == 2
+        and err.strip() == "error: languages[0]: unknown language 'xx': MLQA languages are en, ar, de, es, hi, vi, zh"
+    )
 
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -131,8 +205,22 @@ def test_bad_input_fails_with_one_line_and_keeps_work(tmp_path):
 
     out = tmp_path / "corrupt"
     out.mkdir()
-    good = json.dumps({"id": "x", "pair": "en", "context_lang": "en", "question_lang": "en", "attempt": 0, "backend": "espeak",
-                       "voice": "en-us", "seed": 0, "rate": 1.0, "text": "Why?", "spoken_text": "Why?", "accepted": True})
+    good = json.dumps(
+        {
+            "id": "x",
+            "pair": "en",
+            "context_lang": "en",
+            "question_lang": "en",
+            "attempt": 0,
+            "backend": "espeak",
+            "voice": "en-us",
+            "seed": 0,
+            "rate": 1.0,
+            "text": "Why?",
+            "spoken_text": "Why?",
+            "accepted": True,
+        }
+    )
     (out / "manifest.jsonl").write_text(good + "\nGARBAGE\n" + good + "\n")
     before = (out / "manifest.jsonl").read_bytes()
     p = cli("--languages", "en", "--limit", "1", "-o", out)
@@ -146,10 +234,39 @@ def test_bad_input_fails_with_one_line_and_keeps_work(tmp_path):
 
 def test_empty_question_is_rejected_with_its_reason(tmp_path):
     squad = tmp_path / "dev-context-en-question-en.json"
-    squad.write_text(json.dumps({"version": "1.0", "data": [{"title": "t", "paragraphs": [{"context": "Paris is big.", "qas": [
-        {"id": "empty", "question": "  ", "answers": [{"text": "Paris", "answer_start": 0}]},
-        {"id": "ok", "question": "What is big?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}))
-    result = synthesize(SynthesisConfig.from_dict({"source": str(squad), "output": str(tmp_path / "o"), "max_attempts": 1}), progress=False)
+    squad.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "data": [
+                    {
+                        "title": "t",
+                        "paragraphs": [
+                            {
+                                "context": "Paris is big.",
+                                "qas": [
+                                    {
+                                        "id": "empty",
+                                        "question": "  ",
+                                        "answers": [{"text": "Paris", "answer_start": 0}],
+                                    },
+                                    {
+                                        "id": "ok",
+                                        "question": "What is big?",
+                                        "answers": [{"text": "Paris", "answer_start": 0}],
+                                    },
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    result = synthesize(
+        SynthesisConfig.from_dict({"source": str(squad), "output": str(tmp_path / "o"), "max_attempts": 1}),
+        progress=False,
+    )
     rows = {r.id: r for r in read_manifest(tmp_path / "o" / "manifest.jsonl")}
     assert rows["empty"].reason == "empty question text" and not rows["empty"].accepted and rows["empty"].audio is None
     assert rows["ok"].accepted

@@ -15,13 +15,36 @@ def make_tiny_vits(directory: Path, seed: int = 0) -> Path:
     vocab = {c: i for i, c in enumerate(["<pad>", *chars])}
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.json").write_text(json.dumps(vocab))
-    tokenizer = VitsTokenizer(str(directory / "vocab.json"), language="eng", add_blank=True, normalize=True, phonemize=False, pad_token="<pad>", unk_token="<pad>")
+    tokenizer = VitsTokenizer(
+        str(directory / "vocab.json"),
+        language="eng",
+        add_blank=True,
+        normalize=True,
+        phonemize=False,
+        pad_token="<pad>",
+        unk_token="<pad>",
+    )
     config = VitsConfig(
-        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=32, ffn_kernel_size=3,
-        flow_size=8, spectrogram_bins=17, upsample_initial_channel=16, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8],
-        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]], prior_encoder_num_flows=1, prior_encoder_num_wavenet_layers=1,
-        posterior_encoder_num_wavenet_layers=1, duration_predictor_num_flows=1, duration_predictor_filter_channels=16,
-        depth_separable_num_layers=1, sampling_rate=16000,
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        ffn_dim=32,
+        ffn_kernel_size=3,
+        flow_size=8,
+        spectrogram_bins=17,
+        upsample_initial_channel=16,
+        upsample_rates=[4, 4],
+        upsample_kernel_sizes=[8, 8],
+        resblock_kernel_sizes=[3],
+        resblock_dilation_sizes=[[1]],
+        prior_encoder_num_flows=1,
+        prior_encoder_num_wavenet_layers=1,
+        posterior_encoder_num_wavenet_layers=1,
+        duration_predictor_num_flows=1,
+        duration_predictor_filter_channels=16,
+        depth_separable_num_layers=1,
+        sampling_rate=16000,
     )
     torch.manual_seed(seed)
     VitsModel(config).save_pretrained(directory)

@@ -87,8 +87,10 @@ def _backend_tag(value) -> str | None:
 
 
 ASRSettings = Annotated[
-    Union[Annotated[FasterWhisperSettings, Tag("faster-whisper")],
-          Annotated[TransformersWhisperSettings, Tag("transformers")]],
+    Union[
+        Annotated[FasterWhisperSettings, Tag("faster-whisper")],
+        Annotated[TransformersWhisperSettings, Tag("transformers")],
+    ],
     Discriminator(_backend_tag),
 ]
 UNION_TAGS.update(BACKENDS)

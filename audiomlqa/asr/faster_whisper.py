@@ -42,15 +42,28 @@ class FasterWhisperASR:
         else:
             path = self.model_id = model
         try:
-            self.model = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
-                                      local_files_only=Path(path).exists())
+            self.model = WhisperModel(
+                path,
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                local_files_only=Path(path).exists(),
+            )
         except Exception as e:  # CTranslate2/HF hub raise many types; report one line
-            raise AudioMLQAError(f"cannot load Whisper model {model or path!r}: {str(e).splitlines()[0][:200]}") from None
+            raise AudioMLQAError(
+                f"cannot load Whisper model {model or path!r}: {str(e).splitlines()[0][:200]}"
+            ) from None
         self.beam_size = beam_size
         self.beam_sizes = beam_sizes or {}
         self.prompts = DEFAULT_PROMPTS if prompts is None else prompts
-        self.settings = {"compute_type": compute_type, "beam_size": beam_size, "beam_sizes": self.beam_sizes,
-                         "temperature": 0.0, "device": device, "prompts": self.prompts}
+        self.settings = {
+            "compute_type": compute_type,
+            "beam_size": beam_size,
+            "beam_sizes": self.beam_sizes,
+            "temperature": 0.0,
+            "device": device,
+            "prompts": self.prompts,
+        }
         self._version = faster_whisper.__version__
 
     def _tokenizer(self, lang: str):

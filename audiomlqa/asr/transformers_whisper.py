@@ -18,8 +18,15 @@ from audiomlqa.errors import AudioMLQAError
 class TransformersWhisperASR:
     name = "transformers"
 
-    def __init__(self, model: str | None = None, device: str = "cpu", dtype: str = "float32", beam_size: int = 1,
-                 beam_sizes: dict[str, int] | None = None, prompts: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        beam_size: int = 1,
+        beam_sizes: dict[str, int] | None = None,
+        prompts: dict[str, str] | None = None,
+    ) -> None:
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -32,7 +39,9 @@ class TransformersWhisperASR:
         local = Path(model).exists()
         try:
             self.processor = WhisperProcessor.from_pretrained(model, local_files_only=local)
-            self.model = WhisperForConditionalGeneration.from_pretrained(model, local_files_only=local, dtype=getattr(torch, dtype))
+            self.model = WhisperForConditionalGeneration.from_pretrained(
+                model, local_files_only=local, dtype=getattr(torch, dtype)
+            )
         except (OSError, ValueError) as e:
             raise AudioMLQAError(f"cannot load Whisper model {model!r}: {str(e).splitlines()[0][:200]}") from None
         self.model.to(device).eval()
@@ -41,8 +50,14 @@ class TransformersWhisperASR:
         self.beam_size = beam_size
         self.beam_sizes = beam_sizes or {}
         self.prompts = DEFAULT_PROMPTS if prompts is None else prompts
-        self.settings = {"device": device, "dtype": dtype, "beam_size": beam_size, "beam_sizes": self.beam_sizes,
-                         "temperature": 0.0, "prompts": self.prompts}
+        self.settings = {
+            "device": device,
+            "dtype": dtype,
+            "beam_size": beam_size,
+            "beam_sizes": self.beam_sizes,
+            "temperature": 0.0,
+            "prompts": self.prompts,
+        }
 
     def transcribe(self, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[str]:
         import torch
@@ -57,13 +72,22 @@ class TransformersWhisperASR:
         kwargs = {}
         start = 4  # <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|>
         if self.prompts.get(lang):
-            kwargs["prompt_ids"] = torch.as_tensor(self.processor.get_prompt_ids(self.prompts[lang]), device=self.device)
+            kwargs["prompt_ids"] = torch.as_tensor(
+                self.processor.get_prompt_ids(self.prompts[lang]), device=self.device
+            )
             start += len(kwargs["prompt_ids"])
         # the decoder has max_target_positions positions in all (448 for real Whisper): never ask for more
         cap = max(1, min(cap, self.model.config.max_target_positions - start - 1))
         with torch.inference_mode():
-            out = self.model.generate(features, language=lang, task="transcribe", max_new_tokens=cap,
-                                      num_beams=self.beam_sizes.get(lang, self.beam_size), do_sample=False, **kwargs)
+            out = self.model.generate(
+                features,
+                language=lang,
+                task="transcribe",
+                max_new_tokens=cap,
+                num_beams=self.beam_sizes.get(lang, self.beam_size),
+                do_sample=False,
+                **kwargs,
+            )
         texts = self.processor.batch_decode(out, skip_special_tokens=True)
         prompt = self.prompts.get(lang, "").strip()
         return [t.strip().removeprefix(prompt).strip() if prompt else t.strip() for t in texts]

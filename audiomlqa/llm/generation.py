@@ -40,8 +40,8 @@ def left_pad(rows: Sequence[torch.Tensor], pad_value: float | int = 0) -> tuple[
     out = rows[0].new_full((len(rows), longest, *rows[0].shape[1:]), pad_value)
     mask = torch.zeros(len(rows), longest, dtype=torch.long, device=rows[0].device)
     for i, r in enumerate(rows):
-        out[i, longest - len(r):] = r
-        mask[i, longest - len(r):] = 1
+        out[i, longest - len(r) :] = r
+        mask[i, longest - len(r) :] = 1
     return out, mask
 
 
@@ -118,7 +118,10 @@ def _prefill_cache(model, rows: Sequence[torch.Tensor], embeds: bool, room: int 
                 per_row[i] = (common, keep)
             else:
                 start = shared if common is not None else 0
-                per_row[i] = (extend(copy.deepcopy(common) if common is not None else DynamicCache(), rows[i][start:keep]), keep)
+                per_row[i] = (
+                    extend(copy.deepcopy(common) if common is not None else DynamicCache(), rows[i][start:keep]),
+                    keep,
+                )
     reference = next(c for c, _ in filter(None, per_row))
     stacked = []
     for layer_idx, layer in enumerate(reference.layers):
@@ -139,7 +142,9 @@ def _prefill_cache(model, rows: Sequence[torch.Tensor], embeds: bool, room: int 
     return static
 
 
-def generate(model, rows: Sequence[torch.Tensor], *, pad_token_id: int, prefill: str = "separate", **generate_kwargs) -> torch.Tensor:
+def generate(
+    model, rows: Sequence[torch.Tensor], *, pad_token_id: int, prefill: str = "separate", **generate_kwargs
+) -> torch.Tensor:
     """Generate for a batch of unpadded prompts: ``rows[i]`` is token ids ``[n_i]`` or input embeddings ``[n_i, d]``.
 
     Returns only the new tokens, ``[batch, new]``, padded with ``pad_token_id`` after each row's end.
@@ -158,4 +163,4 @@ def generate(model, rows: Sequence[torch.Tensor], *, pad_token_id: int, prefill:
             inputs["cache"] = cache
     with torch.inference_mode():
         out = model.generate(**inputs, pad_token_id=pad_token_id, **generate_kwargs)
-    return out if embeds else out[:, padded.shape[1]:]
+    return out if embeds else out[:, padded.shape[1] :]

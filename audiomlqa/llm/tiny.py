@@ -17,18 +17,40 @@ from audiomlqa.files import atomic_output
 
 TINY_PREFIX = "tiny-random/"
 CHATML = (
-    "{% for message in messages %}<|startoftranscript|>{{ message['role'] }}\n{{ message['content'] }}<|endoftext|>\n{% endfor %}"
+    "{% for message in messages %}<|startoftranscript|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|endoftext|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|startoftranscript|>assistant\n{% endif %}"
 )
 """ChatML's layout with tokens the Whisper vocabulary has (it has no <|im_start|>)."""
-WHISPER_LANGUAGES = ["en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi"]
+WHISPER_LANGUAGES = [
+    "en",
+    "zh",
+    "de",
+    "es",
+    "ru",
+    "ko",
+    "fr",
+    "ja",
+    "pt",
+    "tr",
+    "pl",
+    "ca",
+    "nl",
+    "ar",
+    "sv",
+    "it",
+    "id",
+    "hi",
+    "fi",
+    "vi",
+]
 SOURCE_POSITIONS = 100
 """Encoder positions of the tiny Whisper: 200 mel frames = 2 s of audio (real Whisper: 1500 = 30 s)."""
 
 
 def build(name: str) -> str:
     """``tiny-random/whisper`` or ``tiny-random/llm`` → its checkpoint directory, built on first use."""
-    kind = name[len(TINY_PREFIX):]
+    kind = name[len(TINY_PREFIX) :]
     builders = {"whisper": make_tiny_whisper, "llm": make_tiny_llm, "llm-no-template": make_tiny_llm_without_template}
     if kind not in builders:
         raise AudioMLQAError(f"unknown tiny model {name!r}: use {', '.join(TINY_PREFIX + k for k in builders)}")
@@ -65,24 +87,41 @@ def make_tiny_whisper(directory: Path, seed: int = 0, source_positions: int = SO
     tokenizer = _whisper_tokenizer()
     vocab = tokenizer.get_vocab()
     config = WhisperConfig(
-        vocab_size=len(vocab), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=source_positions,
-        max_target_positions=64, num_mel_bins=80, decoder_start_token_id=vocab["<|startoftranscript|>"],
-        pad_token_id=vocab["<|endoftext|>"], bos_token_id=vocab["<|endoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+        vocab_size=len(vocab),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=source_positions,
+        max_target_positions=64,
+        num_mel_bins=80,
+        decoder_start_token_id=vocab["<|startoftranscript|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+        bos_token_id=vocab["<|endoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"],
     )
     torch.manual_seed(seed)
     model = WhisperForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
-        decoder_start_token_id=config.decoder_start_token_id, eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id,
-        bos_token_id=config.bos_token_id, is_multilingual=True,
+        decoder_start_token_id=config.decoder_start_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+        bos_token_id=config.bos_token_id,
+        is_multilingual=True,
         lang_to_id={f"<|{x}|>": vocab[f"<|{x}|>"] for x in WHISPER_LANGUAGES},
         task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
-        no_timestamps_token_id=vocab["<|notimestamps|>"], prev_sot_token_id=vocab["<|startofprev|>"],
+        no_timestamps_token_id=vocab["<|notimestamps|>"],
+        prev_sot_token_id=vocab["<|startofprev|>"],
     )
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     chunk_seconds = source_positions * 2 * 160 // 16000
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=80, chunk_length=chunk_seconds), tokenizer).save_pretrained(directory)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80, chunk_length=chunk_seconds), tokenizer).save_pretrained(
+        directory
+    )
     return directory
 
 
@@ -96,9 +135,17 @@ def make_tiny_llm(directory: Path, seed: int = 0, chat_template: str | None = CH
     tokenizer.pad_token = "<|endoftext|>"
     vocab = tokenizer.get_vocab()
     config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=vocab["<|startoftranscript|>"],
-        eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"], tie_word_embeddings=True,
+        vocab_size=len(vocab),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=vocab["<|startoftranscript|>"],
+        eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+        tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(directory)

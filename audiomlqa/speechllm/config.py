@@ -57,7 +57,8 @@ class SpeechLLMConfig(Settings):
     qformer_layers: Integer | None = Field(None, ge=1)
     """Whisper decoder layers kept in the Q-Former (None: all)."""
     loss_weights: dict[Literal["lid", "in", "out"], Annotated[Number, Field(ge=0.0)]] = Field(
-        default_factory=lambda: {"lid": 1.0, "in": 1.0, "out": 1.0})
+        default_factory=lambda: {"lid": 1.0, "in": 1.0, "out": 1.0}
+    )
     chat_template: str | None = None
     """Jinja chat template; None takes the LLM tokenizer's own."""
     system_prompt: str | None = None
@@ -70,8 +71,10 @@ class SpeechLLMConfig(Settings):
         if self.gate == "none" and self.num_banks != 1:
             raise ValueError(f"gate 'none' needs num_banks 1 (the ML-DiVA baseline), got {self.num_banks}")
         if self.gate != "none" and self.num_banks != len(self.languages):
-            raise ValueError(f"num_banks {self.num_banks} does not match the {len(self.languages)} languages "
-                             f"{self.languages}: a language-aware bank has one query set per language")
+            raise ValueError(
+                f"num_banks {self.num_banks} does not match the {len(self.languages)} languages "
+                f"{self.languages}: a language-aware bank has one query set per language"
+            )
         return self
 
     @classmethod
@@ -92,8 +95,9 @@ class SpeechLLMConfig(Settings):
         except Exception as e:  # noqa: BLE001 - hub/file errors come in many types
             raise AudioMLQAError(f"cannot read the Whisper config of {self.whisper!r}: {first_line(e)}") from None
         if self.num_queries > whisper.max_target_positions:
-            raise AudioMLQAError(f"num_queries {self.num_queries} exceeds the Whisper decoder's "
-                                 f"{whisper.max_target_positions} positions")
+            raise AudioMLQAError(
+                f"num_queries {self.num_queries} exceeds the Whisper decoder's {whisper.max_target_positions} positions"
+            )
         if self.qformer_layers is not None and not 1 <= self.qformer_layers <= whisper.decoder_layers:
             raise AudioMLQAError(f"qformer_layers must be 1..{whisper.decoder_layers}")
         tokenizer = load_tokenizer(self.llm)

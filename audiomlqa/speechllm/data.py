@@ -103,12 +103,16 @@ def _from_hf(cfg: DataConfig) -> AsrCorpus:
     try:
         ds = datasets.load_dataset(cfg.source, cfg.config, split=cfg.split)
     except Exception as e:  # noqa: BLE001 - hub, file and config errors come in many types
-        raise AudioMLQAError(f"cannot load ASR data {cfg.source!r} (config {cfg.config}, split {cfg.split}): {first_line(e)}") from None
+        raise AudioMLQAError(
+            f"cannot load ASR data {cfg.source!r} (config {cfg.config}, split {cfg.split}): {first_line(e)}"
+        ) from None
     wanted = [cfg.audio_column, cfg.text_column] + ([] if cfg.language else [cfg.language_column])
     missing = [c for c in wanted if c not in ds.column_names]
     if missing:
-        raise AudioMLQAError(f"{cfg.source}: no column(s) {', '.join(missing)} (it has {', '.join(ds.column_names)}); "
-                             "set data.audio_column / text_column / language_column, or data.language")
+        raise AudioMLQAError(
+            f"{cfg.source}: no column(s) {', '.join(missing)} (it has {', '.join(ds.column_names)}); "
+            "set data.audio_column / text_column / language_column, or data.language"
+        )
     ds = ds.cast_column(cfg.audio_column, datasets.Audio(sampling_rate=SAMPLE_RATE))
     texts = ds[cfg.text_column]
     languages = [cfg.language] * len(ds) if cfg.language else ds[cfg.language_column]
@@ -124,12 +128,16 @@ def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> AsrCorpus:
     if cfg.limit is not None:
         corpus.items = corpus.items[: cfg.limit]
     if not corpus.items:
-        raise AudioMLQAError(f"{cfg.source}: no utterances in {', '.join(languages)} to train on"
-                             + (" (run `audiomlqa synthesize` to make some)" if not path.exists() else ""))
+        raise AudioMLQAError(
+            f"{cfg.source}: no utterances in {', '.join(languages)} to train on"
+            + (" (run `audiomlqa synthesize` to make some)" if not path.exists() else "")
+        )
     return corpus
 
 
-def batch_indices(n: int, step: int, micro: int, *, batch_size: int, accumulation: int, rank: int, world: int, seed: int) -> list[int]:
+def batch_indices(
+    n: int, step: int, micro: int, *, batch_size: int, accumulation: int, rank: int, world: int, seed: int
+) -> list[int]:
     """Which utterances micro-batch ``micro`` of optimizer step ``step`` reads on process ``rank``.
 
     A pure function of its arguments (epochs are seeded permutations), so a resumed run reads

@@ -26,7 +26,7 @@ def input_distillation_loss(speech_tokens: torch.Tensor, transcript_embeds: list
         t = min(len(target), num_queries)
         if t == 0:
             continue
-        losses.append(F.mse_loss(tokens[num_queries - t:].float(), target[:t].float()))
+        losses.append(F.mse_loss(tokens[num_queries - t :].float(), target[:t].float()))
     return torch.stack(losses).mean() if losses else speech_tokens.float().sum() * 0.0
 
 

@@ -47,8 +47,10 @@ class ConvGate(nn.Module):
     def __init__(self, width: int, hidden: int, num_languages: int) -> None:
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv1d(width, hidden, kernel_size=5, stride=2, padding=2), nn.GELU(),
-            nn.Conv1d(hidden, hidden, kernel_size=5, stride=2, padding=2), nn.GELU(),
+            nn.Conv1d(width, hidden, kernel_size=5, stride=2, padding=2),
+            nn.GELU(),
+            nn.Conv1d(hidden, hidden, kernel_size=5, stride=2, padding=2),
+            nn.GELU(),
         )
         self.classify = nn.Linear(hidden, num_languages)
 
@@ -69,7 +71,9 @@ class AttentionPoolGate(nn.Module):
         return self.mlp((weights * states).sum(dim=1))
 
 
-def selection_weights(logits: torch.Tensor, selection: str, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0) -> torch.Tensor:
+def selection_weights(
+    logits: torch.Tensor, selection: str, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0
+) -> torch.Tensor:
     """[B, K] weights over the query bank.
 
     soft: the gate's softmax. hard: its argmax one-hot in the forward pass, the softmax's gradient in
@@ -119,12 +123,16 @@ class QueryBankProjector(nn.Module):
         gates = {"conv": ConvGate, "attention": AttentionPoolGate}
         self.gate = gates[config.gate](width, config.gate_hidden, config.num_banks) if config.language_aware else None
         self.qformer = copy.deepcopy(whisper_decoder)
-        self.qformer.embed_tokens = nn.Embedding(1, width).requires_grad_(False)  # unused: queries come in as embeddings
+        self.qformer.embed_tokens = nn.Embedding(1, width).requires_grad_(
+            False
+        )  # unused: queries come in as embeddings
         if config.qformer_layers is not None:
             self.qformer.layers = self.qformer.layers[: config.qformer_layers]
         self.proj = nn.Linear(width, llm_width)
 
-    def forward(self, states: torch.Tensor, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0) -> SpeechTokens:
+    def forward(
+        self, states: torch.Tensor, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0
+    ) -> SpeechTokens:
         batch = len(states)
         if self.gate is None:
             logits, weights = None, states.new_ones(batch, 1, dtype=self.bank.dtype)
@@ -132,7 +140,9 @@ class QueryBankProjector(nn.Module):
             logits = self.gate(states.to(self.bank.dtype))
             weights = selection_weights(logits, self.config.selection, gold, teacher_forcing)
         queries = torch.einsum("bk,kld->bld", weights, self.bank)
-        hidden = self.qformer(inputs_embeds=queries, encoder_hidden_states=states.to(queries.dtype), use_cache=False).last_hidden_state
+        hidden = self.qformer(
+            inputs_embeds=queries, encoder_hidden_states=states.to(queries.dtype), use_cache=False
+        ).last_hidden_state
         return SpeechTokens(self.proj(hidden), logits, weights)
 
 
@@ -166,7 +176,9 @@ class SpeechLLM(nn.Module):
     # loading and saving -----------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: SpeechLLMConfig, *, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> SpeechLLM:
+    def from_config(
+        cls, config: SpeechLLMConfig, *, dtype: torch.dtype | None = None, device: str | torch.device = "cpu"
+    ) -> SpeechLLM:
         """Load the frozen Whisper and LLM named in ``config`` and build a fresh projector."""
         from transformers import WhisperModel
 
@@ -182,8 +194,15 @@ class SpeechLLM(nn.Module):
         return model.to(device)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, whisper: str | None = None, llm: str | None = None,
-                        dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> SpeechLLM:
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        *,
+        whisper: str | None = None,
+        llm: str | None = None,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device = "cpu",
+    ) -> SpeechLLM:
         """A saved model: its config and trainable weights, with the frozen models it names (or
         ``whisper``/``llm`` given here, e.g. local copies of the same checkpoints)."""
         from safetensors.torch import load_file
@@ -192,12 +211,16 @@ class SpeechLLM(nn.Module):
         try:
             meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise AudioMLQAError(f"{directory}: not an audiomlqa Speech LLM checkpoint (no readable config.json)") from None
+            raise AudioMLQAError(
+                f"{directory}: not an audiomlqa Speech LLM checkpoint (no readable config.json)"
+            ) from None
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise AudioMLQAError(f"{directory}: config.json is not an audiomlqa Speech LLM checkpoint")
         data = dict(meta["config"])
         data.update({k: v for k, v in (("whisper", whisper), ("llm", llm)) if v})
-        model = cls.from_config(SpeechLLMConfig.from_dict(data, str(directory / "config.json")), dtype=dtype, device=device)
+        model = cls.from_config(
+            SpeechLLMConfig.from_dict(data, str(directory / "config.json")), dtype=dtype, device=device
+        )
         model.projector.load_state_dict(load_file(str(directory / WEIGHTS), device=str(device)))
         return model
 
@@ -209,9 +232,13 @@ class SpeechLLM(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.projector.state_dict().items()}
         save_file(state, str(directory / WEIGHTS), metadata={"format": CHECKPOINT_FORMAT})
-        meta = {"format": CHECKPOINT_FORMAT, "audiomlqa_version": __version__, "config": self.config.to_dict(),
-                "frozen": {"whisper": self.config.whisper, "llm": self.config.llm},
-                "trainable_parameters": sum(v.numel() for v in state.values())}
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "audiomlqa_version": __version__,
+            "config": self.config.to_dict(),
+            "frozen": {"whisper": self.config.whisper, "llm": self.config.llm},
+            "trainable_parameters": sum(v.numel() for v in state.values()),
+        }
         (directory / "config.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     def train(self, mode: bool = True) -> SpeechLLM:
@@ -229,8 +256,14 @@ class SpeechLLM(nn.Module):
     def features(self, audios: Sequence[np.ndarray]) -> torch.Tensor:
         """16 kHz mono audio → log-Mel features padded to the encoder's fixed window."""
         fe = self.feature_extractor
-        out = fe([np.asarray(a, dtype=np.float32) for a in audios], sampling_rate=SAMPLE_RATE, return_tensors="pt",
-                 padding="max_length", max_length=fe.n_samples, truncation=True)
+        out = fe(
+            [np.asarray(a, dtype=np.float32) for a in audios],
+            sampling_rate=SAMPLE_RATE,
+            return_tensors="pt",
+            padding="max_length",
+            max_length=fe.n_samples,
+            truncation=True,
+        )
         return out.input_features
 
     def encode(self, input_features: torch.Tensor) -> torch.Tensor:
@@ -238,7 +271,9 @@ class SpeechLLM(nn.Module):
         with torch.no_grad():
             return self.encoder(input_features.to(self.device, dtype)).last_hidden_state
 
-    def speech_tokens(self, input_features: torch.Tensor, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0) -> SpeechTokens:
+    def speech_tokens(
+        self, input_features: torch.Tensor, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0
+    ) -> SpeechTokens:
         return self.projector(self.encode(input_features), gold, teacher_forcing)
 
     def prompt_pieces(self, user_text: str = SPEECH) -> tuple[list[int], list[int]]:
@@ -248,8 +283,9 @@ class SpeechLLM(nn.Module):
                 raise AudioMLQAError(f"a speech prompt must contain {SPEECH} where the audio goes: {user_text[:80]!r}")
             messages = [{"role": "system", "content": self.config.system_prompt}] if self.config.system_prompt else []
             messages.append({"role": "user", "content": user_text})
-            text = self.tokenizer.apply_chat_template(messages, chat_template=self.config.chat_template, tokenize=False,
-                                                      add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                messages, chat_template=self.config.chat_template, tokenize=False, add_generation_prompt=True
+            )
             before, _, after = text.partition(SPEECH)
             ids = lambda s: self.tokenizer(s, add_special_tokens=False).input_ids  # noqa: E731
             self._prompt_cache[user_text] = (ids(before), ids(after))
@@ -259,7 +295,7 @@ class SpeechLLM(nn.Module):
         return self.llm.get_input_embeddings()(torch.as_tensor(list(ids), dtype=torch.long, device=self.device))
 
     def _left_padded(self, sequences: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Stack [n_i, D] embeddings left-padded, so every sequence ends at the last position; mask and positions too."""
+        """Stack [n_i, D] embeddings left-padded, so every sequence ends at the last position; mask, positions too."""
         dtype = self.llm.get_input_embeddings().weight.dtype
         embeds, mask = generation.left_pad([s.to(dtype) for s in sequences])
         return embeds, mask, (mask.cumsum(-1) - 1).clamp(min=0)
@@ -267,7 +303,9 @@ class SpeechLLM(nn.Module):
     def _last_hidden(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """The LLM's final hidden state (after its last norm) at the last position; the LM head is not run."""
         body = getattr(self.llm, self.llm.base_model_prefix)
-        return body(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state[:, -1]
+        return body(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False
+        ).last_hidden_state[:, -1]
 
     @property
     def device(self) -> torch.device:
@@ -275,8 +313,13 @@ class SpeechLLM(nn.Module):
 
     # training ---------------------------------------------------------------------------------------
 
-    def forward(self, input_features: torch.Tensor, transcript_ids: Sequence[Sequence[int]], languages: torch.Tensor,
-                teacher_forcing: float = 0.0) -> DistillationOutput:
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        transcript_ids: Sequence[Sequence[int]],
+        languages: torch.Tensor,
+        teacher_forcing: float = 0.0,
+    ) -> DistillationOutput:
         """Distillation losses for a batch of (audio features, transcript token ids, language index)."""
         languages = languages.to(self.device)
         speech = self.speech_tokens(input_features, languages, teacher_forcing)
@@ -286,7 +329,9 @@ class SpeechLLM(nn.Module):
 
         with torch.no_grad():  # the teacher: the same frozen LLM reading the transcript
             teacher = self._last_hidden(*self._left_padded([torch.cat([prefix, t, suffix]) for t in transcripts]))
-        student = self._last_hidden(*self._left_padded([torch.cat([prefix, s.to(prefix.dtype), suffix]) for s in speech.tokens]))
+        student = self._last_hidden(
+            *self._left_padded([torch.cat([prefix, s.to(prefix.dtype), suffix]) for s in speech.tokens])
+        )
 
         weights = self.config.loss_weights
         loss_in = losses.input_distillation_loss(speech.tokens, transcripts)
@@ -297,14 +342,25 @@ class SpeechLLM(nn.Module):
             entropy = losses.gate_entropy(speech.logits)
         else:
             loss_lid = accuracy = entropy = loss_in.new_zeros(())
-        loss = weights.get("lid", 1.0) * loss_lid + weights.get("in", 1.0) * loss_in + weights.get("out", 1.0) * loss_out
-        return DistillationOutput(loss, loss_lid.detach(), loss_in.detach(), loss_out.detach(), accuracy.detach(), entropy.detach())
+        loss = (
+            weights.get("lid", 1.0) * loss_lid + weights.get("in", 1.0) * loss_in + weights.get("out", 1.0) * loss_out
+        )
+        return DistillationOutput(
+            loss, loss_lid.detach(), loss_in.detach(), loss_out.detach(), accuracy.detach(), entropy.detach()
+        )
 
     # inference --------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, audios: Sequence[np.ndarray], prompts: Sequence[str] | str | None = None, *,
-                 max_new_tokens: int = 64, prefill: str = "separate", **generate_kwargs) -> list[str]:
+    def generate(
+        self,
+        audios: Sequence[np.ndarray],
+        prompts: Sequence[str] | str | None = None,
+        *,
+        max_new_tokens: int = 64,
+        prefill: str = "separate",
+        **generate_kwargs,
+    ) -> list[str]:
         """Answer a batch: ``prompts[i]`` (default: the speech alone) with ``{SPEECH}`` replaced by audio ``i``.
 
         The speech tokens are computed for the whole batch; the LLM prefills each prompt alone (a text prefix
@@ -323,7 +379,9 @@ class SpeechLLM(nn.Module):
             before, after = self.prompt_pieces(prompt)
             rows.append(torch.cat([self.embed(before), tokens.to(dtype), self.embed(after)]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        out = generation.generate(self.llm, rows, pad_token_id=pad, prefill=prefill, max_new_tokens=max_new_tokens, **generate_kwargs)
+        out = generation.generate(
+            self.llm, rows, pad_token_id=pad, prefill=prefill, max_new_tokens=max_new_tokens, **generate_kwargs
+        )
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
@@ -337,6 +395,11 @@ def _feature_extractor(whisper_path: str, whisper_config):
     except OSError:
         fe = WhisperFeatureExtractor(feature_size=whisper_config.num_mel_bins)
     if fe.nb_max_frames != frames or fe.feature_size != whisper_config.num_mel_bins:
-        fe = WhisperFeatureExtractor(feature_size=whisper_config.num_mel_bins, chunk_length=frames * fe.hop_length // fe.sampling_rate,
-                                     hop_length=fe.hop_length, sampling_rate=fe.sampling_rate, n_fft=fe.n_fft)
+        fe = WhisperFeatureExtractor(
+            feature_size=whisper_config.num_mel_bins,
+            chunk_length=frames * fe.hop_length // fe.sampling_rate,
+            hop_length=fe.hop_length,
+            sampling_rate=fe.sampling_rate,
+            n_fft=fe.n_fft,
+        )
     return fe

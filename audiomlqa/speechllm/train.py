@@ -71,7 +71,7 @@ def load_train_config(recipe: str | Path, overrides: Sequence[str] = ()) -> Trai
     return load_settings(TrainConfig, recipe, overrides)
 
 
-class Progress:
+class StepCounter:
     """The optimizer step reached; saved and restored with every checkpoint."""
 
     def __init__(self) -> None:
@@ -94,8 +94,13 @@ class TrainResult:
     process_index: int = 0
 
     def summary(self) -> dict:
-        return {"output_dir": str(self.output_dir), "final": str(self.final), "steps": self.steps,
-                "resumed_from": self.resumed_from, "last": self.log[-1] if self.log else None}
+        return {
+            "output_dir": str(self.output_dir),
+            "final": str(self.final),
+            "steps": self.steps,
+            "resumed_from": self.resumed_from,
+            "last": self.log[-1] if self.log else None,
+        }
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -113,11 +118,13 @@ class _Run:
     core: object
     optimizer: object
     scheduler: object
-    state: Progress
+    state: StepCounter
     language_index: dict[str, int]
 
 
-def train(cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, dict], None] | None = None
+) -> TrainResult:
     """Train (or resume) the projector of ``cfg.model`` on ``cfg.data`` into ``cfg.output_dir``."""
     from accelerate.utils import set_seed
 
@@ -171,13 +178,20 @@ def _accelerator(cfg: TrainConfig):
     if cfg.deepspeed:
         from accelerate.utils import DeepSpeedPlugin
 
-        plugin = DeepSpeedPlugin(gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-                                 gradient_clipping=cfg.max_grad_norm, **cfg.deepspeed.model_dump(exclude_none=True))
+        plugin = DeepSpeedPlugin(
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            gradient_clipping=cfg.max_grad_norm,
+            **cfg.deepspeed.model_dump(exclude_none=True),
+        )
     # With L_LID switched off and the gold language forced, the gate gets no gradient in a step: DDP must allow that.
     unused = cfg.model.language_aware and cfg.model.loss_weights.get("lid", 1.0) == 0
-    return Accelerator(mixed_precision=mixed, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-                       deepspeed_plugin=plugin, step_scheduler_with_optimizer=False,
-                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)])
+    return Accelerator(
+        mixed_precision=mixed,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        deepspeed_plugin=plugin,
+        step_scheduler_with_optimizer=False,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)],
+    )
 
 
 def _build(cfg: TrainConfig, accelerator) -> _Run:
@@ -189,10 +203,11 @@ def _build(cfg: TrainConfig, accelerator) -> _Run:
 
     frozen_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(accelerator.mixed_precision)
     model = SpeechLLM.from_config(cfg.model, dtype=frozen_dtype, device=accelerator.device)
-    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.learning_rate, betas=tuple(cfg.betas),
-                                  weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.trainable_parameters(), lr=cfg.learning_rate, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+    )
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
-    state = Progress()
+    state = StepCounter()
     accelerator.register_for_checkpointing(state)
     _register_trainable_only_hooks(accelerator)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -214,8 +229,16 @@ def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
     audio_seconds = 0.0
     grad_norm = None
     for micro in range(cfg.gradient_accumulation_steps):
-        idx = batch_indices(len(corpus), step, micro, batch_size=cfg.batch_size, accumulation=cfg.gradient_accumulation_steps,
-                            rank=acc.process_index, world=acc.num_processes, seed=cfg.seed)
+        idx = batch_indices(
+            len(corpus),
+            step,
+            micro,
+            batch_size=cfg.batch_size,
+            accumulation=cfg.gradient_accumulation_steps,
+            rank=acc.process_index,
+            world=acc.num_processes,
+            seed=cfg.seed,
+        )
         utterances = [corpus[i] for i in idx]
         audio_seconds += sum(u.seconds for u in utterances)
         features = core.features([u.audio for u in utterances])
@@ -234,9 +257,15 @@ def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
     run.state.step += 1
     metrics = {k: float(acc.reduce(torch.tensor(v, device=acc.device), "mean")) for k, v in sums.items()}
     seconds = time.perf_counter() - t0
-    return {"step": run.state.step, **metrics, "lr": run.scheduler.get_last_lr()[0], "teacher_forcing": teacher_forcing,
-            "grad_norm": None if grad_norm is None else float(grad_norm),
-            "audio_seconds_per_second": audio_seconds * acc.num_processes / seconds, "steps_per_second": 1.0 / seconds}
+    return {
+        "step": run.state.step,
+        **metrics,
+        "lr": run.scheduler.get_last_lr()[0],
+        "teacher_forcing": teacher_forcing,
+        "grad_norm": None if grad_norm is None else float(grad_norm),
+        "audio_seconds_per_second": audio_seconds * acc.num_processes / seconds,
+        "steps_per_second": 1.0 / seconds,
+    }
 
 
 def _register_trainable_only_hooks(accelerator) -> None:
@@ -248,8 +277,10 @@ def _register_trainable_only_hooks(accelerator) -> None:
         for i, model in enumerate(models):
             core = accelerator.unwrap_model(model)
             if hasattr(core, "projector"):
-                save_file({k: v.detach().contiguous().cpu() for k, v in core.projector.state_dict().items()},
-                          str(Path(output_dir) / f"projector_{i}.safetensors"))
+                save_file(
+                    {k: v.detach().contiguous().cpu() for k, v in core.projector.state_dict().items()},
+                    str(Path(output_dir) / f"projector_{i}.safetensors"),
+                )
                 weights[i] = {}
         while weights and weights[-1] == {}:
             weights.pop()
@@ -293,8 +324,10 @@ def _check_same_run(cfg: TrainConfig, out: Path) -> None:
     current = jsonable(cfg.to_dict())
     changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
     if changed:
-        raise AudioMLQAError(f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
-                             "resume with the same recipe or choose another output_dir")
+        raise AudioMLQAError(
+            f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
+            "resume with the same recipe or choose another output_dir"
+        )
 
 
 def _read_log(path: Path, up_to: int) -> list[dict]:

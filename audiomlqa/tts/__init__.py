@@ -103,8 +103,12 @@ def _backend_tag(value) -> str | None:
 
 
 TTSChoice = Annotated[
-    Union[Annotated[EspeakChoice, Tag("espeak")], Annotated[KokoroChoice, Tag("kokoro")],
-          Annotated[MMSChoice, Tag("mms")], Annotated[CoquiChoice, Tag("coqui")]],
+    Union[
+        Annotated[EspeakChoice, Tag("espeak")],
+        Annotated[KokoroChoice, Tag("kokoro")],
+        Annotated[MMSChoice, Tag("mms")],
+        Annotated[CoquiChoice, Tag("coqui")],
+    ],
     Discriminator(_backend_tag),
 ]
 """Which backend speaks a language, with which voices (retries walk them) and constructor options."""

