@@ -9,7 +9,7 @@ it). Every command that takes a recipe or spec also takes ``key.sub=value`` over
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -48,19 +48,25 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
-def _language(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            check_language(value)
-        except AudioMLQAError as e:
-            raise ValueError(str(e)) from None
-    return value
+def as_validator(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A check that raises :class:`AudioMLQAError` as a pydantic validator (pydantic reports ValueErrors, with the
+    path); the value passes through unchanged. Non-strings are left to pydantic's own type check."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                check(value)
+            except AudioMLQAError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    return validate
 
 
 Number = Annotated[float, BeforeValidator(_no_bool)]
 """A float that YAML may have read as text (``1e-3``); never a boolean."""
 Integer = Annotated[int, BeforeValidator(_no_bool)]
-Language = Annotated[str, BeforeValidator(_language)]
+Language = Annotated[str, BeforeValidator(as_validator(check_language))]
 """One of MLQA's seven languages."""
 
 

@@ -29,7 +29,7 @@ from audiomlqa.files import write_json
 from audiomlqa.languages import pair_key, parse_pair
 from audiomlqa.progress import progress_bar
 from audiomlqa.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
-from audiomlqa.runners import Item, ModelSpec, Runner, as_answers, load_runner, load_spec
+from audiomlqa.runners import MAX_BATCH_CHARS, Item, ModelSpec, Runner, as_answers, load_runner, load_spec
 from audiomlqa.scoring import SCORER_VERSION, score
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
 from audiomlqa.tables import Table
@@ -149,14 +149,6 @@ def _with_audio(batch: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun]) 
         audio = run.rows[run.index[x.id]]["audio"]
         out.append(replace(x, audio=np.asarray(audio["array"], dtype=np.float32).reshape(-1)))
     return out
-
-
-MAX_BATCH_CHARS = 24_000
-"""Padded prompt characters per batch. With ``prefill: separate`` (the default) each prompt is prefilled
-alone, and padding costs only key/value memory and attention at every decoding step; with ``prefill:
-padded`` the padding is computed too, and on a CPU a padded prompt costs as much as a real one. MLQA
-contexts run from about 100 to 3,000 tokens, so long prompts go in small batches and short ones in full
-ones either way. A spec may set ``max_batch_chars``."""
 
 
 def length_batches(items: Sequence[Item], batch_size: int, max_chars: int = MAX_BATCH_CHARS) -> list[list[Item]]:

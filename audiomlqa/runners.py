@@ -38,6 +38,12 @@ from audiomlqa.predictions import looks_like_model_spec
 from audiomlqa.prompts import fill_question
 
 ENTRY_POINT_GROUP = "audiomlqa.models"
+MAX_BATCH_CHARS = 24_000
+"""Padded prompt characters per batch. With ``prefill: separate`` (the default) each prompt is prefilled
+alone, and padding costs only key/value memory and attention at every decoding step; with ``prefill:
+padded`` the padding is computed too, and on a CPU a padded prompt costs as much as a real one. MLQA
+contexts run from about 100 to 3,000 tokens, so long prompts go in small batches and short ones in full
+ones either way. A spec may set ``max_batch_chars``."""
 
 
 # -- the interface every runner follows -------------------------------------------------------------
@@ -99,7 +105,7 @@ class _SpecBase(Settings):
     model: dict | None = None
     """Documentation only (e.g. the architecture of a checkpoint)."""
     batch_size: Integer = Field(32, ge=1)
-    max_batch_chars: Integer = Field(24_000, ge=1)
+    max_batch_chars: Integer = Field(MAX_BATCH_CHARS, ge=1)
     """Cap on a batch's padded prompt size (questions × longest prompt, in characters)."""
     max_new_tokens: Integer = Field(32, ge=1)
     generation: dict[str, Any] = Field(default_factory=dict)

@@ -27,16 +27,16 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from audiomlqa import __version__
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
-from audiomlqa.config import Integer, Language, Number, Settings, parse
+from audiomlqa.config import Integer, Language, Number, Settings, as_validator, parse
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import jsonable, write_json, write_jsonl
-from audiomlqa.languages import pair_key
+from audiomlqa.languages import pair_key, parse_pair
 from audiomlqa.manifest import Attempt, append_rows, read_manifest, repair, standing_attempts
 from audiomlqa.progress import progress_bar
 from audiomlqa.sources import Question, load_questions
@@ -69,7 +69,7 @@ class SynthesisConfig(Settings):
     source: str = PACKAGED_SAMPLE
     split: Literal["dev", "validation", "test"] = "dev"
     languages: list[Language] | None = None
-    pairs: list[str] | None = None
+    pairs: list[Annotated[str, BeforeValidator(as_validator(parse_pair))]] | None = None
     cross_lingual: bool = False
     per_language: Integer | None = Field(None, ge=0)
     seed: Integer = 0
@@ -100,18 +100,6 @@ class SynthesisConfig(Settings):
                 raise ValueError(str(e)) from None
         if isinstance(value, (list, tuple)) and len(value) == 2 and not 0 <= value[0] < value[1]:
             raise ValueError(f"bad shard {value[0]}/{value[1]}: use i/N with 0 ≤ i < N")
-        return value
-
-    @field_validator("pairs")
-    @classmethod
-    def _pairs(cls, value):
-        from audiomlqa.languages import parse_pair
-
-        for p in value or []:
-            try:
-                parse_pair(p)
-            except AudioMLQAError as e:
-                raise ValueError(str(e)) from None
         return value
 
     @field_validator("thresholds")

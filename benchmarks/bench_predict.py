@@ -30,11 +30,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from audiomlqa.evaluation import MAX_BATCH_CHARS, length_batches
+from audiomlqa.evaluation import length_batches
 from audiomlqa.languages import LANGUAGES
 from audiomlqa.llm.text import TextLLM
 from audiomlqa.prompts import short_answer_prompt
-from audiomlqa.runners import Item
+from audiomlqa.runners import MAX_BATCH_CHARS, Item
 from audiomlqa.sources import load_questions
 from audiomlqa.synthesis import PACKAGED_SAMPLE
 

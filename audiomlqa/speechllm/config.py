@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from audiomlqa.config import Integer, Number, Settings, parse
+from audiomlqa.config import Integer, Number, Settings, as_validator, parse
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.languages import check_language
 from audiomlqa.llm import SPEECH
@@ -24,16 +24,11 @@ SELECTIONS = ("soft", "hard")
 __all__ = ["GATES", "SELECTIONS", "SPEECH", "SpeechLLMConfig"]
 
 
-def _bank_language(value):
-    if isinstance(value, str) and value != "id":  # Indonesian is in the paper's ASR data but not in MLQA
-        try:
-            check_language(value)
-        except AudioMLQAError as e:
-            raise ValueError(str(e)) from None
-    return value
+def _bank_language(lang: str) -> str:
+    return lang if lang == "id" else check_language(lang)  # Indonesian is in the paper's ASR data but not in MLQA
 
 
-BankLanguage = Annotated[str, BeforeValidator(_bank_language)]
+BankLanguage = Annotated[str, BeforeValidator(as_validator(_bank_language))]
 
 
 class SpeechLLMConfig(Settings):
