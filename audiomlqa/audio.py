@@ -3,12 +3,14 @@ loudness, resampling, atomic FLAC files."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.files import atomic_output
 
 SAMPLE_RATE = 16_000
@@ -61,9 +63,33 @@ def prepare(speech: Speech) -> Speech:
     return resample(normalize_loudness(speech))
 
 
-def write_flac(path: Path, speech: Speech) -> None:
-    """Write 16-bit FLAC atomically (temporary file + rename): a killed run never leaves half a file."""
+def write_flac(path: Path, speech: Speech) -> tuple[int, str]:
+    """Write 16-bit FLAC so that only a complete, verified clip ever stands at ``path``: written to a temporary
+    name, flushed to disk, read back (frame count and rate checked), then renamed. Returns its size and sha256,
+    which the manifest records so that resuming and publishing can check the clip is still the same."""
     import soundfile as sf
 
+    from audiomlqa.files import sha256_file
+
     with atomic_output(path) as tmp:
-        sf.write(tmp, speech.samples, speech.sample_rate, format="FLAC", subtype="PCM_16")
+        try:
+            sf.write(tmp, speech.samples, speech.sample_rate, format="FLAC", subtype="PCM_16")
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            info = sf.info(tmp)
+            complete = info.frames == len(speech.samples) and info.samplerate == speech.sample_rate
+        except (OSError, RuntimeError) as e:  # libsndfile reports a full disk as a RuntimeError
+            raise AudioMLQAError(f"cannot write {path}: {first_line(e)} (disk full?); free space and rerun") from None
+        if not complete:
+            raise AudioMLQAError(
+                f"cannot write {path}: the clip read back is incomplete (disk full?); free space and rerun"
+            )
+        return tmp.stat().st_size, sha256_file(tmp)
+
+
+def read_flac(path: Path):
+    """16 kHz mono float32 samples of a stored clip (resampled if it was stored at another rate)."""
+    import soundfile as sf
+
+    samples, rate = sf.read(path, dtype="float32", always_2d=False)
+    return resample(Speech(samples, rate)).samples

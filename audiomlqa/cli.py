@@ -338,7 +338,7 @@ def synthesize(
         shard=shard,
     )
     with _results_only_stdout():
-        result = run_synthesis(cfg, progress=not quiet, command=command_line())
+        result = run_synthesis(cfg, progress=not quiet, command=command_line(), log=_log)
     _log(f"wrote {result.rows_written} attempt(s); output in {result.output}")
     if not _emit(result.summary, as_json, None):
         print_tables([summary_table(result.summary)])
@@ -354,6 +354,9 @@ def publish(
     include_rejected: Annotated[
         bool, typer.Option(help="Also write rejected questions, as config 'rejected'.")
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an earlier publish in --to (only the files it wrote; yours are kept).")
+    ] = False,
     push_to_hub: Annotated[
         Optional[str], typer.Option(help="Also upload to this Hub dataset repo (user/name).")
     ] = None,
@@ -368,6 +371,7 @@ def publish(
             outputs,
             to,
             include_rejected=include_rejected,
+            overwrite=overwrite,
             push_to_hub=push_to_hub,
             private=private,
             command=command_line(),

@@ -25,8 +25,9 @@ import numpy as np
 
 from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import write_json
+from audiomlqa.files import inside, write_json
 from audiomlqa.languages import pair_key, parse_pair
+from audiomlqa.locks import exclusive
 from audiomlqa.progress import progress_bar
 from audiomlqa.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
 from audiomlqa.runners import MAX_BATCH_CHARS, Item, ModelSpec, Runner, as_answers, load_runner, load_spec
@@ -198,8 +199,22 @@ def evaluate_model(
         raise AudioMLQAError(f"unknown split {split!r}: use validation (dev) or test")
     hf_split = HF_SPLIT[SPLITS[split]]
     names = dataset_configs(str(dataset), configs)
-    out = Path(output) / spec.name
-    out.mkdir(parents=True, exist_ok=True)
+    out = inside(output, spec.name, "model name")  # a spec's name names a folder: it may not climb out
+    with exclusive(out, f"audiomlqa score of {spec.name}"):
+        report = _evaluate(spec, str(dataset), names, split, hf_split, out, overwrite, progress)
+    return report
+
+
+def _evaluate(
+    spec: ModelSpec,
+    dataset: str,
+    names: list[str],
+    split: str,
+    hf_split: str,
+    out: Path,
+    overwrite: bool,
+    progress: bool,
+) -> ModelReport:
     runs = _open_runs(spec, str(dataset), names, split, out, overwrite)
     todo = [
         x

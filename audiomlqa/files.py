@@ -12,6 +12,26 @@ from pathlib import Path
 from audiomlqa.errors import AudioMLQAError
 
 
+def inside(root: str | Path, relative: str | Path, what: str = "path") -> Path:
+    """``root / relative``, refused in one line unless it resolves inside ``root`` (a manifest or spec value such as
+    ``../../x`` or ``/etc/passwd`` must never make the tool read or write elsewhere)."""
+    root = Path(root).resolve()
+    target = (root / relative).resolve()
+    if target != root and root not in target.parents:
+        raise AudioMLQAError(f"{what} {str(relative)!r} points outside {root}: refused")
+    return target
+
+
+def sha256_file(path: str | Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def temporary_name(path: Path) -> Path:
     """A hidden name beside ``path`` that no other process uses (same folder, so the rename is atomic)."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -44,6 +44,9 @@ class Attempt:
     """What the TTS was given (whitespace collapsed, escapes removed)."""
     audio: str | None = None
     """The clip, relative to the output folder (None when no audio was made)."""
+    audio_bytes: int | None = None
+    audio_sha256: str | None = None
+    """Size and checksum of the clip as written: resuming and publishing check it is still the same file."""
     duration: float = 0.0
     sample_rate: int = SAMPLE_RATE
     asr_model: str = ""
@@ -107,21 +110,54 @@ def repair(path: Path) -> None:
 
 
 def append_rows(path: Path, rows: Iterable[Attempt]) -> None:
-    """Append rows durably (one write, then fsync)."""
+    """Append rows durably (one write, then fsync). A failed write (a full disk) leaves at most a truncated last
+    line, which the next run cuts off."""
     payload = "".join(json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     if not payload:
         return
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(payload)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise AudioMLQAError(f"cannot append to {path}: {e.strerror or e}; free space and rerun to resume") from None
+
+
+def clip_problem(root: Path, row: Attempt) -> str | None:
+    """Why the clip of ``row`` cannot be relied on (None when it can): missing, outside ``root``, or not the file
+    that was written (size or checksum changed). Rows of earlier versions have no checksum: existence is checked."""
+    from audiomlqa.files import inside, sha256_file
+
+    if not row.audio:
+        return None
+    try:
+        path = inside(root, row.audio, "audio path")
+    except AudioMLQAError as e:
+        return str(e)
+    if not path.is_file():
+        return "missing"
+    if row.audio_bytes is not None and path.stat().st_size != row.audio_bytes:
+        return "changed size"
+    if row.audio_sha256 is not None and sha256_file(path) != row.audio_sha256:
+        return "changed content"
+    return None
+
+
+def latest(rows: Iterable[Attempt]) -> list[Attempt]:
+    """The manifest as it stands: a redone attempt (same question and attempt number, appended later) replaces the
+    earlier row; order of first appearance is kept."""
+    out: dict[tuple[str, str, int], Attempt] = {}
+    for r in rows:
+        out[(r.pair, r.id, r.attempt)] = r
+    return list(out.values())
 
 
 def standing_attempts(rows: Iterable[Attempt]) -> dict[tuple[str, str], Attempt]:
     """Per question (pair, id), the attempt that stands: the accepted one, else the one with the lowest error
     (then the earliest)."""
     best: dict[tuple[str, str], Attempt] = {}
-    for r in rows:
+    for r in latest(rows):
         cur = best.get(r.key)
         if cur is None or _rank(r) < _rank(cur):
             best[r.key] = r

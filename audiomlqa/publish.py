@@ -17,6 +17,7 @@ Rows are sorted and parquet is written with fixed settings: the same inputs give
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -28,9 +29,9 @@ from pathlib import Path
 
 from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.files import replace_dir, write_json, write_text
+from audiomlqa.files import inside, replace_dir, sha256_file, write_json, write_text
 from audiomlqa.languages import language_key, pair_key, parse_pair
-from audiomlqa.manifest import Attempt, read_manifest, standing_attempts
+from audiomlqa.manifest import Attempt, clip_problem, read_manifest, standing_attempts
 from audiomlqa.sources import HF_SPLIT, SPLITS
 
 REJECTED_CONFIG = "rejected"
@@ -165,7 +166,7 @@ def _example(run: SynthesisRun, row: Attempt) -> dict:
         "context": q["context"],
         "question": q["question"],
         "answers": answers,
-        "audio": {"path": Path(row.audio).name, "bytes": (run.directory / row.audio).read_bytes()},
+        "audio": {"path": Path(row.audio).name, "bytes": inside(run.directory, row.audio, "audio path").read_bytes()},
         **{column: getattr(row, field) for column, field in PROVENANCE_COLUMNS.items()},
     }
 
@@ -197,8 +198,9 @@ def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) ->
             if key in chosen:
                 duplicates.append(f"{pair}/{qid} ({chosen[key].run.name} and {run.name})")
                 continue
-            if not row.audio or not (run.directory / row.audio).is_file():
-                missing.append(f"{pair}/{qid}: {run.directory / (row.audio or '?')}")
+            problem = "no audio" if not row.audio else clip_problem(run.directory, row)
+            if problem:
+                missing.append(f"{pair}/{qid} ({problem})")
                 continue
             chosen[key] = Selected(config, run.split, run, row)
     if duplicates:
@@ -208,7 +210,7 @@ def select_rows(runs: Sequence[SynthesisRun], include_rejected: bool = False) ->
         )
     if missing:
         raise AudioMLQAError(
-            f"{len(missing)} accepted clip(s) have no audio file, e.g. {'; '.join(missing[:3])}: "
+            f"{len(missing)} clip(s) to publish are missing or damaged, e.g. {'; '.join(missing[:3])}: "
             "rerun the synthesis command on that output to redo them"
         )
     return sorted(chosen.values(), key=lambda s: (s.config, s.split, pair_key(s.row.pair), s.row.id))
@@ -226,40 +228,128 @@ def publish(
     to: str | Path,
     *,
     include_rejected: bool = False,
+    overwrite: bool = False,
     push_to_hub: str | None = None,
     private: bool = False,
     command: str | None = None,
 ) -> PublishResult:
-    """Merge synthesis ``outputs`` into a dataset folder ``to`` (replacing an earlier publish there)."""
-    to = Path(to)
-    if to.exists() and any(to.iterdir()) and not (to / MARKER).exists():
-        raise AudioMLQAError(
-            f"{to} exists and is not a dataset published by audiomlqa: choose another --to or empty it"
-        )
-    runs = find_runs(outputs)
-    selected = select_rows(runs, include_rejected)
-    if not any(s.config != REJECTED_CONFIG for s in selected):
-        raise AudioMLQAError(f"no accepted questions in {', '.join(map(str, outputs))}: nothing to publish")
+    """Merge synthesis ``outputs`` into a dataset folder ``to``.
 
-    tmp = to.with_name(f".{to.name}.publishing-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        files, layout = _write_parquet(selected, tmp)
-        stats = _statistics(runs, selected)
-        sources = [
-            {"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs
-        ]
-        write_json(
-            tmp / MARKER, {"audiomlqa_version": __version__, "configs": layout, "statistics": stats, "sources": sources}
-        )
-        write_text(tmp / "README.md", dataset_card(layout, stats, runs, command))
-        replace_dir(tmp, to)
-    finally:
+    A new or empty ``to`` is built beside it and renamed into place. Over an earlier publish (``overwrite``),
+    only the files that publish wrote are replaced or removed: anything else in the folder (a ``.git/``, notes)
+    is left alone, and a file of ours that was edited since is refused rather than overwritten.
+    """
+    from audiomlqa.locks import exclusive
+
+    to = Path(to)
+    with exclusive(to.parent, "audiomlqa publish", lock_file=to.with_name(f".{to.name}.lock")):
+        earlier = _earlier_publish(to, overwrite)
+        runs = find_runs(outputs)
+        selected = select_rows(runs, include_rejected)
+        if not any(s.config != REJECTED_CONFIG for s in selected):
+            raise AudioMLQAError(f"no accepted questions in {', '.join(map(str, outputs))}: nothing to publish")
+        tmp = to.with_name(f".{to.name}.publishing-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            layout = _build(tmp, runs, selected, command)
+            if earlier is None:
+                replace_dir(tmp, to)
+            else:
+                _update_in_place(tmp, to, earlier)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     if push_to_hub:
         upload(to, push_to_hub, private=private)
     configs = {c: {split: info["num_examples"] for split, info in splits.items()} for c, splits in layout.items()}
-    return PublishResult(to, configs, [to / f for f in files])
+    files = sorted(
+        to / f for f in json.loads((to / MARKER).read_text(encoding="utf-8"))["files"] if f.endswith(".parquet")
+    )
+    return PublishResult(to, configs, files)
+
+
+def _build(root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None) -> dict:
+    """Write the whole dataset into ``root``: parquet, card, and publish.json listing every file with its sha256."""
+    files, layout = _write_parquet(selected, root)
+    stats = _statistics(runs, selected)
+    sources = [{"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
+    write_text(root / "README.md", dataset_card(layout, stats, runs, command))
+    written = {f: sha256_file(root / f) for f in [*files, "README.md"]}
+    write_json(
+        root / MARKER,
+        {
+            "audiomlqa_version": __version__,
+            "configs": layout,
+            "statistics": stats,
+            "sources": sources,
+            "files": written,
+        },
+    )
+    return layout
+
+
+def _earlier_publish(to: Path, overwrite: bool) -> dict[str, set[str] | None] | None:
+    """The files an earlier publish in ``to`` wrote (path → the sha256s it may have, None where it recorded none),
+    or None when ``to`` is new or empty. Refuses a folder that holds no publish, and an earlier publish without
+    ``overwrite``."""
+    if not to.exists() or (to.is_dir() and not any(to.iterdir())):
+        return None
+    if not to.is_dir():
+        raise AudioMLQAError(f"{to} is a file, not a folder: choose another --to")
+    if not (to / MARKER).is_file():
+        raise AudioMLQAError(
+            f"{to} holds files that audiomlqa did not publish: choose a new or empty --to (nothing there was touched)"
+        )
+    if not overwrite:
+        raise AudioMLQAError(
+            f"{to} holds an earlier publish: pass --overwrite to replace its files (files it did not write are kept)"
+        )
+    try:
+        record = json.loads((to / MARKER).read_text(encoding="utf-8"))
+    except ValueError:
+        raise AudioMLQAError(f"{to / MARKER} is damaged: move the folder away and publish again") from None
+    if "files" in record:  # "pending": what an update that was interrupted had begun to put in place
+        known: dict[str, set[str] | None] = {rel: {sha} for rel, sha in record["files"].items()}
+        for rel, sha in record.get("pending", {}).items():
+            known.setdefault(rel, set()).add(sha)
+        return known
+    # a publish of an earlier version did not list its files: its layout did
+    return {
+        p.relative_to(to).as_posix(): None
+        for p in [to / "README.md", *(to / "data").glob("*/*.parquet")]
+        if p.is_file()
+    }
+
+
+def _update_in_place(new: Path, to: Path, earlier: dict[str, set[str] | None]) -> None:
+    """Move the files of the publish built in ``new`` into ``to``, and remove those of the earlier publish that
+    it no longer has. A file is only replaced if it is one we wrote, unchanged since (or already the new
+    one, as after an interrupted update); the record (publish.json) is replaced last."""
+    written = json.loads((new / MARKER).read_text(encoding="utf-8"))["files"]
+    edited = []
+    for rel, sha in [*written.items(), *((r, None) for r in earlier if r not in written)]:
+        target = to / rel
+        if not target.is_file():
+            continue
+        current = sha256_file(target)
+        ours = rel in earlier and (earlier[rel] is None or current in earlier[rel])
+        if not ours and current != sha:
+            edited.append(rel)
+    if edited:
+        raise AudioMLQAError(
+            f"{len(edited)} file(s) in {to} were not written by the earlier publish or were changed "
+            f"since, e.g. {', '.join(edited[:3])}: move them away first (nothing was touched)"
+        )
+    record = json.loads((to / MARKER).read_text(encoding="utf-8"))
+    write_json(to / MARKER, {**record, "pending": written})  # so that a rerun after a kill knows these files too
+    for rel in written:
+        (to / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(new / rel, to / rel)
+    for rel in earlier:
+        if rel not in written and (to / rel).is_file():
+            (to / rel).unlink()
+            with contextlib.suppress(OSError):  # a config folder of ours that is now empty
+                (to / rel).parent.rmdir()
+    os.replace(new / MARKER, to / MARKER)
 
 
 def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str], dict]:
@@ -275,7 +365,7 @@ def _write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str],
     for (config, split), items in sorted(groups.items(), key=lambda kv: (pair_key(kv[0][0]), kv[0][1])):
         shards, size = [[]], 0
         for s in items:  # cut shards by audio bytes, deterministically
-            n = (s.run.directory / s.row.audio).stat().st_size
+            n = inside(s.run.directory, s.row.audio, "audio path").stat().st_size
             if shards[-1] and size + n > MAX_SHARD_BYTES:
                 shards.append([])
                 size = 0

@@ -289,8 +289,11 @@ def load_questions(
     """Load and select questions from an MLQA_V1 directory, a SQuAD JSON file, or a Hugging Face dataset.
 
     ``per_language`` keeps N questions per (context, question) pair by seeded hash rank; ``limit``
-    then caps the total (useful for smoke runs).
+    then caps the total (useful for smoke runs); both must be at least 1.
     """
+    for name, value in (("per_language", per_language), ("limit", limit)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise AudioMLQAError(f"{name} must be a whole number of at least 1, not {value!r}")
     path = Path(source)
     if path.is_file():
         questions = read_squad_file(path).questions
@@ -307,9 +310,27 @@ def load_questions(
             for f in read_hf_dataset(str(source), split, resolve_pairs(languages, pairs, cross_lingual))
             for x in f.questions
         ]
+    _refuse_duplicate_ids(questions, source)
     if per_language is not None:
         questions = sample_per_pair(questions, per_language, seed)
-    return questions[:limit] if limit is not None else questions
+    questions = questions[:limit] if limit is not None else questions
+    if not questions:
+        raise AudioMLQAError(f"{source}: no questions selected (check the languages, pairs, split and limits)")
+    return questions
+
+
+def _refuse_duplicate_ids(questions: Sequence[Question], source: str | Path) -> None:
+    """Two questions of one pair with one id would share a clip name and be mixed up downstream."""
+    seen, duplicates = set(), []
+    for q in questions:
+        if q.key in seen:
+            duplicates.append(f"{q.pair}/{q.id}")
+        seen.add(q.key)
+    if duplicates:
+        raise AudioMLQAError(
+            f"{source}: {len(duplicates)} question id(s) repeat within a language pair, e.g. "
+            f"{', '.join(dict.fromkeys(duplicates[:3]))}: give every question of a pair its own id"
+        )
 
 
 def selection_rank(question_id: str, seed: int) -> str:
@@ -318,8 +339,8 @@ def selection_rank(question_id: str, seed: int) -> str:
 
 def sample_per_pair(questions: Sequence[Question], n: int, seed: int = 0) -> list[Question]:
     """Keep the ``n`` lowest-ranked questions of every pair, preserving the input order."""
-    if n < 0:
-        raise AudioMLQAError(f"--per-language must be ≥ 0, got {n}")
+    if n < 1:
+        raise AudioMLQAError(f"per_language must be at least 1, not {n}")
     by_pair: dict[tuple[str, str], list[Question]] = {}
     for x in questions:
         by_pair.setdefault((x.context_lang, x.question_lang), []).append(x)

@@ -22,7 +22,7 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,9 +71,9 @@ class SynthesisConfig(Settings):
     languages: list[Language] | None = None
     pairs: list[Annotated[str, BeforeValidator(as_validator(parse_pair))]] | None = None
     cross_lingual: bool = False
-    per_language: Integer | None = Field(None, ge=0)
+    per_language: Integer | None = Field(None, ge=1)
     seed: Integer = 0
-    limit: Integer | None = Field(None, ge=0)
+    limit: Integer | None = Field(None, ge=1)
     output: str = DEFAULT_OUTPUT
     tts: dict[Language | Literal["default"], TTSChoice] = Field(default_factory=default_tts_map)
     """Language → choice, ``default`` for the rest; a recipe's map replaces this one as a whole."""
@@ -344,6 +344,47 @@ def _changed_settings(previous: dict, cfg: SynthesisConfig) -> list[str]:
     return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
 
 
+def next_attempt(made: dict[int, Attempt], broken: set[int], max_attempts: int) -> int | None:
+    """Which attempt a question needs next (None: it is finished). ``made`` holds its attempts by number;
+    ``broken`` the numbers whose clip is missing or damaged. A question with a sound accepted clip is finished;
+    a broken attempt is redone under its own number (same voice, seed and rate); else the next number, until
+    ``max_attempts``."""
+    if any(r.accepted and k not in broken for k, r in made.items()):
+        return None
+    if broken:
+        return min(broken)
+    return len(made) if len(made) < max_attempts else None
+
+
+@dataclass
+class _Questions:
+    """Every selected question's attempts so far, and which of their clips need redoing."""
+
+    made: dict[tuple[str, str], dict[int, Attempt]]
+    broken: dict[tuple[str, str], set[int]]
+    max_attempts: int
+
+    def next(self, q: Question) -> int | None:
+        return next_attempt(self.made.get(q.key, {}), self.broken.get(q.key, set()), self.max_attempts)
+
+    def record(self, row: Attempt) -> None:
+        self.made.setdefault(row.key, {})[row.attempt] = row
+        self.broken.get(row.key, set()).discard(row.attempt)
+
+
+def _read_progress(out: Path, manifest: Path, questions: Sequence[Question], max_attempts: int) -> _Questions:
+    """The attempts in the manifest, with every clip the selection relies on checked (size and checksum)."""
+    from audiomlqa.manifest import clip_problem, latest
+
+    wanted = {q.key for q in questions}
+    state = _Questions({}, {}, max_attempts)
+    for r in latest(read_manifest(manifest)):
+        state.made.setdefault(r.key, {})[r.attempt] = r
+        if r.key in wanted and clip_problem(out, r):
+            state.broken.setdefault(r.key, set()).add(r.attempt)
+    return state
+
+
 def synthesize(
     cfg: SynthesisConfig,
     *,
@@ -351,28 +392,44 @@ def synthesize(
     on_batch: Callable[[int], None] | None = None,
     asr=None,
     command: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> SynthesisResult:
     """Run (or resume) a synthesis into ``cfg.output``; returns the per-pair summary.
 
-    ``asr`` lets a caller reuse a loaded ASR backend (benchmarks, tests); ``on_batch`` is called with
-    the number of rows written after every batch (used to test interruption); ``command`` is recorded
-    in run.json (the CLI passes the command line).
+    One process writes an output at a time (a second one fails in one line). ``asr`` lets a caller reuse a
+    loaded ASR backend (benchmarks, tests); ``on_batch`` is called with the number of rows written after every
+    batch (used to test interruption); ``command`` is recorded in run.json (the CLI passes the command line);
+    ``log`` receives one-line notes (clips found missing or damaged and redone).
     """
+    from audiomlqa.locks import exclusive
+
     out = Path(cfg.output)
     questions = select_questions(cfg)
+    if not questions:
+        raise AudioMLQAError(f"no questions selected from {cfg.source} (check languages, pairs, split, shard, limit)")
+    with exclusive(out, "audiomlqa synthesize"):
+        return _synthesize(cfg, out, questions, progress, on_batch, asr, command, log or (lambda line: None))
+
+
+def _synthesize(
+    cfg: SynthesisConfig,
+    out: Path,
+    questions: list[Question],
+    progress: bool,
+    on_batch,
+    asr,
+    command: str | None,
+    log: Callable[[str], None],
+) -> SynthesisResult:
     run_file = _prepare_output(cfg, out)
     manifest = out / f"manifest{cfg.suffix}.jsonl"
     repair(manifest)
-    attempts: dict[tuple[str, str], list[Attempt]] = {}
-    for r in read_manifest(manifest):
-        attempts.setdefault(r.key, []).append(r)
-
-    def finished(q: Question) -> bool:
-        made = attempts.get(q.key, [])
-        return any(r.accepted for r in made) or len(made) >= cfg.max_attempts
-
-    todo = [q for q in questions if not finished(q)]
-    write_jsonl(out / f"questions{cfg.suffix}.jsonl", [q.to_dict() for q in questions])
+    state = _read_progress(out, manifest, questions, cfg.max_attempts)
+    broken = sum(len(v) for v in state.broken.values())
+    if broken:
+        log(f"{broken} clip(s) in {out} are missing or damaged: redoing them")
+    todo = [q for q in questions if state.next(q) is not None]
+    selection = _write_selection(out / f"questions{cfg.suffix}.jsonl", questions)
     voices = _load_voices(cfg, {q.question_lang for q in questions})
     if todo and asr is None:
         asr = cfg.asr.load()
@@ -389,19 +446,36 @@ def synthesize(
             for start in range(0, len(group), cfg.batch_size):
                 active = group[start : start + cfg.batch_size]
                 while active:  # each round makes one more attempt at the batch's unfinished questions
-                    batch = [(q, len(attempts.get(q.key, []))) for q in active]
+                    batch = [(q, state.next(q)) for q in active]
                     rows = _attempt_batch(batch, lang, cfg, voices[lang], asr, speak, out)
                     for r in rows:
-                        attempts.setdefault(r.key, []).append(r)
+                        state.record(r)
                     append_rows(manifest, rows)
                     written += len(rows)
-                    bar.advance(sum(finished(q) for q in active))
+                    bar.advance(sum(state.next(q) is None for q in active))
                     if on_batch is not None:
                         on_batch(written)
-                    active = [q for q in active if not finished(q)]
-    summary = summarize(read_manifest(manifest), questions)
+                    active = [q for q in active if state.next(q) is not None]
+    summary = summarize(read_manifest(manifest), selection)
     write_json(out / f"summary{cfg.suffix}.json", summary)
     return SynthesisResult(out, summary, written)
+
+
+def _write_selection(path: Path, questions: Sequence[Question]) -> list[tuple[str, str]]:
+    """questions.jsonl holds every question this output was ever asked to speak: a rerun with a smaller
+    ``limit`` adds nothing and removes nothing, so publishing takes all that was done."""
+    import json
+
+    rows = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows[(row["pair"], row["id"])] = row
+    for q in questions:
+        rows.setdefault(q.key, q.to_dict())
+    write_jsonl(path, list(rows.values()))
+    return list(rows)
 
 
 def _attempt_batch(
@@ -457,7 +531,7 @@ def _attempt_batch(
             row.reason = "TTS produced no audio"
         else:
             rel = Path("audio") / q.pair / f"{safe_name(q.id)}-{k}.flac"
-            write_flac(out / rel, speech)
+            row.audio_bytes, row.audio_sha256 = write_flac(out / rel, speech)
             ref, hyp = normalize_for_asr(texts[i], lang), normalize_for_asr(transcripts[i], lang)
             err = error_rate(ref, hyp, metric)
             row.accepted, row.reason = judge(
@@ -500,11 +574,11 @@ def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: s
     }
 
 
-def summarize(rows: Sequence[Attempt], questions: Sequence[Question] | None = None) -> dict:
+def summarize(rows: Sequence[Attempt], selection: Iterable[tuple[str, str]] | None = None) -> dict:
     """Per-pair table from manifest rows: attempted, accepted, pass rate, median error of the
     standing attempt, accepted audio hours, real-time factor (TTS + ASR seconds / audio seconds)."""
     best = standing_attempts(rows)
-    wanted = {q.key for q in questions} if questions is not None else set(best)
+    wanted = set(selection) if selection is not None else set(best)
     per_pair: dict[str, dict] = {}
     for (pair, qid), r in sorted(best.items()):
         if (pair, qid) not in wanted:

@@ -94,7 +94,7 @@ def test_publishing_twice_is_byte_identical_and_loads_offline(espeak_run, tmp_pa
     files_a = sorted(p.relative_to(a) for p in a.rglob("*.parquet"))
     assert files_a and files_a == sorted(p.relative_to(b) for p in b.rglob("*.parquet"))
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
-    publish([espeak_run], a)  # republishing in place replaces the earlier publish
+    publish([espeak_run], a, overwrite=True)  # republishing in place replaces the earlier publish
     assert (a / files_a[0]).read_bytes() == (b / files_a[0]).read_bytes()
 
     code = (
@@ -149,7 +149,7 @@ def test_bad_outputs_fail_before_anything_is_written(espeak_run, tmp_path):
     out = _audiomlqa("publish", broken, "--to", tmp_path / "ds")
     assert (
         out.returncode == 2
-        and out.stderr.startswith("error: 1 accepted clip(s) have no audio file")
+        and out.stderr.startswith("error: 1 clip(s) to publish are missing or damaged")
         and "Traceback" not in out.stderr
     )
     assert row.id in out.stderr and not (tmp_path / "ds").exists()
@@ -159,7 +159,7 @@ def test_bad_outputs_fail_before_anything_is_written(espeak_run, tmp_path):
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "notes.txt").write_text("keep me")
     out = _audiomlqa("publish", espeak_run, "--to", tmp_path / "precious")
-    assert out.returncode == 2 and "not a dataset published by audiomlqa" in out.stderr
+    assert out.returncode == 2 and "holds files that audiomlqa did not publish" in out.stderr
     assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from audiomlqa.audio import SAMPLE_RATE
+from audiomlqa.audio import SAMPLE_RATE, read_flac
 from audiomlqa.config import Integer, Settings
 from audiomlqa.errors import AudioMLQAError, first_line
+from audiomlqa.files import inside
 
 
 class DataConfig(Settings):
@@ -62,17 +63,6 @@ class AsrCorpus:
         return sorted({x[3] for x in self.items})
 
 
-def _read_flac(path: str) -> np.ndarray:
-    import soundfile as sf
-
-    audio, sr = sf.read(path, dtype="float32", always_2d=False)
-    if sr != SAMPLE_RATE:
-        import soxr
-
-        audio = soxr.resample(audio, sr, SAMPLE_RATE).astype(np.float32)
-    return audio
-
-
 def _from_synthesis(directory: Path, cfg: DataConfig) -> AsrCorpus:
     from audiomlqa.manifest import read_manifest
 
@@ -80,7 +70,8 @@ def _from_synthesis(directory: Path, cfg: DataConfig) -> AsrCorpus:
     for manifest in sorted(directory.glob("manifest*.jsonl")):
         for row in read_manifest(manifest):
             if row.audio and (row.accepted or not cfg.accepted_only):
-                items.append((_read_flac, str(directory / row.audio), row.spoken_text, row.question_lang))
+                path = inside(directory, row.audio, f"{manifest.name}: audio path")
+                items.append((read_flac, path, row.spoken_text, row.question_lang))
     return AsrCorpus(items, str(directory))
 
 

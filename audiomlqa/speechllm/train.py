@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Literal
 from pydantic import Field
 
 from audiomlqa.config import Integer, Number, Settings, load_settings, parse
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.files import jsonable, write_json
 from audiomlqa.progress import progress_bar
 from audiomlqa.speechllm.config import SpeechLLMConfig
@@ -72,16 +74,11 @@ def load_train_config(recipe: str | Path, overrides: Sequence[str] = ()) -> Trai
 
 
 class StepCounter:
-    """The optimizer step reached; saved and restored with every checkpoint."""
+    """The optimizer step reached. A checkpoint records it in its ``DONE`` file (plain text), not in one of
+    accelerate's pickled custom states: resuming never unpickles anything that could run code."""
 
     def __init__(self) -> None:
         self.step = 0
-
-    def state_dict(self) -> dict:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.step = int(state["step"])
 
 
 @dataclass
@@ -126,18 +123,27 @@ def train(
     cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, dict], None] | None = None
 ) -> TrainResult:
     """Train (or resume) the projector of ``cfg.model`` on ``cfg.data`` into ``cfg.output_dir``."""
-    from accelerate.utils import set_seed
-
     cfg.model.check_models()  # before any weights: query length, chat template
     corpus = load_asr_corpus(cfg.data, cfg.model.languages)
     out = Path(cfg.output_dir)
+    with contextlib.ExitStack() as stack:
+        if int(os.environ.get("RANK", "0")) == 0:  # one lock per run: the launcher's first process holds it
+            from audiomlqa.locks import exclusive
+
+            stack.enter_context(exclusive(out, "audiomlqa train-reference"))
+        return _train(cfg, corpus, out, progress, on_step)
+
+
+def _train(cfg: TrainConfig, corpus: AsrCorpus, out: Path, progress: bool, on_step) -> TrainResult:
+    from accelerate.utils import set_seed
+
     _check_same_run(cfg, out)
     accelerator = _accelerator(cfg)
     set_seed(cfg.seed)
     run = _build(cfg, accelerator)
     checkpoint = latest_checkpoint(out)
     if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
+        _load_checkpoint(accelerator, run, checkpoint)
     resumed_from = run.state.step
     log_path = out / "train_log.jsonl"
     log = _read_log(log_path, up_to=run.state.step)
@@ -171,6 +177,8 @@ def _accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
+    if not torch.cuda.is_available():  # DeepSpeed, when installed, says on import that it fell back to the CPU
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
     mixed = cfg.mixed_precision
     if mixed == "auto":
         mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
@@ -208,7 +216,6 @@ def _build(cfg: TrainConfig, accelerator) -> _Run:
     )
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
     state = StepCounter()
-    accelerator.register_for_checkpointing(state)
     _register_trainable_only_hooks(accelerator)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     languages = {lang: i for i, lang in enumerate(cfg.model.languages)}
@@ -295,6 +302,27 @@ def _register_trainable_only_hooks(accelerator) -> None:
 
     accelerator.register_save_state_pre_hook(save)
     accelerator.register_load_state_pre_hook(load)
+
+
+def _load_checkpoint(accelerator, run: _Run, checkpoint: Path) -> None:
+    """Restore weights, optimizer, schedule and RNG states (accelerate reads its files with ``weights_only``, which
+    refuses any pickle that would run code) and the step from ``DONE``."""
+    import pickle
+
+    from accelerate.utils import load
+
+    try:
+        run.state.step = int((checkpoint / "DONE").read_text().strip())
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of what it then refuses
+            warnings.simplefilter("ignore")
+            for rng in checkpoint.glob("random_states_*.pkl"):  # accelerate skips RNG states it cannot read
+                load(rng)  # (weights_only): an exact resume needs them, and a planted pickle must fail loudly
+            accelerator.load_state(str(checkpoint))
+    except (pickle.UnpicklingError, RuntimeError, ValueError, OSError, EOFError) as e:
+        why = "a pickle in it is not plain data" if isinstance(e, pickle.UnpicklingError) else first_line(e)
+        raise AudioMLQAError(
+            f"cannot load checkpoint {checkpoint} safely ({why}): delete it to resume from the one before"
+        ) from None
 
 
 def _save_checkpoint(accelerator, core, out: Path, step: int, keep: int) -> None:

@@ -1,0 +1,445 @@
+"""Nothing lost, nothing corrupted, nobody in: faults and hostile inputs, tried as a careful user would.
+
+Each test keeps one guarantee: user files survive a publish; duplicate ids, hostile paths and planted pickles
+are refused; a full disk, a deleted clip or a kill -9 never leaves a wrong row; two writers never share an output;
+bad numbers fail in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from audiomlqa.manifest import clip_problem, read_manifest, standing_attempts
+
+pytest.importorskip("faster_whisper")
+pytest.importorskip("espeakng_loader")
+
+ROOT = Path(__file__).resolve().parents[1]
+ESPEAK_EN = ["--languages", "en", "--tts", "espeak", "--max-attempts", "1", "thresholds.en=1e9", "--quiet"]
+
+
+def cli(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "audiomlqa", *map(str, args)], capture_output=True, text=True, timeout=600, **kwargs
+    )
+
+
+def assert_one_line(out: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in out.stderr, out.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def rows_of(output: Path) -> list:
+    return read_manifest(output / "manifest.jsonl")
+
+
+def every_clip_is_sound(output: Path) -> bool:
+    return all(clip_problem(output, r) is None for r in rows_of(output))
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> Path:
+    """Four English questions spoken by eSpeak, every clip kept: the output the publish tests start from."""
+    out = tmp_path_factory.mktemp("spoken") / "out"
+    result = cli("synthesize", *ESPEAK_EN, "--per-language", "4", "-o", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+# -- publishing never deletes what it did not write -------------------------------------------------------
+
+
+def test_publish_over_a_folder_with_the_users_files_keeps_them(spoken, tmp_path):
+    ds = tmp_path / "ds"
+    assert cli("publish", spoken, "--to", ds).returncode == 0
+    (ds / ".git").mkdir()
+    (ds / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (ds / "notes.md").write_text("my notes\n")
+    before = {p: p.read_bytes() for p in ds.rglob("*") if p.is_file()}
+
+    assert_one_line(cli("publish", spoken, "--to", ds), "holds an earlier publish: pass --overwrite")
+    assert {p: p.read_bytes() for p in ds.rglob("*") if p.is_file()} == before
+
+    again = cli("publish", spoken, "--to", ds, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert (ds / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n" and (
+        ds / "notes.md"
+    ).read_text() == "my notes\n"
+    record = json.loads((ds / "publish.json").read_text())
+    assert "notes.md" not in record["files"] and all((ds / f).is_file() for f in record["files"])
+
+    (ds / "README.md").write_text("my own card\n")  # an edited file of ours is the user's now
+    assert_one_line(cli("publish", spoken, "--to", ds, "--overwrite"), "changed since, e.g. README.md")
+    assert (ds / "README.md").read_text() == "my own card\n"
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("\\begin{document}")
+    assert_one_line(
+        cli("publish", spoken, "--to", foreign, "--overwrite"), "holds files that audiomlqa did not publish"
+    )
+    assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
+
+
+def test_a_publish_killed_while_updating_in_place_can_be_rerun(spoken, tmp_path, monkeypatch):
+    """The files an update put in place before a kill are known to the next run (recorded as pending)."""
+    from audiomlqa.files import sha256_file
+    from audiomlqa.publish import _update_in_place, publish
+
+    ds, build = tmp_path / "ds", tmp_path / "build"
+    publish([spoken], ds)
+    publish([spoken], build)
+    (build / "README.md").write_text((build / "README.md").read_text() + "\nnew line\n")  # a card that differs
+    record = json.loads((build / "publish.json").read_text())
+    record["files"]["README.md"] = sha256_file(build / "README.md")
+    (build / "publish.json").write_text(json.dumps(record))
+    earlier = {k: {v} for k, v in json.loads((ds / "publish.json").read_text())["files"].items()}
+    real_replace, moved = os.replace, []
+
+    def killed_after_the_first_move(src, dst):
+        moved.append(dst)
+        if len(moved) == 2:
+            raise KeyboardInterrupt  # as a kill between two renames
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed_after_the_first_move)
+    with pytest.raises(KeyboardInterrupt):
+        _update_in_place(build, ds, earlier)
+    monkeypatch.setattr(os, "replace", real_replace)
+    publish([spoken], ds, overwrite=True)  # the half-updated folder is still ours: no "changed since" refusal
+    assert "pending" not in json.loads((ds / "publish.json").read_text())
+
+
+# -- what goes in is what comes out ---------------------------------------------------------------------------
+
+
+def test_duplicate_question_ids_within_a_pair_are_refused_when_the_source_is_read(tmp_path):
+    squad = tmp_path / "dev-context-en-question-en.json"
+    qa = lambda q: {"id": "same", "question": q, "answers": [{"text": "Paris", "answer_start": 0}]}  # noqa: E731
+    squad.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {
+                        "title": "t",
+                        "paragraphs": [
+                            {"context": "Paris is big.", "qas": [qa("What is big?"), qa("Which city is big?")]}
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    out = cli("synthesize", "--source", squad, "-o", tmp_path / "out", "--tts", "espeak")
+    assert_one_line(out, "1 question id(s) repeat within a language pair, e.g. en/same")
+    assert not (tmp_path / "out").exists()
+    assert_one_line(cli("questions", squad), "repeat within a language pair")
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
+
+
+def test_a_full_disk_fails_in_one_line_and_never_records_a_truncated_clip(tmp_path):
+    """A real full disk where the machine allows a small tmpfs (root); else the same failure from the kernel's
+    file-size limit (RLIMIT_FSIZE: writes past it fail with EFBIG), which also hits every write of the run."""
+    disk = tmp_path / "disk"
+    mounted = _mount_tmpfs(disk, "160k")
+    try:
+        out = disk / "out"
+        kwargs = {}
+        if not mounted:
+            import resource
+
+            def limit():
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+            kwargs["preexec_fn"] = limit
+        full = cli("synthesize", *ESPEAK_EN, "--per-language", "10", "-o", out, **kwargs)
+        assert_one_line(full)
+        assert any(w in full.stderr for w in ("No space left", "disk full", "File too large")), full.stderr
+        assert every_clip_is_sound(out), "a row points at a clip that is not the one written"
+        if mounted:
+            assert subprocess.run(["mount", "-o", "remount,size=50m", str(disk)]).returncode == 0
+            resumed = cli("synthesize", *ESPEAK_EN, "--per-language", "10", "-o", out)
+            assert resumed.returncode == 0, resumed.stderr
+            assert len({r.key for r in rows_of(out) if r.accepted}) == 10 and every_clip_is_sound(out)
+            shutil.copytree(out, tmp_path / "copy")
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)])
+    if mounted:
+        assert cli("publish", tmp_path / "copy", "--to", tmp_path / "ds").returncode == 0
+
+
+def test_a_deleted_or_damaged_clip_is_redone_by_the_next_run_and_publish_says_so_until_then(spoken, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(spoken, out)
+    accepted = [r for r in standing_attempts(rows_of(out)).values() if r.accepted]
+    (out / accepted[0].audio).unlink()
+    (out / accepted[1].audio).write_bytes((out / accepted[1].audio).read_bytes()[:-100])
+    line = assert_one_line(cli("publish", out, "--to", tmp_path / "ds"), "2 clip(s) to publish are missing or damaged")
+    assert "rerun the synthesis command" in line and not (tmp_path / "ds").exists()
+
+    rerun = cli("synthesize", *ESPEAK_EN, "--per-language", "4", "-o", out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "2 clip(s) in" in rerun.stderr and "redoing them" in rerun.stderr
+    assert every_clip_is_sound(out) and len(rows_of(out)) == len(rows_of(spoken)) + 2
+    assert {k for k, r in standing_attempts(rows_of(out)).items() if r.accepted} == {r.key for r in accepted}
+    assert cli("publish", out, "--to", tmp_path / "ds").returncode == 0
+
+
+# -- one writer at a time --------------------------------------------------------------------------------------
+
+
+def test_a_second_synthesize_on_the_same_output_is_refused_and_the_first_equals_a_lone_run(tmp_path):
+    args = [
+        "synthesize",
+        "--languages",
+        "en",
+        "--tts",
+        "espeak",
+        "--per-language",
+        "6",
+        "--batch-size",
+        "1",
+        "--max-attempts",
+        "2",
+        "--quiet",
+    ]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "audiomlqa", *args, "-o", str(tmp_path / "shared")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    manifest = tmp_path / "shared" / "manifest.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (manifest.exists() and manifest.stat().st_size):
+        time.sleep(0.05)
+    second = cli(*args, "-o", tmp_path / "shared", "thresholds.en=0.9")  # other settings, too
+    assert first.poll() is None, "the first run ended before the second started: no concurrency was tested"
+    assert_one_line(second, "is being written by another audiomlqa synthesize (pid", f"{first.pid}")
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    lone = cli(*args, "-o", tmp_path / "lone")
+    assert lone.returncode == 0
+
+    def plan(d: Path) -> list:
+        return [(r.pair, r.id, r.attempt, r.voice, r.seed, r.accepted, r.audio_sha256) for r in rows_of(d)]
+
+    assert plan(tmp_path / "shared") == plan(tmp_path / "lone")
+    run = json.loads((tmp_path / "shared" / "run.json").read_text())
+    assert run["config"]["thresholds"]["en"] == 0.2  # the second run's settings never got in
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    """The kernel drops the lock of a process that dies; its stale holder record is simply rewritten."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; from audiomlqa.locks import exclusive\n"
+                f"with exclusive({str(tmp_path / 'o')!r}, 'test'):\n    print('held', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    from audiomlqa.errors import AudioMLQAError
+    from audiomlqa.locks import exclusive
+
+    with pytest.raises(AudioMLQAError, match=f"pid {holder.pid} on "):
+        with exclusive(tmp_path / "o", "test"):
+            pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with exclusive(tmp_path / "o", "test"):
+        assert json.loads((tmp_path / "o" / ".audiomlqa.lock").read_text())["pid"] == os.getpid()
+
+
+def test_a_rerun_with_a_smaller_limit_keeps_everything_for_publish(tmp_path):
+    out = tmp_path / "out"
+    assert cli("synthesize", *ESPEAK_EN, "--limit", "4", "-o", out).returncode == 0
+    assert cli("synthesize", *ESPEAK_EN, "--limit", "2", "-o", out).returncode == 0
+    assert cli("publish", out, "--to", tmp_path / "ds", "--json").returncode == 0
+    record = json.loads((tmp_path / "ds" / "publish.json").read_text())
+    assert record["configs"]["en"]["validation"]["num_examples"] == 4
+
+
+def test_kill_9_again_and_again_then_resume_equals_an_uninterrupted_run(tmp_path):
+    args = [
+        "synthesize",
+        "--languages",
+        "en,de",
+        "--tts",
+        "espeak",
+        "--per-language",
+        "3",
+        "--batch-size",
+        "1",
+        "--max-attempts",
+        "2",
+        "--quiet",
+    ]
+    assert cli(*args, "-o", tmp_path / "whole").returncode == 0
+    out = tmp_path / "killed"
+    for rows_before_kill in (1, 3, 5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "audiomlqa", *args, "-o", str(out)],
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 120
+        while (
+            time.time() < deadline
+            and proc.poll() is None
+            and (not (out / "manifest.jsonl").exists() or len(rows_of(out)) < rows_before_kill)
+        ):
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert cli(*args, "-o", out).returncode == 0
+
+    def plan(d: Path) -> list:
+        return sorted((r.pair, r.id, r.attempt, r.voice, r.seed, r.accepted) for r in rows_of(d))
+
+    assert plan(out) == plan(tmp_path / "whole") and every_clip_is_sound(out)
+
+
+# -- hostile paths and files ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute-escape", "a/b", ".."])
+def test_a_model_name_cannot_write_outside_the_predictions_folder(tmp_path, name):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"name": name, "kind": "text", "llm": "tiny-random/llm"}))
+    out = cli("score", spec, "--dataset", tmp_path / "nowhere", "--predictions-dir", tmp_path / "p" / "q")
+    assert_one_line(out, "spec.json: name: string should match pattern")
+    assert not (tmp_path / "p").exists() and not Path("/tmp/absolute-escape").exists()
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../etc/passwd"])
+def test_a_manifest_row_pointing_outside_its_output_is_never_read(spoken, tmp_path, target):
+    out = tmp_path / "out"
+    shutil.copytree(spoken, out)
+    rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    rows[0].update(audio=target, audio_bytes=None, audio_sha256=None)
+    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert_one_line(cli("publish", out, "--to", tmp_path / "ds"), "points outside")
+    assert not (tmp_path / "ds").exists()
+    from audiomlqa.errors import AudioMLQAError
+    from audiomlqa.speechllm.data import DataConfig, load_asr_corpus
+
+    with pytest.raises(AudioMLQAError, match="points outside"):
+        load_asr_corpus(DataConfig(source=str(out)), ["en"])
+
+
+class _Planted:
+    """A pickle that runs code when loaded: it would create the file it names."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_in_a_checkpoint_is_never_executed(spoken, tmp_path):
+    pytest.importorskip("torch")
+    run = tmp_path / "run"
+    base = [
+        "train-reference",
+        "--recipe",
+        ROOT / "recipes" / "train-tiny-cpu.yaml",
+        f"data.source={spoken}",
+        f"output_dir={run}",
+        "data.accepted_only=true",
+        "save_every=2",
+        "--quiet",
+    ]
+    assert cli(*base, "max_steps=4").returncode == 0
+    step2, step4 = sorted((run / "checkpoints").glob("step-*"))
+    marker = tmp_path / "pwned"
+
+    (step4 / "DONE").unlink()  # as if killed while writing step 4: the rerun resumes from step 2
+    (step2 / "custom_checkpoint_0.pkl").write_bytes(pickle.dumps(_Planted(marker)))
+    assert_one_line(cli(*base, "max_steps=4"), f"cannot load checkpoint {step2} safely", "delete it")
+    assert not marker.exists()  # accelerate never loads a custom state nobody registered
+
+    (step2 / "custom_checkpoint_0.pkl").unlink()
+    resumed = cli(*base, "max_steps=4")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed at 2" in resumed.stdout
+
+    (step4 / "DONE").unlink()
+    for f in step2.glob("random_states_*.pkl"):
+        f.write_bytes(pickle.dumps(_Planted(marker)))
+    assert_one_line(cli(*base, "max_steps=4"), f"cannot load checkpoint {step2} safely", "delete it")
+    assert not marker.exists()
+
+
+# -- numbers and empty selections ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--limit", "-1"], "limit: input should be greater than or equal to 1, got -1"),
+        (["--limit", "0"], "limit: input should be greater than or equal to 1, got 0"),
+        (["--per-language", "0"], "per_language: input should be greater than or equal to 1"),
+        (["--workers", "0"], "workers: input should be greater than or equal to 1"),
+        (["--shard", "3/2"], "shard: bad shard '3/2'"),
+        (["--shard", "one/two"], "shard: bad shard 'one/two'"),
+        (
+            ["--languages", "de", "--source", ROOT / "audiomlqa/data/mlqa-sample/dev/dev-context-en-question-en.json"],
+            "no questions selected",
+        ),
+    ],
+)
+def test_out_of_range_numbers_and_empty_selections_fail_in_one_line(tmp_path, args, message):
+    assert_one_line(cli("synthesize", *args, "-o", tmp_path / "out"), message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_questions_refuses_negative_limits_and_empty_selections(sample_dir):
+    assert_one_line(cli("questions", sample_dir, "--limit", "-1"), "limit must be a whole number of at least 1")
+    assert_one_line(cli("questions", sample_dir, "--per-language", "0"), "per_language must be a whole number")
+    single = sample_dir / "dev" / "dev-context-en-question-en.json"
+    assert_one_line(cli("questions", single, "--languages", "de"), "no questions selected")
+
+
+def test_odd_inputs_end_in_one_line_not_a_traceback(tmp_path, sample_dir):
+    (tmp_path / "dir.yaml").mkdir()
+    assert_one_line(cli("synthesize", "--recipe", tmp_path / "dir.yaml", "-o", tmp_path / "o"), "cannot read it")
+    out = tmp_path / "odd"
+    out.mkdir()
+    (out / "manifest.jsonl").write_text("[1, 2]\n{}\n")
+    assert_one_line(cli("synthesize", "--languages", "en", "--limit", "1", "-o", out), "line 1 is not a JSON row")
+    assert_one_line(
+        cli("train-reference", "--recipe", ROOT / "recipes" / "train-tiny-cpu.yaml", "max_steps"),
+        "bad override 'max_steps'",
+    )
