@@ -130,6 +130,10 @@ def score(
         Optional[list[str]],
         typer.Option("--set", help="Model specs: key=value override of every spec, e.g. --set batch_size=8."),
     ] = None,
+    device: Annotated[
+        Optional[str],
+        typer.Option(help="Model specs: run every model here (auto, cpu, cuda, cuda:N), whatever the spec says."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     csv: Annotated[
@@ -157,15 +161,15 @@ def score(
             _csv(configs),
             predictions_dir,
             overwrite,
-            overrides or [],
+            [*(overrides or []), *([f"device={device}"] if device else [])],
             as_json,
             markdown,
             csv,
             output,
             quiet,
         )
-    if overrides:
-        raise AudioMLQAError("--set overrides model specs; these inputs are predictions")
+    if overrides or device:
+        raise AudioMLQAError("--set and --device apply to model specs; these inputs are predictions")
     if len(inputs) != 1:
         raise AudioMLQAError(
             "score one predictions file or directory at a time (several inputs must all be model specs)"

@@ -30,7 +30,18 @@ from audiomlqa.languages import pair_key, parse_pair
 from audiomlqa.locks import exclusive
 from audiomlqa.progress import progress_bar
 from audiomlqa.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
-from audiomlqa.runners import MAX_BATCH_CHARS, Item, ModelSpec, Runner, as_answers, load_runner, load_spec
+from audiomlqa.runners import (
+    MAX_BATCH_CHARS,
+    Answers,
+    Item,
+    ModelSpec,
+    Placement,
+    Runner,
+    as_answers,
+    load_runner,
+    load_spec,
+    placement,
+)
 from audiomlqa.scoring import SCORER_VERSION, score
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
 from audiomlqa.tables import Table
@@ -169,7 +180,7 @@ def length_batches(items: Sequence[Item], batch_size: int, max_chars: int = MAX_
     return batches
 
 
-def _read_cache(path: Path, spec: ModelSpec) -> dict:
+def _read_cache(path: Path, spec: ModelSpec, dtype: str) -> dict:
     if not path.exists():
         return {}
     try:
@@ -179,6 +190,11 @@ def _read_cache(path: Path, spec: ModelSpec) -> dict:
     if doc.get("spec_sha256") != spec.sha256 or doc.get("prompt_version") != PROMPT_VERSION:
         raise AudioMLQAError(
             f"{path} holds predictions of another spec or prompt version: pass --overwrite to redo them"
+        )
+    if doc.get("dtype", dtype) != dtype:  # caches made before precision was recorded are taken as they are
+        raise AudioMLQAError(
+            f"{path} holds predictions made in {doc['dtype']}; this run is {dtype}: set dtype in the "
+            "spec, pass --overwrite, or use another --predictions-dir"
         )
     return doc
 
@@ -195,18 +211,20 @@ def evaluate_model(
 ) -> ModelReport:
     """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report."""
     spec = spec_path if isinstance(spec_path, ModelSpec) else load_spec(spec_path)  # checks before any model loads
+    where = placement(spec)  # a CUDA device on a machine without one fails here
     if split not in SPLITS:
         raise AudioMLQAError(f"unknown split {split!r}: use validation (dev) or test")
     hf_split = HF_SPLIT[SPLITS[split]]
     names = dataset_configs(str(dataset), configs)
     out = inside(output, spec.name, "model name")  # a spec's name names a folder: it may not climb out
     with exclusive(out, f"audiomlqa score of {spec.name}"):
-        report = _evaluate(spec, str(dataset), names, split, hf_split, out, overwrite, progress)
+        report = _evaluate(spec, where, str(dataset), names, split, hf_split, out, overwrite, progress)
     return report
 
 
 def _evaluate(
     spec: ModelSpec,
+    where: Placement,
     dataset: str,
     names: list[str],
     split: str,
@@ -215,7 +233,7 @@ def _evaluate(
     overwrite: bool,
     progress: bool,
 ) -> ModelReport:
-    runs = _open_runs(spec, str(dataset), names, split, out, overwrite)
+    runs = _open_runs(spec, str(dataset), names, split, out, overwrite, where.dtype)
     todo = [
         x
         for run in runs.values()
@@ -223,29 +241,44 @@ def _evaluate(
         for x in _todo_items(str(dataset), run, hf_split)
     ]
     reused = sum(len(run.gold.questions) for run in runs.values()) - len(todo)
-    runner = load_runner(spec) if todo else None
-    if runner is not None:
-        _answer(spec, runner, todo, runs, progress)
+    runner = load_runner(spec, where) if todo else None
+    t0 = time.perf_counter()
+    seconds = _answer(spec, where, runner, todo, runs, progress) if runner is not None else {}
+    runtime = {
+        "device": where.device,
+        "dtype": where.dtype,
+        "device_map": where.device_map,
+        "batch_size": spec.fields.batch_size,
+        "world_size": 1,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "configs": {
+            runs[p].config: {
+                "seconds": round(t, 3),
+                "generated": n,
+                "questions_per_second": round(n / t, 3) if t else None,
+            }
+            for p, (t, n) in seconds.items()
+        },
+    }
     results = []
     for run in runs.values():
         extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
         write_json(out / f"{run.config}.json", extracted, indent=1)
         results.append(_score_config(run.config, run.gold, run.raw, extracted))
-    report = ModelReport(
-        spec.name, str(spec.path), results, _provenance(spec, runner, dataset, names, hf_split), reused, len(todo)
-    )
+    provenance = {**_provenance(spec, runner, dataset, names, hf_split), "runtime": runtime}
+    report = ModelReport(spec.name, str(spec.path), results, provenance, reused, len(todo))
     write_json(out / "scores.json", report.to_dict(), indent=1)
     return report
 
 
 def _open_runs(
-    spec: ModelSpec, dataset: str, names: Sequence[str], split: str, out: Path, overwrite: bool
+    spec: ModelSpec, dataset: str, names: Sequence[str], split: str, out: Path, overwrite: bool, dtype: str
 ) -> dict[tuple[str, str], _ConfigRun]:
     """Every config's gold questions and cached answers, by (context, question) language."""
     runs = {}
     for config in names:
         raw_path = out / f"{config}.raw.json"
-        cache = {} if overwrite else _read_cache(raw_path, spec)
+        cache = {} if overwrite else _read_cache(raw_path, spec, dtype)
         gold = read_hf_dataset(dataset, split, [parse_pair(config)])[0]
         runs[parse_pair(config)] = _ConfigRun(
             config, gold, raw_path, dict(cache.get("raw", {})), dict(cache.get("transcripts", {}))
@@ -254,48 +287,70 @@ def _open_runs(
 
 
 def _answer(
-    spec: ModelSpec, runner: Runner, todo: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun], progress: bool
-) -> None:
-    """Answer ``todo`` in batches, caching after each (a killed run loses at most one batch).
+    spec: ModelSpec,
+    where: Placement,
+    runner: Runner,
+    todo: Sequence[Item],
+    runs: dict[tuple[str, str], _ConfigRun],
+    progress: bool,
+) -> dict[tuple[str, str], tuple[float, int]]:
+    """Answer ``todo`` in batches, caching after each (a killed run loses at most one batch); returns, per
+    config, the seconds spent on its questions and how many were answered.
 
     Every config is in one queue: MLQA asks about one paragraph in up to seven question languages, and
-    those prompts go in one batch and share their prefill (see :func:`length_batches`).
+    those prompts go in one batch and share their prefill (see :func:`length_batches`). The next batch's audio
+    is decoded in a thread while the model answers the current one.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     label = f"{spec.name} ({len(runs)} config{'s' if len(runs) > 1 else ''})"
     batches = length_batches(todo, spec.fields.batch_size, spec.fields.max_batch_chars)
-    with progress_bar(label, len(todo), enabled=progress, unit="q") as bar:
-        for batch in batches:
-            if runner.needs_audio:
-                batch = _with_audio(batch, runs)
+    spent: dict[tuple[str, str], list] = {}
+
+    def prepare(batch: list[Item]) -> list[Item]:
+        return _with_audio(batch, runs) if runner.needs_audio else batch
+
+    with progress_bar(label, len(todo), enabled=progress, unit="q") as bar, ThreadPoolExecutor(1) as decoder:
+        upcoming = decoder.submit(prepare, batches[0]) if batches else None
+        for i in range(len(batches)):
+            batch = upcoming.result()
+            upcoming = decoder.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
+            t0 = time.perf_counter()
             got = as_answers(runner.answer(batch))
-            for what, values in (("answers", got.texts), ("transcripts", got.transcripts)):
-                if values is not None and len(values) != len(batch):
-                    raise AudioMLQAError(
-                        f"{spec.name}: the runner gave {len(values)} {what} for {len(batch)} questions "
-                        f"(one per item, in order)"
-                    )
+            share = (time.perf_counter() - t0) / len(batch)
+            _check_answers(spec, got, batch)
             touched = set()
-            for i, x in enumerate(batch):
-                run = runs[x.context_lang, x.question_lang]
-                run.raw[x.id] = got.texts[i]
+            for j, x in enumerate(batch):
+                pair = (x.context_lang, x.question_lang)
+                runs[pair].raw[x.id] = got.texts[j]
                 if got.transcripts is not None:
-                    run.transcripts[x.id] = got.transcripts[i]
-                touched.add((x.context_lang, x.question_lang))
+                    runs[pair].transcripts[x.id] = got.transcripts[j]
+                entry = spent.setdefault(pair, [0.0, 0])
+                entry[0] += share
+                entry[1] += 1
+                touched.add(pair)
             for pair in sorted(touched):
                 run = runs[pair]
-                write_json(
-                    run.raw_path,
-                    {
-                        "model": spec.name,
-                        "spec_sha256": spec.sha256,
-                        "prompt_version": PROMPT_VERSION,
-                        "runner": runner.describe(),
-                        "raw": run.raw,
-                        "transcripts": run.transcripts,
-                    },
-                    indent=1,
-                )
+                cache = {
+                    "model": spec.name,
+                    "spec_sha256": spec.sha256,
+                    "prompt_version": PROMPT_VERSION,
+                    "dtype": where.dtype,
+                    "runner": runner.describe(),
+                    "raw": run.raw,
+                    "transcripts": run.transcripts,
+                }
+                write_json(run.raw_path, cache, indent=1)
             bar.advance(len(batch))
+    return {pair: (t, n) for pair, (t, n) in spent.items()}
+
+
+def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None:
+    for what, values in (("answers", got.texts), ("transcripts", got.transcripts)):
+        if values is not None and len(values) != len(batch):
+            raise AudioMLQAError(
+                f"{spec.name}: the runner gave {len(values)} {what} for {len(batch)} questions (one per item, in order)"
+            )
 
 
 def _score_config(config: str, gold: DatasetFile, raw: dict, extracted: dict) -> ConfigScore:
@@ -412,6 +467,8 @@ def compare_models(
 ) -> Comparison:
     """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
+    for spec in specs:
+        placement(spec)  # every device checked before the first model loads
     dataset_configs(dataset, configs)
     log = log or (lambda line: None)
     t0 = time.perf_counter()

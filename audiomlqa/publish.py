@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiomlqa import __version__
-from audiomlqa.errors import AudioMLQAError, first_line
+from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import inside, replace_dir, sha256_file, write_json, write_text
 from audiomlqa.languages import language_key, pair_key, parse_pair
 from audiomlqa.manifest import Attempt, clip_problem, read_manifest, standing_attempts
@@ -601,24 +601,9 @@ def _card_licences(stats: dict) -> list[str]:
 
 
 def upload(folder: Path, repo_id: str, *, private: bool = False) -> str:
-    """Upload a published folder to the Hub as a dataset repo. The token comes from the usual
-    environment / credential store (``HF_TOKEN``, ``hf auth login``) and is never printed or written."""
-    try:
-        from huggingface_hub import HfApi
-    except ImportError:
-        raise AudioMLQAError("pushing to the Hub needs huggingface_hub: pip install 'audiomlqa[hf]'") from None
-    api = HfApi()
-    try:
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=str(folder),
-            repo_id=repo_id,
-            repo_type="dataset",
-            commit_message=f"Audio-MLQA from audiomlqa {__version__}",
-        )
-    except Exception as e:  # network, auth and validation errors come in many types: one line, no token
-        raise AudioMLQAError(
-            f"could not push to the Hub repo {repo_id!r} ({e.__class__.__name__}: {first_line(e)}); "
-            f"the dataset is complete in {folder}: retry, or upload that folder later"
-        ) from None
-    return str(getattr(info, "commit_url", info))
+    """Upload a published folder to the Hub as a dataset repo (token never printed or written)."""
+    from audiomlqa.hub import push
+
+    return push(
+        folder, repo_id, repo_type="dataset", message=f"Audio-MLQA from audiomlqa {__version__}", private=private
+    )

@@ -32,6 +32,7 @@ from audiomlqa.asr import ASRSettings, FasterWhisperSettings
 from audiomlqa.config import UNION_TAGS, Integer, Settings
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import read_json
+from audiomlqa.llm.devices import DTYPES
 from audiomlqa.llm.generation import PREFILL_MODES
 from audiomlqa.llm.text import PROMPT_MODES
 from audiomlqa.predictions import looks_like_model_spec
@@ -111,13 +112,18 @@ class _SpecBase(Settings):
     generation: dict[str, Any] = Field(default_factory=dict)
     """Extra ``generate()`` keyword arguments (greedy by default)."""
     prefill: Literal[PREFILL_MODES] = "separate"  # type: ignore[valid-type]
+    device: str = "auto"
+    """``auto`` (a CUDA GPU when there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    dtype: Literal[DTYPES] = "auto"  # type: ignore[valid-type]
+    """``auto`` (bf16 on a GPU that supports it, else fp32), ``float32``, ``float16`` or ``bfloat16``."""
+    device_map: str | dict[str, Any] | None = None
+    """Spread a model that does not fit one GPU (accelerate's ``auto``, ``balanced``, or an explicit map)."""
 
 
 class _LLMFields(_SpecBase):
     llm: str
     """Hub id, local directory, ``.gguf`` file, or an offline name (``pypi/…``, ``tiny-random/llm``)."""
     prompt_mode: Literal[PROMPT_MODES] = "auto"  # type: ignore[valid-type]
-    dtype: Literal["float32", "float16", "bfloat16"] | None = None
 
 
 class TextSpec(_LLMFields):
@@ -136,7 +142,6 @@ class SpeechLLMSpec(_SpecBase):
     whisper: str | None = None
     """Override the frozen Whisper the checkpoint names (e.g. a local copy)."""
     llm: str | None = None
-    dtype: Literal["float32", "float16", "bfloat16"] | None = None
 
 
 class AdapterSpec(_SpecBase):
@@ -165,8 +170,9 @@ SpecFields = Annotated[
     ],
     Discriminator(_kind_tag),
 ]
-RUNTIME_FIELDS = ("description", "batch_size", "max_batch_chars", "prefill")
-"""Fields that change how fast the answers come, not what they are: cached answers survive a change to them."""
+RUNTIME_FIELDS = ("description", "batch_size", "max_batch_chars", "prefill", "device", "device_map")
+"""Fields that change how fast (or where) the answers come, not what they are: cached answers survive a change to
+them. The precision does change answers: caches record the resolved dtype and refuse another."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ModelSpec:
     data = apply_overrides(data, overrides)
     fields = _validate(TypeAdapter(SpecFields), data, path)
     spec = ModelSpec(path, data, fields)
-    if isinstance(fields, SpeechLLMSpec) and not (_relative(path, fields.checkpoint) / "config.json").is_file():
+    if isinstance(fields, SpeechLLMSpec) and not (_checkpoint(path, fields.checkpoint) / "config.json").is_file():
         raise AudioMLQAError(
             f"{path}: checkpoint {fields.checkpoint!r} not found: train it first "
             f"({fields.trained_with or 'audiomlqa train-reference --recipe …'}) or fix the path"
@@ -252,9 +258,31 @@ def _runner_class(spec: ModelSpec):
         raise AudioMLQAError(f"{spec.path}: cannot import adapter {target!r} ({e.__class__.__name__}: {e})") from None
 
 
-def load_runner(spec: ModelSpec) -> Runner:
-    data = spec.data if isinstance(spec.fields, AdapterSpec) else spec.fields
-    return _runner_class(spec)(data, base=spec.path.parent)
+@dataclass(frozen=True)
+class Placement:
+    """Where a spec's model runs, resolved on this machine (``auto`` made concrete)."""
+
+    device: str
+    dtype: str
+    device_map: str | dict | None = None
+
+
+def placement(spec: ModelSpec) -> Placement:
+    """The spec's device and precision on this machine; a CUDA device without CUDA fails here, before loading."""
+    from audiomlqa.llm.devices import resolve_device, resolve_dtype
+
+    device = resolve_device(spec.fields.device)
+    return Placement(device, resolve_dtype(spec.fields.dtype, device), spec.fields.device_map)
+
+
+def load_runner(spec: ModelSpec, where: Placement | None = None) -> Runner:
+    """Build the spec's runner at ``where`` (default: resolved from the spec). A user's adapter gets the spec as a
+    dict, with ``device`` and ``dtype`` resolved."""
+    where = where or placement(spec)
+    resolved = {"device": where.device, "dtype": where.dtype}
+    if isinstance(spec.fields, AdapterSpec):
+        return _runner_class(spec)({**spec.data, **resolved}, base=spec.path.parent)
+    return _runner_class(spec)(spec.fields.model_copy(update=resolved), base=spec.path.parent)
 
 
 def as_answers(result: Answers | Sequence[str]) -> Answers:
@@ -281,7 +309,37 @@ def _text_llm(spec: TextSpec | CascadeSpec):
         max_new_tokens=spec.max_new_tokens,
         generation=spec.generation,
         prefill=spec.prefill,
+        device=spec.device,
+        device_map=spec.device_map,
     )
+
+
+def _placed_asr(spec: CascadeSpec):
+    """The cascade's ASR settings, on the spec's device and in its precision unless the ASR says otherwise."""
+    asr = spec.asr
+    update: dict = {}
+    if asr.backend == "transformers" and asr.model:
+        from audiomlqa.llm.names import resolve
+
+        update["model"] = resolve(asr.model)
+    if asr.device is None and spec.device != "auto":
+        update["device"] = spec.device.partition(":")[0] if asr.backend == "faster-whisper" else spec.device
+    gpu = (update.get("device") or asr.device or "cpu").startswith("cuda")
+    if asr.backend == "transformers" and asr.dtype is None and spec.dtype != "auto":
+        update["dtype"] = spec.dtype
+    if asr.backend == "faster-whisper" and asr.compute_type is None and gpu:
+        update["compute_type"] = "float32" if spec.dtype == "float32" else "float16"
+    return asr.model_copy(update=update)
+
+
+def _checkpoint(spec_path: Path, checkpoint: str) -> Path:
+    """A Speech LLM checkpoint: a folder (relative to the working directory, else to the spec), or a Hub id."""
+    from audiomlqa.hub import fetch, looks_like_repo_id
+
+    local = _relative(spec_path, checkpoint)
+    if (local / "config.json").is_file() or not looks_like_repo_id(checkpoint):
+        return local
+    return fetch(checkpoint, "Speech LLM checkpoint")
 
 
 class TextRunner:
@@ -305,12 +363,7 @@ class CascadeRunner:
     needs_audio = True
 
     def __init__(self, spec: CascadeSpec, base: Path | None = None) -> None:
-        asr = spec.asr
-        if asr.backend == "transformers" and asr.model:
-            from audiomlqa.llm.names import resolve
-
-            asr = asr.model_copy(update={"model": resolve(asr.model)})
-        self.asr = asr.load()
+        self.asr = _placed_asr(spec).load()
         self.llm = _text_llm(spec)
 
     def answer(self, items: Sequence[Item]) -> Answers:
@@ -338,9 +391,11 @@ class SpeechLLMRunner:
 
         from audiomlqa.speechllm import SpeechLLM
 
-        self.checkpoint = _relative(base / "spec.json", spec.checkpoint) if base is not None else Path(spec.checkpoint)
-        dtype = getattr(torch, spec.dtype) if spec.dtype else None
-        self.model = SpeechLLM.from_pretrained(self.checkpoint, whisper=spec.whisper, llm=spec.llm, dtype=dtype)
+        self.checkpoint = _checkpoint(base / "spec.json" if base is not None else Path("spec.json"), spec.checkpoint)
+        dtype = getattr(torch, spec.dtype) if spec.dtype != "auto" else None
+        self.model = SpeechLLM.from_pretrained(
+            self.checkpoint, whisper=spec.whisper, llm=spec.llm, dtype=dtype, device=spec.device
+        )
         self.generation = {"max_new_tokens": spec.max_new_tokens, "do_sample": False, **spec.generation}
         self.prefill = spec.prefill
 

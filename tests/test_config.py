@@ -181,7 +181,7 @@ def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
         ({"kind": "text", "llm": "tiny-random/llm", "prefill": "chunked"}, "prefill: expected 'separate' or 'padded'"),
         (
             {"kind": "text", "llm": "tiny-random/llm", "dtype": "float8"},
-            "dtype: expected 'float32', 'float16' or 'bfloat16'",
+            "dtype: expected 'auto', 'float32', 'float16' or 'bfloat16'",
         ),
         ({"kind": "text", "llm": 3}, "llm: expected text, got 3"),
     ],

@@ -39,12 +39,16 @@ def load_llm_config(llm: str):
         raise AudioMLQAError(f"cannot read the LLM config of {llm!r}: {first_line(e)}") from None
 
 
-def load_causal_lm(llm: str, *, dtype=None):
-    """A causal LM in eval mode (``dtype`` a torch dtype, or None for the checkpoint's own)."""
+def load_causal_lm(llm: str, *, dtype=None, device: str | None = None, device_map=None):
+    """A causal LM in eval mode: ``dtype`` a torch dtype (None: the checkpoint's own), on ``device``, or spread by
+    ``device_map`` (accelerate's ``auto``, ``balanced``, or an explicit map) when it does not fit one GPU."""
     from transformers import AutoModelForCausalLM
 
     where, kwargs = llm_location(llm)
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     try:
-        return AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs).eval()
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs).eval()
     except Exception as e:  # noqa: BLE001
         raise AudioMLQAError(f"cannot load the LLM {llm!r}: {first_line(e)}") from None
+    return model.to(device) if device and device_map is None else model

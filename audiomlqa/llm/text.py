@@ -23,6 +23,8 @@ class TextLLM:
         max_new_tokens: int = 32,
         generation: dict | None = None,
         prefill: str = "separate",
+        device: str = "cpu",
+        device_map=None,
     ) -> None:
         import torch
 
@@ -31,7 +33,9 @@ class TextLLM:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = load_causal_lm(llm, dtype=getattr(torch, dtype) if dtype else None)
+        self.model = load_causal_lm(
+            llm, dtype=getattr(torch, dtype) if dtype else None, device=device, device_map=device_map
+        )
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         self.chat = prompt_mode == "chat" or (prompt_mode == "auto" and has_template)
         self.generation = {"max_new_tokens": max_new_tokens, "do_sample": False, **(generation or {})}
@@ -47,7 +51,8 @@ class TextLLM:
         import torch
 
         rows = [
-            torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids) for p in prompts
+            torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids, device=self.device)
+            for p in prompts
         ]
         pad = self.tokenizer.pad_token_id
         out = generation.generate(self.model, rows, pad_token_id=pad, prefill=self.prefill, **self.generation)
@@ -59,4 +64,11 @@ class TextLLM:
             "prompt_mode": "chat" if self.chat else "completion",
             "generation": self.generation,
             "prefill": self.prefill,
+            "device": str(self.device),
+            "dtype": str(self.model.dtype).removeprefix("torch."),
         }
+
+    @property
+    def device(self):
+        """Where the inputs go (the first device when a device map spreads the model)."""
+        return self.model.device

@@ -207,7 +207,9 @@ class SpeechLLM(nn.Module):
         ``whisper``/``llm`` given here, e.g. local copies of the same checkpoints)."""
         from safetensors.torch import load_file
 
-        directory = Path(directory)
+        from audiomlqa.hub import fetch
+
+        directory = fetch(str(directory), "Speech LLM checkpoint")
         try:
             meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -1,0 +1,133 @@
+"""Device and precision: every runner loads its model where the spec (or --device) says, in the dtype it says;
+a device the machine lacks, or a Hub checkpoint offline, fails in one line before anything loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from audiomlqa.errors import AudioMLQAError  # noqa: E402
+from audiomlqa.runners import load_runner, load_spec, placement  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spec_file(tmp_path: Path, **fields) -> Path:
+    path = tmp_path / f"{fields['name']}.json"
+    path.write_text(json.dumps(fields))
+    return path
+
+
+def dtypes(module) -> set:
+    return {p.dtype for p in module.parameters()}
+
+
+def devices(module) -> set:
+    return {p.device.type for p in module.parameters()}
+
+
+def test_auto_is_the_cpu_in_float32_here_and_an_explicit_dtype_is_honoured(tmp_path):
+    auto = load_spec(ROOT / "models" / "tiny-text.json")
+    assert placement(auto).device == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        assert placement(auto).dtype == "float32"
+        assert dtypes(load_runner(auto).llm.model) == {torch.float32}
+    half = load_spec(ROOT / "models" / "tiny-text.json", ["dtype=bfloat16", "device=cpu"])
+    runner = load_runner(half)
+    assert dtypes(runner.llm.model) == {torch.bfloat16} and devices(runner.llm.model) == {"cpu"}
+    assert runner.describe()["dtype"] == "bfloat16" and runner.describe()["device"] == "cpu"
+
+
+def test_the_cascade_puts_its_asr_and_its_llm_in_the_spec_precision(tmp_path):
+    spec = load_spec(ROOT / "models" / "tiny-cascade.json", ["dtype=bfloat16", "device=cpu"])
+    runner = load_runner(spec)
+    assert dtypes(runner.asr.model) == {torch.bfloat16} and dtypes(runner.llm.model) == {torch.bfloat16}
+    assert runner.describe()["asr"]["dtype"] == "bfloat16"
+
+
+def test_the_speechllm_freezes_its_whisper_and_llm_in_the_spec_precision(tmp_path):
+    from audiomlqa.speechllm import SpeechLLM, SpeechLLMConfig
+
+    cfg = SpeechLLMConfig.from_dict({"languages": ["en", "de"], "num_banks": 2, "num_queries": 4, "gate_hidden": 8})
+    SpeechLLM.from_config(cfg).save_pretrained(tmp_path / "ckpt")
+    spec = load_spec(
+        spec_file(
+            tmp_path, name="s", kind="speechllm", checkpoint=str(tmp_path / "ckpt"), dtype="bfloat16", device="cpu"
+        )
+    )
+    model = load_runner(spec).model
+    assert dtypes(model.encoder) == {torch.bfloat16} and dtypes(model.llm) == {torch.bfloat16}
+    assert dtypes(model.projector) == {torch.float32}  # trained parts stay fp32; their output is cast
+    assert devices(model) == {"cpu"}
+
+
+def test_a_user_adapter_is_told_the_resolved_device_and_dtype(tmp_path):
+    spec = load_spec(spec_file(tmp_path, name="lead", kind="lead", adapter="tiny_models:LeadWordsRunner", words=2))
+    seen = {}
+
+    import tiny_models
+
+    class Recording(tiny_models.LeadWordsRunner):
+        def __init__(self, data, base=None):
+            seen.update(data)
+            super().__init__(data, base)
+
+    tiny_models.Recording = Recording
+    spec = load_spec(spec_file(tmp_path, name="rec", kind="rec", adapter="tiny_models:Recording"))
+    load_runner(spec)
+    assert seen["device"] in ("cpu", "cuda") and seen["dtype"] in ("float32", "bfloat16")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it_fails_in_one_line_before_anything_loads(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audiomlqa",
+            "score",
+            ROOT / "models" / "tiny-text.json",
+            "--dataset",
+            tmp_path / "nowhere",
+            "--device",
+            "cuda",
+            "--predictions-dir",
+            tmp_path / "p",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "device 'cuda' asked for, but this machine has no CUDA GPU" in out.stderr
+    assert not (tmp_path / "p").exists()
+    with pytest.raises(AudioMLQAError, match="unknown device 'tpu'"):
+        placement(load_spec(ROOT / "models" / "tiny-text.json", ["device=tpu"]))
+
+
+def test_a_hub_checkpoint_offline_fails_in_one_line_and_a_folder_loads(tmp_path):
+    spec = spec_file(tmp_path, name="hub", kind="speechllm", checkpoint="someone/lang-aware-hard")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    out = subprocess.run(
+        [sys.executable, "-m", "audiomlqa", "score", spec, "--dataset", tmp_path / "nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "cannot fetch Speech LLM checkpoint 'someone/lang-aware-hard' from the Hub" in out.stderr
+
+    from audiomlqa.speechllm import SpeechLLM, SpeechLLMConfig
+
+    cfg = SpeechLLMConfig.from_dict({"languages": ["en"], "num_banks": 1, "gate": "none", "num_queries": 4})
+    SpeechLLM.from_config(cfg).save_pretrained(tmp_path / "folder")
+    assert SpeechLLM.from_pretrained(str(tmp_path / "folder")).config.num_queries == 4
