@@ -40,7 +40,7 @@ from audiomlqa.runners import (
     as_answers,
     load_runner,
     load_spec,
-    placement,
+    preflight,
 )
 from audiomlqa.scoring import SCORER_VERSION, score
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
@@ -211,7 +211,7 @@ def evaluate_model(
 ) -> ModelReport:
     """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report."""
     spec = spec_path if isinstance(spec_path, ModelSpec) else load_spec(spec_path)  # checks before any model loads
-    where = placement(spec)  # a CUDA device on a machine without one fails here
+    where = preflight(spec)  # a CUDA device on a machine without one, or a dead server, fails here
     if split not in SPLITS:
         raise AudioMLQAError(f"unknown split {split!r}: use validation (dev) or test")
     hf_split = HF_SPLIT[SPLITS[split]]
@@ -468,7 +468,7 @@ def compare_models(
     """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
     for spec in specs:
-        placement(spec)  # every device checked before the first model loads
+        preflight(spec)  # every device (and server) checked before the first model loads
     dataset_configs(dataset, configs)
     log = log or (lambda line: None)
     t0 = time.perf_counter()

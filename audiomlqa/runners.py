@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import ConfigDict, Discriminator, Field, Tag
 
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
-from audiomlqa.config import UNION_TAGS, Integer, Settings
+from audiomlqa.config import UNION_TAGS, Integer, Number, Settings
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import read_json
 from audiomlqa.llm.devices import DTYPES
@@ -144,6 +144,28 @@ class SpeechLLMSpec(_SpecBase):
     llm: str | None = None
 
 
+class ApiSpec(_SpecBase):
+    """A model behind any OpenAI-compatible chat-completions endpoint."""
+
+    kind: Literal["api"]
+    base_url: str
+    """e.g. ``http://127.0.0.1:8000/v1`` (vLLM, SGLang, TGI, ``transformers serve``) or a hosted API."""
+    model: str
+    """The model name the server knows."""
+    api_key_env: str | None = None
+    """The *name* of the environment variable holding the key (None: a local server that needs none)."""
+    question: Literal["text", "transcript", "audio"] = "text"
+    """What the model is given for the question: the written text (topline), the local ASR's transcript
+    (cascade, with ``asr``), or the audio itself as an ``input_audio`` content part (a served Speech LLM)."""
+    asr: ASRSettings = Field(default_factory=FasterWhisperSettings)
+    """The cascade's ASR (``question: transcript``), run here."""
+    concurrency: Integer = Field(4, ge=1)
+    retries: Integer = Field(5, ge=0)
+    """Retries of a request after a 429, a 5xx or a dropped connection, with exponential backoff."""
+    timeout: Number = Field(120.0, gt=0)
+    """Seconds one request may take."""
+
+
 class AdapterSpec(_SpecBase):
     """A user's kind: the class gets the whole spec, its own fields included."""
 
@@ -152,7 +174,7 @@ class AdapterSpec(_SpecBase):
     """``"package.module:Class"``; without it, the class registered under the entry point of this kind."""
 
 
-BUILTIN = {"text": "TextRunner", "cascade": "CascadeRunner", "speechllm": "SpeechLLMRunner"}
+BUILTIN = {"text": "TextRunner", "cascade": "CascadeRunner", "speechllm": "SpeechLLMRunner", "api": "ApiRunner"}
 UNION_TAGS.update(BUILTIN)
 
 
@@ -166,11 +188,23 @@ SpecFields = Annotated[
         Annotated[TextSpec, Tag("text")],
         Annotated[CascadeSpec, Tag("cascade")],
         Annotated[SpeechLLMSpec, Tag("speechllm")],
+        Annotated[ApiSpec, Tag("api")],
         Annotated[AdapterSpec, Tag("adapter")],
     ],
     Discriminator(_kind_tag),
 ]
-RUNTIME_FIELDS = ("description", "batch_size", "max_batch_chars", "prefill", "device", "device_map")
+RUNTIME_FIELDS = (
+    "description",
+    "batch_size",
+    "max_batch_chars",
+    "prefill",
+    "device",
+    "device_map",
+    "concurrency",
+    "retries",
+    "timeout",
+    "api_key_env",
+)
 """Fields that change how fast (or where) the answers come, not what they are: cached answers survive a change to
 them. The precision does change answers: caches record the resolved dtype and refuse another."""
 
@@ -275,6 +309,20 @@ def placement(spec: ModelSpec) -> Placement:
     return Placement(device, resolve_dtype(spec.fields.dtype, device), spec.fields.device_map)
 
 
+def preflight(spec: ModelSpec) -> Placement:
+    """What can be checked of a spec on this machine before anything loads: its device, and for a served model
+    that the server answers and takes the key. Returns where the model will run."""
+    where = placement(spec)
+    if isinstance(spec.fields, ApiSpec):
+        from audiomlqa.llm.api import ChatAPI
+
+        f = spec.fields
+        ChatAPI(
+            f.base_url, f.model, api_key_env=f.api_key_env, retries=min(f.retries, 1), timeout=min(f.timeout, 30)
+        ).check()
+    return where
+
+
 def load_runner(spec: ModelSpec, where: Placement | None = None) -> Runner:
     """Build the spec's runner at ``where`` (default: resolved from the spec). A user's adapter gets the spec as a
     dict, with ``device`` and ``dtype`` resolved."""
@@ -332,6 +380,18 @@ def _placed_asr(spec: CascadeSpec):
     return asr.model_copy(update=update)
 
 
+def _transcribe(asr, items: Sequence[Item]) -> list[str]:
+    """What the ASR hears in each item's audio (language forced, one batch per question language)."""
+    heard = [""] * len(items)
+    for lang in sorted({x.question_lang for x in items}):
+        idx = [i for i, x in enumerate(items) if x.question_lang == lang]
+        # the length cap needs a reference length only: the ASR never sees the written question
+        texts = asr.transcribe([items[i].audio for i in idx], lang, [items[i].question for i in idx])
+        for i, text in zip(idx, texts):
+            heard[i] = text
+    return heard
+
+
 def _checkpoint(spec_path: Path, checkpoint: str) -> Path:
     """A Speech LLM checkpoint: a folder (relative to the working directory, else to the spec), or a Hub id."""
     from audiomlqa.hub import fetch, looks_like_repo_id
@@ -367,13 +427,7 @@ class CascadeRunner:
         self.llm = _text_llm(spec)
 
     def answer(self, items: Sequence[Item]) -> Answers:
-        heard = [""] * len(items)
-        for lang in sorted({x.question_lang for x in items}):
-            idx = [i for i, x in enumerate(items) if x.question_lang == lang]
-            # the length cap needs a reference length only: the ASR never sees the written question
-            texts = self.asr.transcribe([items[i].audio for i in idx], lang, [items[i].question for i in idx])
-            for i, text in zip(idx, texts):
-                heard[i] = text
+        heard = _transcribe(self.asr, items)
         prompts = [fill_question(x.speech_prompt, t) for x, t in zip(items, heard)]
         return Answers(self.llm.generate(prompts), heard)
 
@@ -415,4 +469,45 @@ class SpeechLLMRunner:
             "num_banks": cfg.num_banks,
             "generation": self.generation,
             "prefill": self.prefill,
+        }
+
+
+class ApiRunner:
+    """A served model: the shared prompt goes out as a chat message (with the transcript or the audio where the
+    question goes, when ``question`` says so), ``concurrency`` requests at a time."""
+
+    def __init__(self, spec: ApiSpec, base: Path | None = None) -> None:
+        from audiomlqa.llm.api import ChatAPI
+
+        self.question = spec.question
+        self.needs_audio = spec.question != "text"
+        self.api = ChatAPI(
+            spec.base_url,
+            spec.model,
+            api_key_env=spec.api_key_env,
+            concurrency=spec.concurrency,
+            retries=spec.retries,
+            timeout=spec.timeout,
+            max_tokens=spec.max_new_tokens,
+            generation=spec.generation,
+        )
+        self.api.check()
+        self.asr = _placed_asr(spec).load() if spec.question == "transcript" else None
+
+    def answer(self, items: Sequence[Item]) -> Answers:
+        from audiomlqa.llm.api import audio_content
+
+        if self.question == "audio":
+            return Answers(self.api.complete([audio_content(x.speech_prompt, x.audio) for x in items]))
+        if self.question == "transcript":
+            heard = _transcribe(self.asr, items)
+            return Answers(self.api.complete([fill_question(x.speech_prompt, t) for x, t in zip(items, heard)]), heard)
+        return Answers(self.api.complete([x.prompt for x in items]))
+
+    def describe(self) -> dict:
+        return {
+            "kind": "api",
+            "question": self.question,
+            **self.api.describe(),
+            **({"asr": self.asr.describe()} if self.asr else {}),
         }

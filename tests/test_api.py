@@ -1,0 +1,264 @@
+"""kind: api against real servers on 127.0.0.1: `transformers serve` with a tiny model (answers must equal the
+in-process runner's), and a scripted OpenAI-protocol server for what a model server will not do on demand."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("openai")
+pytest.importorskip("fastapi")
+pytest.importorskip("transformers")
+
+from audiomlqa.prompts import short_answer_prompt  # noqa: E402
+from audiomlqa.runners import Item, load_runner, load_spec  # noqa: E402
+from audiomlqa.sources import load_questions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "audiomlqa" / "data" / "mlqa-sample"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up in {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def tiny_llm() -> str:
+    from audiomlqa.llm.names import resolve
+
+    return resolve("tiny-random/llm")
+
+
+@pytest.fixture(scope="module")
+def served(tiny_llm):
+    """`transformers serve` with the tiny random Llama, on a free port of 127.0.0.1."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            Path(sys.executable).with_name("transformers"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+            tiny_llm,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    procs = []
+
+    def start(mode: str) -> str:
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), mode], cwd=tmp_path)
+        procs.append(proc)
+        wait_for(f"http://127.0.0.1:{port}/v1/models", proc) if mode != "locked" else time.sleep(1.0)
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def items(n: int = 6, audio: bool = False) -> list[Item]:
+    questions = load_questions(SAMPLE, pairs=["en", "de"])[:n]
+    clips = [None] * len(questions)
+    if audio:
+        from audiomlqa.audio import prepare
+        from audiomlqa.tts import load_backend
+
+        tts = load_backend("espeak")
+        clips = [
+            prepare(tts.synthesize(q.question, q.question_lang, tts.voices(q.question_lang)[0])).samples
+            for q in questions
+        ]
+    return [
+        Item(
+            q.id,
+            q.context,
+            q.question,
+            a,
+            q.context_lang,
+            q.question_lang,
+            short_answer_prompt(q.context, q.question, q.context_lang),
+            short_answer_prompt(q.context, None, q.context_lang),
+        )
+        for q, a in zip(questions, clips)
+    ]
+
+
+def api_spec(tmp_path: Path, **fields) -> Path:
+    path = tmp_path / f"{fields.get('name', 'served')}.json"
+    path.write_text(json.dumps({"name": "served", "kind": "api", "max_new_tokens": 6, **fields}))
+    return path
+
+
+def test_text_answers_through_transformers_serve_equal_the_in_process_runner(served, tiny_llm, tmp_path):
+    batch = items()
+    local = load_runner(load_spec(ROOT / "models" / "tiny-text.json", ["device=cpu"])).answer(batch).texts
+    runner = load_runner(load_spec(api_spec(tmp_path, base_url=served, model=tiny_llm, concurrency=3)))
+    assert runner.answer(batch).texts == local
+    assert runner.describe()["base_url"] == served and runner.describe()["concurrency"] == 3
+
+
+def test_the_cascade_transcribes_here_and_asks_the_server(served, tiny_llm, tmp_path):
+    pytest.importorskip("espeakng_loader")
+    batch = items(4, audio=True)
+    local = load_runner(load_spec(ROOT / "models" / "tiny-cascade.json", ["device=cpu"])).answer(batch)
+    asr = {"backend": "transformers", "model": "tiny-random/whisper"}
+    runner = load_runner(load_spec(api_spec(tmp_path, base_url=served, model=tiny_llm, question="transcript", asr=asr)))
+    got = runner.answer(batch)
+    assert runner.needs_audio and got.transcripts == local.transcripts and got.texts == local.texts
+
+
+def test_an_audio_question_goes_out_as_an_input_audio_part_and_429_and_500_are_retried(scripted, tmp_path):
+    pytest.importorskip("espeakng_loader")
+    import soundfile as sf
+
+    url = scripted("flaky")
+    runner = load_runner(
+        load_spec(api_spec(tmp_path, base_url=url, model="scripted", question="audio", concurrency=1, retries=3))
+    )
+    [item] = items(1, audio=True)
+    assert runner.answer([item]).texts == ["audio"]
+    sent = [json.loads(x) for x in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert len(sent) == 3, "a 429 and a 500, each retried, then the answer"
+    message = sent[-1]["body"]["messages"][-1]
+    assert message["role"] == "user" and [p["type"] for p in message["content"]] == ["text", "input_audio", "text"]
+    part = message["content"][1]["input_audio"]
+    samples, rate = sf.read(io.BytesIO(base64.b64decode(part["data"])))
+    assert part["format"] == "wav" and rate == 16000 and len(samples) == len(item.audio)
+    before, after = item.speech_prompt.split("<speech>")
+    assert message["content"][0]["text"] == before and message["content"][2]["text"] == after
+    assert sent[-1]["body"]["temperature"] == 0.0 and sent[-1]["body"]["max_tokens"] == 6
+
+
+def run(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "audiomlqa", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def one_line(out: subprocess.CompletedProcess, fragment: str) -> str:
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert fragment in out.stderr, out.stderr
+    return out.stderr
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    pytest.importorskip("espeakng_loader")
+    pytest.importorskip("faster_whisper")
+    from audiomlqa.publish import publish
+    from audiomlqa.synthesis import SynthesisConfig, synthesize
+
+    tmp = tmp_path_factory.mktemp("api")
+    synthesize(
+        SynthesisConfig.from_dict(
+            {
+                "languages": ["en"],
+                "per_language": 2,
+                "output": str(tmp / "s"),
+                "max_attempts": 1,
+                "thresholds": {"en": 1e9},
+                "tts": {"default": {"backend": "espeak"}},
+            }
+        ),
+        progress=False,
+    )
+    publish([tmp / "s"], tmp / "ds")
+    return tmp / "ds"
+
+
+def test_a_dead_server_a_refused_key_and_a_missing_key_fail_in_one_line_and_the_key_never_shows(
+    scripted, dataset, tmp_path
+):
+    dead = api_spec(tmp_path, name="dead", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", retries=0)
+    one_line(run("score", dead, "--dataset", dataset, "--predictions-dir", tmp_path / "p"), "cannot reach http://127.0")
+    unset = api_spec(tmp_path, name="unset", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="NO_SUCH_KEY_V")
+    one_line(run("score", unset, "--dataset", dataset), "NO_SUCH_KEY_V (api_key_env) is not set")
+    locked = api_spec(tmp_path, name="locked", base_url=scripted("locked"), model="m", api_key_env="SERVED_KEY")
+    out = run(
+        "score",
+        locked,
+        "--dataset",
+        dataset,
+        "--predictions-dir",
+        tmp_path / "p",
+        env={"SERVED_KEY": "sk-very-secret-value"},
+    )
+    one_line(out, "refused the key (401)")
+    assert "sk-very-secret-value" not in out.stderr + out.stdout
+
+
+def test_score_runs_a_served_model_end_to_end_and_caches_without_the_key(served, tiny_llm, dataset, tmp_path):
+    spec = api_spec(tmp_path, base_url=served, model=tiny_llm, api_key_env="SERVED_KEY")
+    out = run(
+        "score",
+        spec,
+        "--dataset",
+        dataset,
+        "--predictions-dir",
+        tmp_path / "p",
+        "--json",
+        env={"SERVED_KEY": "sk-very-secret-value"},
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)["models"][0]
+    assert report["configs"]["en"]["total"] == 2 and report["provenance"]["runner"]["base_url"] == served
+    cached = "".join(p.read_text() for p in (tmp_path / "p").rglob("*.json"))
+    assert "sk-very-secret-value" not in cached + out.stderr + out.stdout
+    again = run(
+        "score",
+        spec,
+        "--dataset",
+        dataset,
+        "--predictions-dir",
+        tmp_path / "p",
+        "--quiet",
+        env={"SERVED_KEY": "sk-very-secret-value"},
+    )
+    assert "0 answer(s) generated, 2 reused" in again.stderr
