@@ -237,6 +237,8 @@ def _score_models(
             progress=not quiet,
             log=_log,
         )
+    if not result.primary:  # torchrun / accelerate launch: one report, from the first process
+        return
     if csv:
         scores_frame(result.reports).to_csv(csv, index=False)
     if not _emit(result.to_dict(), as_json, output):

@@ -24,6 +24,7 @@ from statistics import fmean
 import numpy as np
 
 from audiomlqa import __version__
+from audiomlqa.distributed import barrier, rank_world, share
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import inside, write_json
 from audiomlqa.languages import pair_key, parse_pair
@@ -217,9 +218,14 @@ def evaluate_model(
     hf_split = HF_SPLIT[SPLITS[split]]
     names = dataset_configs(str(dataset), configs)
     out = inside(output, spec.name, "model name")  # a spec's name names a folder: it may not climb out
-    with exclusive(out, f"audiomlqa score of {spec.name}"):
+    rank, world = rank_world()
+    with exclusive(out if rank == 0 else _part_dir(out, rank, world), f"audiomlqa score of {spec.name}"):
         report = _evaluate(spec, where, str(dataset), names, split, hf_split, out, overwrite, progress)
     return report
+
+
+def _part_dir(out: Path, rank: int, world: int) -> Path:
+    return out / f"rank-{rank}-of-{world}"
 
 
 def _evaluate(
@@ -234,22 +240,32 @@ def _evaluate(
     progress: bool,
 ) -> ModelReport:
     runs = _open_runs(spec, str(dataset), names, split, out, overwrite, where.dtype)
+    rank, world = rank_world()
+    if world > 1:  # this process answers its share and caches it apart; rank 0 merges
+        for run in runs.values():
+            run.raw_path = _part_dir(out, rank, world) / run.raw_path.name
+            part = {} if overwrite else _read_cache(run.raw_path, spec, where.dtype)
+            run.raw.update(part.get("raw", {}))
+            run.transcripts.update(part.get("transcripts", {}))
     todo = [
         x
         for run in runs.values()
         if any(q.id not in run.raw for q in run.gold.questions)
         for x in _todo_items(str(dataset), run, hf_split)
+        if world == 1 or share(x.context, world) == rank  # a paragraph's questions stay on one rank
     ]
     reused = sum(len(run.gold.questions) for run in runs.values()) - len(todo)
     runner = load_runner(spec, where) if todo else None
     t0 = time.perf_counter()
     seconds = _answer(spec, where, runner, todo, runs, progress) if runner is not None else {}
+    if world > 1:
+        _merge_parts(spec, runs, out, world, where.dtype, overwrite)
     runtime = {
         "device": where.device,
         "dtype": where.dtype,
         "device_map": where.device_map,
         "batch_size": spec.fields.batch_size,
-        "world_size": 1,
+        "world_size": world,
         "seconds": round(time.perf_counter() - t0, 3),
         "configs": {
             runs[p].config: {
@@ -263,12 +279,56 @@ def _evaluate(
     results = []
     for run in runs.values():
         extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
-        write_json(out / f"{run.config}.json", extracted, indent=1)
+        if rank == 0:
+            write_json(out / f"{run.config}.json", extracted, indent=1)
         results.append(_score_config(run.config, run.gold, run.raw, extracted))
     provenance = {**_provenance(spec, runner, dataset, names, hf_split), "runtime": runtime}
     report = ModelReport(spec.name, str(spec.path), results, provenance, reused, len(todo))
-    write_json(out / "scores.json", report.to_dict(), indent=1)
+    if rank == 0:
+        write_json(out / "scores.json", report.to_dict(), indent=1)
     return report
+
+
+def _merge_parts(
+    spec: ModelSpec, runs: dict[tuple[str, str], _ConfigRun], out: Path, world: int, dtype: str, overwrite: bool
+) -> None:
+    """Once every rank has answered: rank 0 merges their parts into the caches (and removes the parts); then every
+    rank reads the merged caches, so all report the same scores."""
+    barrier()
+    rank, _ = rank_world()
+    for run in runs.values():
+        main = out / run.raw_path.name
+        if rank == 0:
+            merged = {} if overwrite else _read_cache(main, spec, dtype)
+            raw, heard, runner = dict(merged.get("raw", {})), dict(merged.get("transcripts", {})), merged.get("runner")
+            for r in range(world):
+                part = _read_cache(_part_dir(out, r, world) / main.name, spec, dtype)
+                raw.update(part.get("raw", {}))
+                heard.update(part.get("transcripts", {}))
+                runner = runner or part.get("runner")
+            write_json(
+                main,
+                {
+                    "model": spec.name,
+                    "spec_sha256": spec.sha256,
+                    "prompt_version": PROMPT_VERSION,
+                    "dtype": dtype,
+                    "runner": runner,
+                    "world_size": world,
+                    "raw": raw,
+                    "transcripts": heard,
+                },
+                indent=1,
+            )
+        run.raw_path = main
+    if rank == 0:
+        for r in range(world):
+            for f in _part_dir(out, r, world).glob("*.raw.json"):
+                f.unlink()
+    barrier()
+    for run in runs.values():
+        cache = _read_cache(run.raw_path, spec, dtype)
+        run.raw, run.transcripts = dict(cache.get("raw", {})), dict(cache.get("transcripts", {}))
 
 
 def _open_runs(
@@ -446,6 +506,8 @@ class Comparison:
     reports: list[ModelReport]
     charts: list[Path]
     seconds: float = 0.0
+    primary: bool = True
+    """False in every process of a multi-process run but the first: only the first reports."""
 
     def to_dict(self) -> dict:
         return {"models": [r.to_dict() for r in self.reports], "charts": [str(c) for c in self.charts]}
@@ -470,7 +532,8 @@ def compare_models(
     for spec in specs:
         preflight(spec)  # every device (and server) checked before the first model loads
     dataset_configs(dataset, configs)
-    log = log or (lambda line: None)
+    primary = rank_world()[0] == 0
+    log = log if (log and primary) else (lambda line: None)
     t0 = time.perf_counter()
     reports = []
     for spec in specs:
@@ -480,7 +543,7 @@ def compare_models(
         )
         log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}")
         reports.append(report)
-    charts = write_charts(reports, Path(output) / "charts") if len(reports) > 1 else []
+    charts = write_charts(reports, Path(output) / "charts") if len(reports) > 1 and primary else []
     if charts:
         log(f"charts: {charts[0].parent}/ ({len(charts)} PNG)")
-    return Comparison(reports, charts, time.perf_counter() - t0)
+    return Comparison(reports, charts, time.perf_counter() - t0, primary)

@@ -15,7 +15,7 @@ PACKAGE = Path(audiomlqa.__file__).parent
 # Lowest first. A module may import its own layer's modules and any below, never one above.
 LAYERS = [
     {"errors", "languages", "versions"},
-    {"files", "locks", "cache", "plugins", "progress", "tables", "config", "hub"},
+    {"files", "locks", "cache", "plugins", "progress", "tables", "config", "hub", "distributed"},
     {"audio", "text", "scoring", "sources", "manifest", "predictions", "asr", "tts", "metrics", "__init__"},
     {"llm", "prompts", "scorecard"},
     {"speechllm"},

@@ -313,3 +313,39 @@ def test_score_writes_a_csv_table_of_every_model_and_config(audio_mlqa, tmp_path
     assert sorted(table["config"]) == ["de", "en", "macro avg"] and set(table["model"]) == {"tiny-text"}
     report = json.loads((tmp_path / "p" / "tiny-text" / "scores.json").read_text())
     assert table.set_index("config").loc["en", "f1"] == pytest.approx(report["configs"]["en"]["f1"])
+
+
+def test_two_processes_share_the_questions_and_merge_to_what_one_process_gives(audio_mlqa, tmp_path):
+    """torchrun + gloo on the CPU: each rank answers the paragraphs that hash to it and caches them apart; rank 0
+    merges, and the predictions equal a one-process run's. A rerun resumes from the merged caches."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    spec = ROOT / "models" / "tiny-text.json"
+    one = run("score", spec, "--dataset", audio_mlqa, "--predictions-dir", tmp_path / "one", "--quiet")
+    assert one.returncode == 0, one.stderr
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "audiomlqa",
+        "score",
+        str(spec),
+        "--dataset",
+        str(audio_mlqa),
+        "--predictions-dir",
+        str(tmp_path / "two"),
+        "--json",
+        "--quiet",
+    ]
+    two = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    report = json.loads(two.stdout)  # one document: only the first process reports
+    assert report["models"][0]["provenance"]["runtime"]["world_size"] == 2
+    for config in ("en", "de"):
+        merged = json.loads((tmp_path / "two" / "tiny-text" / f"{config}.json").read_text())
+        assert merged == json.loads((tmp_path / "one" / "tiny-text" / f"{config}.json").read_text())
+    parts = [json.loads(p.read_text()) for p in (tmp_path / "two" / "tiny-text").glob("rank-*/*.raw.json")]
+    assert parts == [], "the parts are merged away"
+    assert (tmp_path / "two" / "tiny-text" / "rank-1-of-2").is_dir()  # the second rank did its share
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and json.loads(again.stdout)["models"][0]["configs"] == report["models"][0]["configs"]
