@@ -397,6 +397,9 @@ def train_reference(
     recipe: Annotated[Path, typer.Option(help="YAML training recipe (see recipes/train-*.yaml).")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help=OVERRIDES_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+    push_to_hub: Annotated[
+        Optional[str], typer.Option(help="Also upload the final checkpoint to this Hub model repo (user/name).")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Train the language-aware distilled Speech LLM (or ML-DiVA) on ASR data; rerun to resume."""
@@ -405,7 +408,7 @@ def train_reference(
     cfg = load_train_config(recipe, overrides or [])
     with _results_only_stdout():
         _quiet_transformers()
-        result = train(cfg, progress=not quiet)
+        result = train(cfg, progress=not quiet, push_to_hub=push_to_hub)
     if result.process_index != 0:  # under torchrun / accelerate launch, one report, not one per process
         return
     if _emit(result.summary(), as_json, None):

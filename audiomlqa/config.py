@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import check_language
@@ -63,8 +63,8 @@ def as_validator(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return validate
 
 
-Number = Annotated[float, BeforeValidator(_no_bool)]
-"""A float that YAML may have read as text (``1e-3``); never a boolean."""
+Number = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
+"""A finite float that YAML may have read as text (``1e-3``); never a boolean, NaN or infinity."""
 Integer = Annotated[int, BeforeValidator(_no_bool)]
 Language = Annotated[str, BeforeValidator(as_validator(check_language))]
 """One of MLQA's seven languages."""

@@ -529,6 +529,13 @@ def compare_models(
 ) -> Comparison:
     """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
+    names = [spec.name for spec in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise AudioMLQAError(
+            f"two specs share the name {', '.join(map(repr, repeated))}: names must differ (each "
+            "names a cache folder and a column)"
+        )
     for spec in specs:
         preflight(spec)  # every device (and server) checked before the first model loads
     dataset_configs(dataset, configs)

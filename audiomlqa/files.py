@@ -13,13 +13,14 @@ from audiomlqa.errors import AudioMLQAError
 
 
 def inside(root: str | Path, relative: str | Path, what: str = "path") -> Path:
-    """``root / relative``, refused in one line unless it resolves inside ``root`` (a manifest or spec value such as
-    ``../../x`` or ``/etc/passwd`` must never make the tool read or write elsewhere)."""
-    root = Path(root).resolve()
-    target = (root / relative).resolve()
-    if target != root and root not in target.parents:
+    """``root / relative``, refused in one line unless it stays inside ``root``: a manifest or spec value such as
+    ``../../x`` or ``/etc/passwd`` must never make the tool read or write elsewhere. The check is on the path as
+    written (absolute, or climbing with ``..``), so a folder the user linked in on purpose (``audio/`` on a
+    scratch disk) still counts as inside."""
+    rel = os.path.normpath(str(relative))
+    if os.path.isabs(rel) or rel == ".." or rel.startswith(".." + os.sep):
         raise AudioMLQAError(f"{what} {str(relative)!r} points outside {root}: refused")
-    return target
+    return Path(root) / rel
 
 
 def sha256_file(path: str | Path) -> str:

@@ -37,8 +37,11 @@ def fetch(name: str, what: str, *, repo_type: str = "model") -> Path:
         ) from None
 
 
-def push(folder: Path, repo_id: str, *, repo_type: str, message: str, private: bool = False) -> str:
-    """Upload ``folder`` as the Hub repo ``repo_id`` (created if missing); returns the commit URL."""
+def push(
+    folder: Path, repo_id: str, *, repo_type: str, message: str, private: bool = False, only: list[str] | None = None
+) -> str:
+    """Upload ``folder`` (or just the files ``only`` names, relative to it) as the Hub repo ``repo_id`` (created if
+    missing); returns the commit URL."""
     try:
         from huggingface_hub import HfApi
     except ImportError:
@@ -46,7 +49,9 @@ def push(folder: Path, repo_id: str, *, repo_type: str, message: str, private: b
     api = HfApi()
     try:
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, commit_message=message)
+        info = api.upload_folder(
+            folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, commit_message=message, allow_patterns=only
+        )
     except Exception as e:  # network, auth and validation errors come in many types: one line, no token
         raise AudioMLQAError(
             f"could not push to the Hub repo {repo_id!r} ({e.__class__.__name__}: {first_line(e)}); "

@@ -241,7 +241,7 @@ def publish(
     """
     from audiomlqa.locks import exclusive
 
-    to = Path(to)
+    to = Path(to).resolve()
     with exclusive(to.parent, "audiomlqa publish", lock_file=to.with_name(f".{to.name}.lock")):
         earlier = _earlier_publish(to, overwrite)
         runs = find_runs(outputs)
@@ -258,8 +258,8 @@ def publish(
                 _update_in_place(tmp, to, earlier)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    if push_to_hub:
-        upload(to, push_to_hub, private=private)
+    if push_to_hub:  # only what this publish wrote: files of yours in the folder stay on your disk
+        upload(to, push_to_hub, private=private, only=[*json.loads((to / MARKER).read_text())["files"], MARKER])
     configs = {c: {split: info["num_examples"] for split, info in splits.items()} for c, splits in layout.items()}
     files = sorted(
         to / f for f in json.loads((to / MARKER).read_text(encoding="utf-8"))["files"] if f.endswith(".parquet")
@@ -308,8 +308,9 @@ def _earlier_publish(to: Path, overwrite: bool) -> dict[str, set[str] | None] | 
     except ValueError:
         raise AudioMLQAError(f"{to / MARKER} is damaged: move the folder away and publish again") from None
     if "files" in record:  # "pending": what an update that was interrupted had begun to put in place
-        known: dict[str, set[str] | None] = {rel: {sha} for rel, sha in record["files"].items()}
-        for rel, sha in record.get("pending", {}).items():
+        known: dict[str, set[str] | None] = {}
+        for rel, sha in [*record["files"].items(), *record.get("pending", {}).items()]:
+            inside(to, rel, f"{MARKER}: a file it lists")  # a tampered record must not reach outside --to
             known.setdefault(rel, set()).add(sha)
         return known
     # a publish of an earlier version did not list its files: its layout did
@@ -600,10 +601,10 @@ def _card_licences(stats: dict) -> list[str]:
     return lines
 
 
-def upload(folder: Path, repo_id: str, *, private: bool = False) -> str:
-    """Upload a published folder to the Hub as a dataset repo (token never printed or written)."""
+def upload(folder: Path, repo_id: str, *, private: bool = False, only: list[str] | None = None) -> str:
+    """Upload a published folder to the Hub as a dataset repo (token never printed or written); ``only`` limits
+    it to those files."""
     from audiomlqa.hub import push
 
-    return push(
-        folder, repo_id, repo_type="dataset", message=f"Audio-MLQA from audiomlqa {__version__}", private=private
-    )
+    message = f"Audio-MLQA from audiomlqa {__version__}"
+    return push(folder, repo_id, repo_type="dataset", message=message, private=private, only=only)

@@ -305,6 +305,8 @@ def placement(spec: ModelSpec) -> Placement:
     """The spec's device and precision on this machine; a CUDA device without CUDA fails here, before loading."""
     from audiomlqa.llm.devices import resolve_device, resolve_dtype
 
+    if isinstance(spec.fields, ApiSpec) and spec.fields.question != "transcript":
+        return Placement("remote", "remote")  # the server decides; nothing of torch is needed here
     device = resolve_device(spec.fields.device)
     return Placement(device, resolve_dtype(spec.fields.dtype, device), spec.fields.device_map)
 

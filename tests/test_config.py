@@ -54,6 +54,8 @@ def assert_one_line(out: subprocess.CompletedProcess, expected: str) -> None:
         ("max_attempts: 0\n", "max_attempts: input should be greater than or equal to 1, got 0"),
         ("per_language: 2.5\n", "per_language: expected an integer, got 2.5"),
         ("shard: 4/2\n", "shard: bad shard '4/2'"),
+        ("shard: [a, 2]\n", "shard: bad shard a/2"),
+        ("thresholds: {en: .nan}\n", "thresholds.en: input should be a finite number"),
     ],
 )
 def test_a_synthesis_recipe_mistake_fails_in_one_line_naming_its_path_and_writes_nothing(tmp_path, recipe, message):

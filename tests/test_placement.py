@@ -131,3 +131,14 @@ def test_a_hub_checkpoint_offline_fails_in_one_line_and_a_folder_loads(tmp_path)
     cfg = SpeechLLMConfig.from_dict({"languages": ["en"], "num_banks": 1, "gate": "none", "num_queries": 4})
     SpeechLLM.from_config(cfg).save_pretrained(tmp_path / "folder")
     assert SpeechLLM.from_pretrained(str(tmp_path / "folder")).config.num_queries == 4
+
+
+def test_pushing_a_checkpoint_offline_fails_in_one_line_and_keeps_it(tmp_path, monkeypatch):
+    from audiomlqa.hub import push
+
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "config.json").write_text("{}")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AudioMLQAError, match=r"could not push to the Hub repo 'someone/model' .*complete in"):
+        push(tmp_path / "final", "someone/model", repo_type="model", message="m")
+    assert (tmp_path / "final" / "config.json").exists()

@@ -95,6 +95,35 @@ def test_publish_over_a_folder_with_the_users_files_keeps_them(spoken, tmp_path)
     assert [p.name for p in foreign.iterdir()] == ["thesis.tex"]
 
 
+def test_a_tampered_publish_record_cannot_make_publish_touch_files_outside_the_folder(spoken, tmp_path):
+    ds, victim = tmp_path / "ds", tmp_path / "victim.txt"
+    assert cli("publish", spoken, "--to", ds).returncode == 0
+    victim.write_text("precious")
+    from audiomlqa.files import sha256_file
+
+    record = json.loads((ds / "publish.json").read_text())
+    record["files"]["../victim.txt"] = sha256_file(victim)
+    (ds / "publish.json").write_text(json.dumps(record))
+    assert_one_line(cli("publish", spoken, "--to", ds, "--overwrite"), "'../victim.txt' points outside")
+    assert victim.read_text() == "precious"
+
+
+def test_an_audio_folder_linked_in_from_another_disk_counts_as_inside(spoken, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(spoken, out)
+    shutil.move(out / "audio", tmp_path / "scratch-audio")
+    (out / "audio").symlink_to(tmp_path / "scratch-audio")
+    again = cli("synthesize", *ESPEAK_EN, "--per-language", "4", "-o", out)
+    assert again.returncode == 0 and len(rows_of(out)) == len(rows_of(spoken)), again.stderr
+    assert cli("publish", out, "--to", tmp_path / "ds").returncode == 0
+
+
+def test_two_specs_with_one_name_are_refused_before_any_model_loads(tmp_path):
+    spec = ROOT / "models" / "tiny-text.json"
+    out = cli("score", spec, spec, "--dataset", tmp_path / "nowhere", "--predictions-dir", tmp_path / "p")
+    assert_one_line(out, "two specs share the name 'tiny-text'")
+
+
 def test_a_publish_killed_while_updating_in_place_can_be_rerun(spoken, tmp_path, monkeypatch):
     """The files an update put in place before a kill are known to the next run (recorded as pending)."""
     from audiomlqa.files import sha256_file

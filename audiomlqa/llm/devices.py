@@ -10,11 +10,15 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 def resolve_device(name: str | None = "auto") -> str:
     """``auto`` → ``cuda`` when CUDA is available, else ``cpu``; a CUDA device on a machine without one is refused
     in one line (before anything loads)."""
+    import os
+
     import torch
 
     name = name or "auto"
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one replica per GPU: this process's own
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % max(1, torch.cuda.device_count())}"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise AudioMLQAError(
@@ -22,6 +26,8 @@ def resolve_device(name: str | None = "auto") -> str:
                 f"{torch.__version__}): use device cpu or auto"
             )
         index = name.partition(":")[2]
+        if index and not index.isdigit():
+            raise AudioMLQAError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
         if index and int(index) >= torch.cuda.device_count():
             raise AudioMLQAError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
         return name

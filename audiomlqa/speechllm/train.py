@@ -101,7 +101,9 @@ class TrainResult:
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
-    found = sorted((output_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    found = sorted(
+        (p for p in (output_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:])
+    )
     complete = [p for p in found if (p / "DONE").exists()]
     return complete[-1] if complete else None
 
@@ -120,9 +122,15 @@ class _Run:
 
 
 def train(
-    cfg: TrainConfig, *, progress: bool = True, on_step: Callable[[int, dict], None] | None = None
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    on_step: Callable[[int, dict], None] | None = None,
+    push_to_hub: str | None = None,
 ) -> TrainResult:
-    """Train (or resume) the projector of ``cfg.model`` on ``cfg.data`` into ``cfg.output_dir``."""
+    """Train (or resume) the projector of ``cfg.model`` on ``cfg.data`` into ``cfg.output_dir``; with
+    ``push_to_hub`` (``user/name``), upload the final checkpoint there (``SpeechLLM.from_pretrained`` and a spec's
+    ``checkpoint`` take that id)."""
     cfg.model.check_models()  # before any weights: query length, chat template
     corpus = load_asr_corpus(cfg.data, cfg.model.languages)
     out = Path(cfg.output_dir)
@@ -131,7 +139,13 @@ def train(
             from audiomlqa.locks import exclusive
 
             stack.enter_context(exclusive(out, "audiomlqa train-reference"))
-        return _train(cfg, corpus, out, progress, on_step)
+        result = _train(cfg, corpus, out, progress, on_step)
+    if push_to_hub and result.process_index == 0:
+        from audiomlqa import __version__
+        from audiomlqa.hub import push
+
+        push(result.final, push_to_hub, repo_type="model", message=f"Speech LLM from audiomlqa {__version__}")
+    return result
 
 
 def _train(cfg: TrainConfig, corpus: AsrCorpus, out: Path, progress: bool, on_step) -> TrainResult:
