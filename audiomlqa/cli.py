@@ -134,6 +134,14 @@ def score(
         Optional[str],
         typer.Option(help="Model specs: run every model here (auto, cpu, cuda, cuda:N), whatever the spec says."),
     ] = None,
+    judge: Annotated[
+        Optional[Path],
+        typer.Option(help="Model specs: also score every answer 0–5 with this judge spec (models/judge-*.json)."),
+    ] = None,
+    judge_check: Annotated[
+        int,
+        typer.Option(help="With --judge: score N gold and N wrong answers per config to check the judge."),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     csv: Annotated[
@@ -162,6 +170,8 @@ def score(
             predictions_dir,
             overwrite,
             [*(overrides or []), *([f"device={device}"] if device else [])],
+            judge,
+            judge_check,
             as_json,
             markdown,
             csv,
@@ -174,7 +184,7 @@ def score(
         raise AudioMLQAError(
             "score one predictions file or directory at a time (several inputs must all be model specs)"
         )
-    _score_predictions(inputs[0], dataset, split, lang, as_json, markdown, csv, output)
+    _score_predictions(inputs[0], dataset, split, lang, as_json, markdown, csv, output, judge, overwrite)
 
 
 def _peek_json(path: Path) -> object:
@@ -193,17 +203,35 @@ def _score_predictions(
     markdown: bool,
     csv: Optional[Path],
     output: Optional[Path],
+    judge: Optional[Path] = None,
+    overwrite: bool = False,
 ) -> None:
+    from audiomlqa.runners import load_spec
     from audiomlqa.scorecard import score_predictions, scorecard_tables
     from audiomlqa.tables import print_tables
 
+    judge_spec = load_spec(judge) if judge else None
     with _results_only_stdout():
         card = score_predictions(predictions, dataset, split=split, lang=lang)
+        judged = None
+        if judge_spec is not None:
+            from audiomlqa.judging import judge_prediction_files
+
+            _quiet_transformers()
+            judged = judge_prediction_files(
+                judge_spec, predictions, dataset, split=split, lang=lang, overwrite=overwrite
+            )
     _log(f"scored predictions: {predictions}")  # said once it worked: an error stays one line
     if csv:
         card.frame().to_csv(csv, index=False)
-    if not _emit(card.to_dict(), as_json, output):
-        print_tables(scorecard_tables(card), markdown=markdown)
+    report = {**card.to_dict(), **({"judge": judged} if judged else {})}
+    if not _emit(report, as_json, output):
+        tables = scorecard_tables(card)
+        if judged:
+            from audiomlqa.judging import judge_table
+
+            tables.append(judge_table(judged))
+        print_tables(tables, markdown=markdown)
 
 
 def _score_models(
@@ -214,6 +242,8 @@ def _score_models(
     predictions_dir: Path,
     overwrite: bool,
     overrides: list[str],
+    judge: Optional[Path],
+    judge_check: int,
     as_json: bool,
     markdown: bool,
     csv: Optional[Path],
@@ -225,6 +255,9 @@ def _score_models(
     from audiomlqa.tables import print_tables
 
     specs = [load_spec(p, overrides) for p in paths]  # every spec checked before any model loads
+    judge_spec = load_spec(judge) if judge else None
+    if judge_check < 0:
+        raise AudioMLQAError(f"--judge-check must be 0 or more, not {judge_check}")
     with _results_only_stdout():
         _quiet_transformers()
         result = compare_models(
@@ -236,6 +269,8 @@ def _score_models(
             overwrite=overwrite,
             progress=not quiet,
             log=_log,
+            judge=judge_spec,
+            judge_check=judge_check,
         )
     if not result.primary:  # torchrun / accelerate launch: one report, from the first process
         return

@@ -57,9 +57,17 @@ class ConfigScore:
     raw_exact_match: float
     raw_f1: float
     total: int
+    judge_mean: float | None = None
+    """The judge's mean score 0–5 over the answers it scored (``--judge``), with the share scored 4–5, how many
+    it scored and failed to, and the Spearman correlation of its scores with F1 per answer."""
+    judge_share_4_5: float | None = None
+    judge_parsed: int | None = None
+    judge_unparsed: int | None = None
+    judge_f1_spearman: float | None = None
 
 
 METRICS = ("exact_match", "f1", "raw_exact_match", "raw_f1")
+JUDGE_METRICS = ("judge_mean", "judge_share_4_5")
 
 
 @dataclass
@@ -71,8 +79,11 @@ class ModelReport:
     reused: int
     generated: int
 
+    judge: dict | None = None
+    """The judge's description and its per-model figures (all answers pooled), when one judged."""
+
     def average(self, key: str) -> float | None:
-        values = [getattr(c, key) for c in self.configs]
+        values = [getattr(c, key) for c in self.configs if getattr(c, key) is not None]
         return fmean(values) if values else None
 
     def to_dict(self) -> dict:
@@ -80,7 +91,8 @@ class ModelReport:
             "model": self.model,
             "spec": self.spec,
             "configs": {c.config: {k: v for k, v in c.__dict__.items() if k != "config"} for c in self.configs},
-            "macro_average": {k: self.average(k) for k in METRICS},
+            "macro_average": {k: self.average(k) for k in (*METRICS, *(JUDGE_METRICS if self.judge else ()))},
+            **({"judge": self.judge} if self.judge else {}),
             "provenance": self.provenance,
         }
 
@@ -209,8 +221,10 @@ def evaluate_model(
     output: str | Path = "predictions",
     overwrite: bool = False,
     progress: bool = True,
+    judge=None,
 ) -> ModelReport:
-    """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report."""
+    """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report; with ``judge``
+    (a :class:`~audiomlqa.judging.Judge`), also the judge's 0–5 score of every answer."""
     spec = spec_path if isinstance(spec_path, ModelSpec) else load_spec(spec_path)  # checks before any model loads
     where = preflight(spec)  # a CUDA device on a machine without one, or a dead server, fails here
     if split not in SPLITS:
@@ -220,7 +234,7 @@ def evaluate_model(
     out = inside(output, spec.name, "model name")  # a spec's name names a folder: it may not climb out
     rank, world = rank_world()
     with exclusive(out if rank == 0 else _part_dir(out, rank, world), f"audiomlqa score of {spec.name}"):
-        report = _evaluate(spec, where, str(dataset), names, split, hf_split, out, overwrite, progress)
+        report = _evaluate(spec, where, str(dataset), names, split, hf_split, out, overwrite, progress, judge)
     return report
 
 
@@ -238,6 +252,7 @@ def _evaluate(
     out: Path,
     overwrite: bool,
     progress: bool,
+    judge=None,
 ) -> ModelReport:
     runs = _open_runs(spec, str(dataset), names, split, out, overwrite, where.dtype)
     rank, world = rank_world()
@@ -284,6 +299,8 @@ def _evaluate(
         results.append(_score_config(run.config, run.gold, run.raw, extracted))
     provenance = {**_provenance(spec, runner, dataset, names, hf_split), "runtime": runtime}
     report = ModelReport(spec.name, str(spec.path), results, provenance, reused, len(todo))
+    if judge is not None and rank == 0:
+        _judge(report, runs, judge, out, overwrite)
     if rank == 0:
         write_json(out / "scores.json", report.to_dict(), indent=1)
     return report
@@ -413,6 +430,33 @@ def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None
             )
 
 
+def _judge(report: ModelReport, runs: dict[tuple[str, str], _ConfigRun], judge, out: Path, overwrite: bool) -> None:
+    """The judge's score of every extracted answer (cached), per config and pooled, into ``report``."""
+    from audiomlqa.judging import ToJudge, judge_answers, summarize
+    from audiomlqa.scoring import score_answer
+
+    per_config = {}
+    for run in runs.values():
+        per_config[run.config] = [
+            (
+                ToJudge(run.config, q.id, q.question, tuple(q.answer_texts), extract_answer(run.raw.get(q.id, ""))),
+                score_answer(extract_answer(run.raw.get(q.id, "")), q.answer_texts, run.gold.context_lang)[1],
+            )
+            for q in run.gold.questions
+        ]
+    every = [x for rows in per_config.values() for x, _ in rows]
+    verdicts = judge_answers(judge, every, out / f"judge-{judge.spec.name}.json", overwrite)
+    pooled_scores, pooled_f1 = [], []
+    for c in report.configs:
+        scores = [verdicts[x.key]["score"] for x, _ in per_config[c.config]]
+        f1s = [f for _, f in per_config[c.config]]
+        for k, v in summarize(scores, f1s).items():
+            setattr(c, k, v)
+        pooled_scores += scores
+        pooled_f1 += f1s
+    report.judge = {**judge.describe(), **summarize(pooled_scores, pooled_f1)}
+
+
 def _score_config(config: str, gold: DatasetFile, raw: dict, extracted: dict) -> ConfigScore:
     s_ext = score(gold.gold, extracted, gold.context_lang)
     s_raw = score(gold.gold, raw, gold.context_lang)
@@ -444,8 +488,9 @@ def scores_frame(reports: Sequence[ModelReport]):
     macro average (config ``macro avg``); columns ``model, config`` and the metrics. ``score --csv`` writes it."""
     import pandas as pd
 
+    metrics = [*METRICS, *(JUDGE_METRICS if any(r.judge for r in reports) else ())]
     rows = [
-        {"model": r.model, "config": c.config, **{k: getattr(c, k) for k in METRICS}, "total": c.total}
+        {"model": r.model, "config": c.config, **{k: getattr(c, k) for k in metrics}, "total": c.total}
         for r in reports
         for c in r.configs
     ]
@@ -453,12 +498,12 @@ def scores_frame(reports: Sequence[ModelReport]):
         {
             "model": r.model,
             "config": "macro avg",
-            **{k: r.average(k) for k in METRICS},
+            **{k: r.average(k) for k in metrics},
             "total": sum(c.total for c in r.configs),
         }
         for r in reports
     ]
-    return pd.DataFrame(rows, columns=["model", "config", *METRICS, "total"])
+    return pd.DataFrame(rows, columns=["model", "config", *metrics, "total"])
 
 
 def comparison_table(reports: Sequence[ModelReport], metric: str = "f1") -> Table:
@@ -466,10 +511,17 @@ def comparison_table(reports: Sequence[ModelReport], metric: str = "f1") -> Tabl
     frame = scores_frame(reports)
     models = list(dict.fromkeys(r.model for r in reports))
     configs = sorted({c for c in frame["config"] if c != "macro avg"}, key=pair_key) + ["macro avg"]
-    cells = frame.assign(cell=[f"{e:.1f} ({r:.1f})" for e, r in zip(frame[metric], frame["raw_" + metric])])
+    if metric == "judge_mean":  # mean 0–5 (share of answers scored 4–5)
+        pairs = zip(frame["judge_mean"], frame["judge_share_4_5"])
+        cells = frame.assign(cell=["—" if m != m or m is None else f"{m:.2f} ({s:.0%})" for m, s in pairs])
+    else:
+        cells = frame.assign(cell=[f"{e:.1f} ({r:.1f})" for e, r in zip(frame[metric], frame["raw_" + metric])])
     wide = cells.pivot(index="config", columns="model", values="cell").reindex(index=configs, columns=models)
     rows = [[config, *("—" if not isinstance(v, str) else v for v in wide.loc[config])] for config in configs]
     title = f"Audio-MLQA {'F1' if metric == 'f1' else 'EM'}: extracted answer (raw output in brackets)"
+    if metric == "judge_mean":
+        judges = sorted({r.judge["judge"] for r in reports if r.judge})
+        title = f"Audio-MLQA judge score 0–5 ({', '.join(judges)}; share scored 4–5 in brackets)"
     return Table(title, ["config", *models], rows)
 
 
@@ -487,9 +539,10 @@ def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = 
         values = [float(cell.split(" ")[0]) if cell != "—" else 0.0 for cell in row[1:]]
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(values), 3.2))
         bars = ax.bar(table.header[1:], values, color="#4C72B0")
-        ax.bar_label(bars, fmt="%.1f")
-        ax.set_ylim(0, 100)
-        ax.set_ylabel(f"{metric.upper()} (extracted)")
+        judge = metric == "judge_mean"
+        ax.bar_label(bars, fmt="%.2f" if judge else "%.1f")
+        ax.set_ylim(0, 5 if judge else 100)
+        ax.set_ylabel("judge score 0–5" if judge else f"{metric.upper()} (extracted)")
         ax.set_title(f"Audio-MLQA {row[0]}")
         fig.tight_layout()
         path = directory / f"{row[0].replace(' ', '-')}.png"
@@ -508,12 +561,30 @@ class Comparison:
     seconds: float = 0.0
     primary: bool = True
     """False in every process of a multi-process run but the first: only the first reports."""
+    judge_check: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"models": [r.to_dict() for r in self.reports], "charts": [str(c) for c in self.charts]}
+        return {
+            "models": [r.to_dict() for r in self.reports],
+            "charts": [str(c) for c in self.charts],
+            **({"judge_check": self.judge_check} if self.judge_check else {}),
+        }
 
     def tables(self) -> list[Table]:
-        return [comparison_table(self.reports, m) for m in ("f1", "exact_match")]
+        metrics = ["f1", "exact_match", *(["judge_mean"] if any(r.judge for r in self.reports) else [])]
+        tables = [comparison_table(self.reports, m) for m in metrics]
+        if self.judge_check:
+            c = self.judge_check
+            tables[-1].notes.append(
+                f"judge check ({c['judge']}, {c['n']} questions): gold answers "
+                f"{_fmt2(c['gold_mean'])}, wrong answers {_fmt2(c['wrong_mean'])} "
+                f"({c['unparsed']} unparsed); a usable judge gives about 5 and 0"
+            )
+        return tables
+
+
+def _fmt2(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
 
 
 def compare_models(
@@ -526,6 +597,8 @@ def compare_models(
     overwrite: bool = False,
     progress: bool = True,
     log=None,
+    judge: ModelSpec | None = None,
+    judge_check: int = 0,
 ) -> Comparison:
     """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
@@ -538,19 +611,42 @@ def compare_models(
         )
     for spec in specs:
         preflight(spec)  # every device (and server) checked before the first model loads
-    dataset_configs(dataset, configs)
+    names = dataset_configs(dataset, configs)
     primary = rank_world()[0] == 0
+    judging = None
+    if judge is not None and primary:
+        from audiomlqa.judging import Judge, check_cache
+
+        for spec in specs:  # judgements cached with another judge prompt or spec are refused before any model runs
+            if not overwrite:
+                check_cache(inside(output, spec.name, "model name") / f"judge-{judge.name}.json", judge)
+        judging = Judge(judge)  # a bad judge spec, a dead judge server or a missing key fails before any model runs
     log = log if (log and primary) else (lambda line: None)
     t0 = time.perf_counter()
     reports = []
     for spec in specs:
         log(f"model spec: {spec.path} (name {spec.name}, kind {spec.kind})")
         report = evaluate_model(
-            spec, dataset, configs=configs, split=split, output=output, overwrite=overwrite, progress=progress
+            spec,
+            dataset,
+            configs=configs,
+            split=split,
+            output=output,
+            overwrite=overwrite,
+            progress=progress,
+            judge=judging,
         )
         log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}")
         reports.append(report)
     charts = write_charts(reports, Path(output) / "charts") if len(reports) > 1 and primary else []
+    if charts and judging is not None:
+        charts += write_charts(reports, Path(output) / "charts" / "judge", metric="judge_mean")
     if charts:
         log(f"charts: {charts[0].parent}/ ({len(charts)} PNG)")
-    return Comparison(reports, charts, time.perf_counter() - t0, primary)
+    check = None
+    if judging is not None and judge_check:
+        from audiomlqa.judging import run_judge_check
+
+        check = run_judge_check(judging, read_hf_dataset(dataset, split, [parse_pair(n) for n in names]), judge_check)
+        log(f"judge check: gold {_fmt2(check['gold_mean'])}, wrong {_fmt2(check['wrong_mean'])}")
+    return Comparison(reports, charts, time.perf_counter() - t0, primary, check)

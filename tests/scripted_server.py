@@ -2,6 +2,7 @@
 what a real model server will not do on demand: refuse a key, rate-limit, fail and recover.
 
     python scripted_server.py PORT MODE      MODE: flaky (429, then 500, then answers) | locked (401 everywhere)
+                                             | judge (answers "Score: N", N = prompt length mod 6)
 Each request it receives is appended to ``requests.jsonl`` in the working directory.
 """
 
@@ -12,7 +13,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, MODE = int(sys.argv[1]), sys.argv[2]
-SCRIPT = {"flaky": [429, 500], "locked": []}[MODE]
+SCRIPT = {"flaky": [429, 500], "locked": [], "judge": []}[MODE]
 seen = {"chat": 0}
 
 
@@ -45,6 +46,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(SCRIPT[n], {"error": {"message": f"scripted {SCRIPT[n]}", "type": "server"}})
         text = body["messages"][-1]["content"]
         answer = "audio" if isinstance(text, list) else text.rsplit(":", 1)[-1].strip() or "empty"
+        if MODE == "judge":
+            answer = f"Score: {len(text) % 6}"
         self.reply(
             200,
             {

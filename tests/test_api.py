@@ -262,3 +262,26 @@ def test_score_runs_a_served_model_end_to_end_and_caches_without_the_key(served,
         env={"SERVED_KEY": "sk-very-secret-value"},
     )
     assert "0 answer(s) generated, 2 reused" in again.stderr
+
+
+def test_a_judge_behind_transformers_serve_judges_through_the_same_score(served, tiny_llm, dataset, tmp_path):
+    judge = api_spec(tmp_path, name="served-judge", base_url=served, model=tiny_llm, max_new_tokens=4)
+    out = run(
+        "score",
+        ROOT / "models" / "tiny-text.json",
+        "--dataset",
+        dataset,
+        "--predictions-dir",
+        tmp_path / "p",
+        "--judge",
+        judge,
+        "--judge-check",
+        "1",
+        "--json",
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr
+    model = json.loads(out.stdout)["models"][0]
+    en = model["configs"]["en"]
+    assert en["judge_parsed"] + en["judge_unparsed"] == en["total"] == 2  # a random model rarely writes a digit
+    assert model["judge"]["base_url"] == served and model["judge"]["prompt_sha256"]

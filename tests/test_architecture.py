@@ -19,7 +19,7 @@ LAYERS = [
     {"audio", "text", "scoring", "sources", "manifest", "predictions", "asr", "tts", "metrics", "__init__"},
     {"llm", "prompts", "scorecard"},
     {"speechllm"},
-    {"runners", "synthesis", "publish"},
+    {"runners", "synthesis", "publish", "judging"},
     {"evaluation"},
     {"cli", "__main__"},
 ]

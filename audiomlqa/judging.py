@@ -1,0 +1,291 @@
+"""The paper's metric: an LLM judge scores each answer 0–5, beside MLQA's F1/EM, on the same predictions.
+
+The paper judged with GPT-4.1 but did not publish its prompt, so ours is pinned here: versioned
+(:data:`JUDGE_PROMPT_VERSION`) and checksummed (:data:`JUDGE_PROMPT_SHA256`), both written into every report.
+Its rubric is the usual one for open QA judging (as AudioBench's and VoiceBench's): 5 is a correct, complete
+answer, 0 wrong or no answer. A judge is a model spec of kind ``text`` (any local causal LM) or ``api`` (GPT-4.1,
+or an open model behind any OpenAI-compatible server), decoding greedily with a fixed token budget.
+
+Judgements are cached per model in ``predictions/<model>/judge-<judge>.json``, keyed by (pair, question id, the
+answer judged): a rerun, or another model, only judges what is new. Each keeps the judge's raw output and a
+parse status; an output without a score 0–5 is counted as unparsed and never scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import fmean
+
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.files import write_json
+
+JUDGE_PROMPT_VERSION = "audiomlqa-judge-v1"
+JUDGE_PROMPT = """You are grading an answer to a reading-comprehension question. The reference answers are \
+correct; the answer to grade may be phrased differently, longer, or in another form (a date, a number, a name).
+
+Question: {question}
+Reference answer(s): {golds}
+Answer to grade: {answer}
+
+Give one integer score from 0 to 5:
+5 = correct and complete (the same answer as a reference, however phrased)
+4 = correct, with a small omission or extra detail
+3 = partly correct
+2 = mostly wrong, with a correct element
+1 = wrong, but on topic
+0 = wrong, no answer, or not an answer
+Reply with the score only.
+Score:"""
+JUDGE_PROMPT_SHA256 = hashlib.sha256(f"{JUDGE_PROMPT_VERSION}\n{JUDGE_PROMPT}".encode()).hexdigest()
+_SCORE = re.compile(r"(?<![\d.])([0-5])(?!\d|\.\d)")
+
+
+def judge_prompt(question: str, golds: Sequence[str], answer: str) -> str:
+    return JUDGE_PROMPT.format(
+        question=question.strip(), golds=" | ".join(g.strip() for g in golds), answer=answer.strip() or "(no answer)"
+    )
+
+
+def parse_score(output: str) -> int | None:
+    """The first stand-alone digit 0–5 of the judge's output, else None (unparsed)."""
+    found = _SCORE.search(output)
+    return int(found.group(1)) if found else None
+
+
+@dataclass(frozen=True)
+class ToJudge:
+    pair: str
+    id: str
+    question: str
+    golds: tuple[str, ...]
+    answer: str
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.pair}\0{self.id}\0{self.answer}".encode()).hexdigest()
+
+
+class Judge:
+    """A judge spec loaded: ``scores(items)`` → (score or None, raw output) per item, in order."""
+
+    def __init__(self, spec) -> None:
+        from audiomlqa.runners import ApiSpec, TextSpec, placement
+
+        fields = spec.fields
+        if not isinstance(fields, (TextSpec, ApiSpec)) or getattr(fields, "question", "text") != "text":
+            raise AudioMLQAError(f"{spec.path}: a judge is a spec of kind text (a local LLM) or api (question: text)")
+        self.spec = spec
+        generation = {**fields.generation, "do_sample": False} if isinstance(fields, TextSpec) else fields.generation
+        if isinstance(fields, ApiSpec):
+            from audiomlqa.llm.api import ChatAPI
+
+            self.api = ChatAPI(
+                fields.base_url,
+                fields.model,
+                api_key_env=fields.api_key_env,
+                concurrency=fields.concurrency,
+                retries=fields.retries,
+                timeout=fields.timeout,
+                max_tokens=fields.max_new_tokens,
+                generation=fields.generation,
+            )
+            self.api.check()
+            self._complete = self.api.complete
+            self._describe = self.api.describe
+        else:
+            from audiomlqa.llm.text import TextLLM
+
+            where = placement(spec)
+            llm = TextLLM(
+                fields.llm,
+                prompt_mode=fields.prompt_mode,
+                dtype=where.dtype,
+                device=where.device,
+                max_new_tokens=fields.max_new_tokens,
+                generation=generation,
+                prefill=fields.prefill,
+            )
+            self._complete = llm.generate
+            self._describe = llm.describe
+        self.batch_size = fields.batch_size
+
+    def scores(self, items: Sequence[ToJudge]) -> list[tuple[int | None, str]]:
+        out = []
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start : start + self.batch_size]
+            raw = self._complete([judge_prompt(x.question, x.golds, x.answer) for x in batch])
+            out += [(parse_score(r), r) for r in raw]
+        return out
+
+    def describe(self) -> dict:
+        return {
+            "judge": self.spec.name,
+            "spec_sha256": self.spec.sha256,
+            "prompt_version": JUDGE_PROMPT_VERSION,
+            "prompt_sha256": JUDGE_PROMPT_SHA256,
+            **self._describe(),
+        }
+
+
+def check_cache(path: Path, judge_spec) -> dict:
+    """The judgements cached at ``path`` (empty if none); one made with another judge or prompt is refused."""
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise AudioMLQAError(f"{path} is damaged: delete it or pass --overwrite") from None
+    if doc.get("prompt_version") != JUDGE_PROMPT_VERSION or doc.get("prompt_sha256") != JUDGE_PROMPT_SHA256:
+        raise AudioMLQAError(
+            f"{path} holds judgements made with judge prompt {doc.get('prompt_version')!r}, not "
+            f"{JUDGE_PROMPT_VERSION!r}: pass --overwrite to judge again"
+        )
+    if doc.get("judge_spec_sha256") != judge_spec.sha256:
+        raise AudioMLQAError(f"{path} holds judgements of another judge spec: pass --overwrite to judge again")
+    return doc.get("items", {})
+
+
+def judge_answers(judge: Judge, items: Sequence[ToJudge], cache_path: Path, overwrite: bool = False) -> dict:
+    """Judge what the cache lacks; returns {item key: {"score", "raw", "status"}} for every item."""
+    cached = {} if overwrite else check_cache(cache_path, judge.spec)
+    todo = [x for x in dict.fromkeys(items) if x.key not in cached]
+    for x, (score, raw) in zip(todo, judge.scores(todo)):
+        cached[x.key] = {"score": score, "raw": raw, "status": "ok" if score is not None else "unparsed"}
+    if todo or not cache_path.exists():
+        write_json(
+            cache_path,
+            {
+                "judge": judge.spec.name,
+                "judge_spec_sha256": judge.spec.sha256,
+                "prompt_version": JUDGE_PROMPT_VERSION,
+                "prompt_sha256": JUDGE_PROMPT_SHA256,
+                "judge_runner": judge.describe(),
+                "items": cached,
+            },
+            indent=1,
+        )
+    return cached
+
+
+def summarize(scores: Sequence[int | None], f1s: Sequence[float]) -> dict:
+    """Mean judge score (0–5) over parsed judgements, the share scored 4–5, how many were unparsed, and the
+    Spearman correlation between judge score and F1 per item (None when either side is constant)."""
+    parsed = [(s, f) for s, f in zip(scores, f1s) if s is not None]
+    judged = [s for s, _ in parsed]
+    return {
+        "judge_mean": fmean(judged) if judged else None,
+        "judge_share_4_5": sum(s >= 4 for s in judged) / len(judged) if judged else None,
+        "judge_parsed": len(judged),
+        "judge_unparsed": len(scores) - len(judged),
+        "judge_f1_spearman": spearman([s for s, _ in parsed], [f for _, f in parsed]),
+    }
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None for fewer than 2 items or a constant side."""
+    import pandas as pd
+
+    if len(a) < 2:
+        return None
+    ra, rb = pd.Series(a, dtype=float).rank(), pd.Series(b, dtype=float).rank()
+    if ra.nunique() < 2 or rb.nunique() < 2:
+        return None
+    return float(ra.corr(rb))
+
+
+def run_judge_check(judge: Judge, files, per_config: int) -> dict:
+    """Does the judge work at all? For the first ``per_config`` questions of each dataset file it scores the gold
+    answer and a deliberately wrong one (the next question's gold); a usable judge gives about 5 and about 0."""
+    gold, wrong = [], []
+    for f in files:
+        qs = [q for q in f.questions if q.answer_texts][:per_config]
+        for i, q in enumerate(qs):
+            other = qs[(i + 1) % len(qs)]
+            pair = f"{f.context_lang}-{f.question_lang}"
+            gold.append(ToJudge(pair, q.id, q.question, tuple(q.answer_texts), q.answer_texts[0]))
+            if other is not q and other.answer_texts[0] not in q.answer_texts:
+                wrong.append(ToJudge(pair, q.id, q.question, tuple(q.answer_texts), other.answer_texts[0]))
+    scores = judge.scores([*gold, *wrong])
+    g, w = [s for s, _ in scores[: len(gold)]], [s for s, _ in scores[len(gold) :]]
+    parsed = lambda xs: [x for x in xs if x is not None]  # noqa: E731
+    return {
+        "judge": judge.spec.name,
+        "n": len(gold),
+        "gold_mean": fmean(parsed(g)) if parsed(g) else None,
+        "wrong_mean": fmean(parsed(w)) if parsed(w) else None,
+        "unparsed": sum(s is None for s in [*g, *w]),
+    }
+
+
+def judge_prediction_files(
+    judge_spec,
+    predictions: str | Path,
+    dataset: str | Path,
+    *,
+    split: str = "dev",
+    lang: str | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """``audiomlqa score PREDICTIONS --dataset D --judge J``: the judge's score of every prediction as given, per
+    pair and pooled, with its agreement with F1. Judgements are cached beside the predictions
+    (``<folder>/judge-<judge>.json``, or ``<file stem>.judge-<judge>.json``)."""
+    from audiomlqa.languages import pair_name
+    from audiomlqa.predictions import load_predictions
+    from audiomlqa.scoring import score_answer
+    from audiomlqa.sources import read_dataset_files
+
+    predictions = Path(predictions)
+    cache = (
+        predictions / f"judge-{judge_spec.name}.json"
+        if predictions.is_dir()
+        else predictions.with_name(f"{predictions.stem}.judge-{judge_spec.name}.json")
+    )
+    if not overwrite:
+        check_cache(cache, judge_spec)
+    preds = load_predictions(predictions)
+    single = Path(dataset).is_file()
+    files = read_dataset_files(dataset, split, None if single else list(preds.by_pair) or None, lang)
+    rows = []
+    for f in files:
+        answers = preds.flat if preds.flat is not None else preds.by_pair.get((f.context_lang, f.question_lang), {})
+        pair = pair_name(f.context_lang, f.question_lang)
+        for q in f.questions:
+            answer = answers.get(q.id, "")
+            rows.append(
+                (
+                    pair,
+                    ToJudge(pair, q.id, q.question, tuple(q.answer_texts), answer),
+                    score_answer(answer, q.answer_texts, f.context_lang)[1],
+                )
+            )
+    judge = Judge(judge_spec)
+    verdicts = judge_answers(judge, [x for _, x, _ in rows], cache, overwrite)
+    pairs = {}
+    for pair in dict.fromkeys(p for p, _, _ in rows):
+        mine = [(verdicts[x.key]["score"], f1) for p, x, f1 in rows if p == pair]
+        pairs[pair] = summarize([s for s, _ in mine], [f for _, f in mine])
+    pooled = summarize([verdicts[x.key]["score"] for _, x, _ in rows], [f for _, _, f in rows])
+    return {**judge.describe(), "pairs": pairs, "pooled": pooled, "cache": str(cache)}
+
+
+def judge_table(result: dict):
+    """The judge's scores of a predictions file as a table (pairs, then all pooled)."""
+    from audiomlqa.tables import Table
+
+    def row(name: str, s: dict) -> list[str]:
+        mean = "—" if s["judge_mean"] is None else f"{s['judge_mean']:.2f}"
+        share = "—" if s["judge_share_4_5"] is None else f"{s['judge_share_4_5']:.0%}"
+        rho = "—" if s["judge_f1_spearman"] is None else f"{s['judge_f1_spearman']:.2f}"
+        return [name, mean, share, str(s["judge_parsed"]), str(s["judge_unparsed"]), rho]
+
+    rows = [row(p, s) for p, s in result["pairs"].items()] + [row("all", result["pooled"])]
+    return Table(
+        f"Judge {result['judge']} ({result['prompt_version']}): mean 0–5, share 4–5, Spearman with F1",
+        ["pair", "judge", "4–5", "scored", "unparsed", "ρ(F1)"],
+        rows,
+    )
