@@ -90,7 +90,10 @@ class ModelReport:
         return {
             "model": self.model,
             "spec": self.spec,
-            "configs": {c.config: {k: v for k, v in c.__dict__.items() if k != "config"} for c in self.configs},
+            "configs": {
+                c.config: {k: v for k, v in c.__dict__.items() if k != "config" and (self.judge or "judge" not in k)}
+                for c in self.configs
+            },
             "macro_average": {k: self.average(k) for k in (*METRICS, *(JUDGE_METRICS if self.judge else ()))},
             **({"judge": self.judge} if self.judge else {}),
             "provenance": self.provenance,
