@@ -225,11 +225,12 @@ def evaluate_model(
     overwrite: bool = False,
     progress: bool = True,
     judge=None,
+    where: Placement | None = None,
 ) -> ModelReport:
     """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report; with ``judge``
     (a :class:`~audiomlqa.judging.Judge`), also the judge's 0–5 score of every answer."""
     spec = spec_path if isinstance(spec_path, ModelSpec) else load_spec(spec_path)  # checks before any model loads
-    where = preflight(spec)  # a CUDA device on a machine without one, or a dead server, fails here
+    where = where or preflight(spec)  # a CUDA device on a machine without one, or a dead server, fails here
     if split not in SPLITS:
         raise AudioMLQAError(f"unknown split {split!r}: use validation (dev) or test")
     hf_split = HF_SPLIT[SPLITS[split]]
@@ -440,10 +441,11 @@ def _judge(report: ModelReport, runs: dict[tuple[str, str], _ConfigRun], judge, 
 
     per_config = {}
     for run in runs.values():
+        answers = {q.id: extract_answer(run.raw.get(q.id, "")) for q in run.gold.questions}
         per_config[run.config] = [
             (
-                ToJudge(run.config, q.id, q.question, tuple(q.answer_texts), extract_answer(run.raw.get(q.id, ""))),
-                score_answer(extract_answer(run.raw.get(q.id, "")), q.answer_texts, run.gold.context_lang)[1],
+                ToJudge(run.config, q.id, q.question, tuple(q.answer_texts), answers[q.id]),
+                score_answer(answers[q.id], q.answer_texts, run.gold.context_lang)[1],
             )
             for q in run.gold.questions
         ]
@@ -612,8 +614,7 @@ def compare_models(
             f"two specs share the name {', '.join(map(repr, repeated))}: names must differ (each "
             "names a cache folder and a column)"
         )
-    for spec in specs:
-        preflight(spec)  # every device (and server) checked before the first model loads
+    placed = [preflight(spec) for spec in specs]  # every device (and server) checked before the first model loads
     names = dataset_configs(dataset, configs)
     primary = rank_world()[0] == 0
     judging = None
@@ -627,7 +628,7 @@ def compare_models(
     log = log if (log and primary) else (lambda line: None)
     t0 = time.perf_counter()
     reports = []
-    for spec in specs:
+    for spec, where in zip(specs, placed):
         log(f"model spec: {spec.path} (name {spec.name}, kind {spec.kind})")
         report = evaluate_model(
             spec,
@@ -638,6 +639,7 @@ def compare_models(
             overwrite=overwrite,
             progress=progress,
             judge=judging,
+            where=where,
         )
         log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}")
         reports.append(report)

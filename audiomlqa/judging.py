@@ -82,18 +82,7 @@ class Judge:
         self.spec = spec
         generation = {**fields.generation, "do_sample": False} if isinstance(fields, TextSpec) else fields.generation
         if isinstance(fields, ApiSpec):
-            from audiomlqa.llm.api import ChatAPI
-
-            self.api = ChatAPI(
-                fields.base_url,
-                fields.model,
-                api_key_env=fields.api_key_env,
-                concurrency=fields.concurrency,
-                retries=fields.retries,
-                timeout=fields.timeout,
-                max_tokens=fields.max_new_tokens,
-                generation=fields.generation,
-            )
+            self.api = fields.client()
             self.api.check()
             self._complete = self.api.complete
             self._describe = self.api.describe

@@ -251,7 +251,7 @@ def publish(
         tmp = to.with_name(f".{to.name}.publishing-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            layout = _build(tmp, runs, selected, command)
+            layout, written = _build(tmp, runs, selected, command)
             if earlier is None:
                 replace_dir(tmp, to)
             else:
@@ -259,16 +259,16 @@ def publish(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if push_to_hub:  # only what this publish wrote: files of yours in the folder stay on your disk
-        upload(to, push_to_hub, private=private, only=[*json.loads((to / MARKER).read_text())["files"], MARKER])
+        upload(to, push_to_hub, private=private, only=[*written, MARKER])
     configs = {c: {split: info["num_examples"] for split, info in splits.items()} for c, splits in layout.items()}
-    files = sorted(
-        to / f for f in json.loads((to / MARKER).read_text(encoding="utf-8"))["files"] if f.endswith(".parquet")
-    )
-    return PublishResult(to, configs, files)
+    return PublishResult(to, configs, sorted(to / f for f in written if f.endswith(".parquet")))
 
 
-def _build(root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None) -> dict:
-    """Write the whole dataset into ``root``: parquet, card, and publish.json listing every file with its sha256."""
+def _build(
+    root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None
+) -> tuple[dict, list[str]]:
+    """Write the whole dataset into ``root``: parquet, card, and publish.json listing every file with its sha256.
+    Returns the layout and the files written (relative paths)."""
     files, layout = _write_parquet(selected, root)
     stats = _statistics(runs, selected)
     sources = [{"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
@@ -284,7 +284,7 @@ def _build(root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected
             "files": written,
         },
     )
-    return layout
+    return layout, list(written)
 
 
 def _earlier_publish(to: Path, overwrite: bool) -> dict[str, set[str] | None] | None:

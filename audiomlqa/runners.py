@@ -165,6 +165,20 @@ class ApiSpec(_SpecBase):
     timeout: Number = Field(120.0, gt=0)
     """Seconds one request may take."""
 
+    def client(self, **overrides):
+        """The :class:`~audiomlqa.llm.api.ChatAPI` these fields describe (``overrides`` replace some of them)."""
+        from audiomlqa.llm.api import ChatAPI
+
+        settings = {
+            "api_key_env": self.api_key_env,
+            "concurrency": self.concurrency,
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "max_tokens": self.max_new_tokens,
+            "generation": self.generation,
+        }
+        return ChatAPI(self.base_url, self.model, **{**settings, **overrides})
+
 
 class AdapterSpec(_SpecBase):
     """A user's kind: the class gets the whole spec, its own fields included."""
@@ -316,12 +330,7 @@ def preflight(spec: ModelSpec) -> Placement:
     that the server answers and takes the key. Returns where the model will run."""
     where = placement(spec)
     if isinstance(spec.fields, ApiSpec):
-        from audiomlqa.llm.api import ChatAPI
-
-        f = spec.fields
-        ChatAPI(
-            f.base_url, f.model, api_key_env=f.api_key_env, retries=min(f.retries, 1), timeout=min(f.timeout, 30)
-        ).check()
+        spec.fields.client(retries=min(spec.fields.retries, 1), timeout=min(spec.fields.timeout, 30)).check()
     return where
 
 
@@ -479,20 +488,9 @@ class ApiRunner:
     question goes, when ``question`` says so), ``concurrency`` requests at a time."""
 
     def __init__(self, spec: ApiSpec, base: Path | None = None) -> None:
-        from audiomlqa.llm.api import ChatAPI
-
         self.question = spec.question
         self.needs_audio = spec.question != "text"
-        self.api = ChatAPI(
-            spec.base_url,
-            spec.model,
-            api_key_env=spec.api_key_env,
-            concurrency=spec.concurrency,
-            retries=spec.retries,
-            timeout=spec.timeout,
-            max_tokens=spec.max_new_tokens,
-            generation=spec.generation,
-        )
+        self.api = spec.client()
         self.api.check()
         self.asr = _placed_asr(spec).load() if spec.question == "transcript" else None
 

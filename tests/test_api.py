@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import pytest
 pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("transformers")
+
+from helpers import assert_one_line, audiomlqa, publish_spoken  # noqa: E402
 
 from audiomlqa.prompts import short_answer_prompt  # noqa: E402
 from audiomlqa.runners import Item, load_runner, load_spec  # noqa: E402
@@ -172,56 +173,24 @@ def test_an_audio_question_goes_out_as_an_input_audio_part_and_429_and_500_are_r
     assert sent[-1]["body"]["temperature"] == 0.0 and sent[-1]["body"]["max_tokens"] == 6
 
 
-def run(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "audiomlqa", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def one_line(out: subprocess.CompletedProcess, fragment: str) -> str:
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert fragment in out.stderr, out.stderr
-    return out.stderr
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     pytest.importorskip("espeakng_loader")
     pytest.importorskip("faster_whisper")
-    from audiomlqa.publish import publish
-    from audiomlqa.synthesis import SynthesisConfig, synthesize
-
-    tmp = tmp_path_factory.mktemp("api")
-    synthesize(
-        SynthesisConfig.from_dict(
-            {
-                "languages": ["en"],
-                "per_language": 2,
-                "output": str(tmp / "s"),
-                "max_attempts": 1,
-                "thresholds": {"en": 1e9},
-                "tts": {"default": {"backend": "espeak"}},
-            }
-        ),
-        progress=False,
-    )
-    publish([tmp / "s"], tmp / "ds")
-    return tmp / "ds"
+    return publish_spoken(tmp_path_factory.mktemp("api"), ["en"], 2)
 
 
 def test_a_dead_server_a_refused_key_and_a_missing_key_fail_in_one_line_and_the_key_never_shows(
     scripted, dataset, tmp_path
 ):
     dead = api_spec(tmp_path, name="dead", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", retries=0)
-    one_line(run("score", dead, "--dataset", dataset, "--predictions-dir", tmp_path / "p"), "cannot reach http://127.0")
+    assert_one_line(
+        audiomlqa("score", dead, "--dataset", dataset, "--predictions-dir", tmp_path / "p"), "cannot reach http://127.0"
+    )
     unset = api_spec(tmp_path, name="unset", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="NO_SUCH_KEY_V")
-    one_line(run("score", unset, "--dataset", dataset), "NO_SUCH_KEY_V (api_key_env) is not set")
+    assert_one_line(audiomlqa("score", unset, "--dataset", dataset), "NO_SUCH_KEY_V (api_key_env) is not set")
     locked = api_spec(tmp_path, name="locked", base_url=scripted("locked"), model="m", api_key_env="SERVED_KEY")
-    out = run(
+    out = audiomlqa(
         "score",
         locked,
         "--dataset",
@@ -230,13 +199,13 @@ def test_a_dead_server_a_refused_key_and_a_missing_key_fail_in_one_line_and_the_
         tmp_path / "p",
         env={"SERVED_KEY": "sk-very-secret-value"},
     )
-    one_line(out, "refused the key (401)")
+    assert_one_line(out, "refused the key (401)")
     assert "sk-very-secret-value" not in out.stderr + out.stdout
 
 
 def test_score_runs_a_served_model_end_to_end_and_caches_without_the_key(served, tiny_llm, dataset, tmp_path):
     spec = api_spec(tmp_path, base_url=served, model=tiny_llm, api_key_env="SERVED_KEY")
-    out = run(
+    out = audiomlqa(
         "score",
         spec,
         "--dataset",
@@ -251,7 +220,7 @@ def test_score_runs_a_served_model_end_to_end_and_caches_without_the_key(served,
     assert report["configs"]["en"]["total"] == 2 and report["provenance"]["runner"]["base_url"] == served
     cached = "".join(p.read_text() for p in (tmp_path / "p").rglob("*.json"))
     assert "sk-very-secret-value" not in cached + out.stderr + out.stdout
-    again = run(
+    again = audiomlqa(
         "score",
         spec,
         "--dataset",
@@ -266,7 +235,7 @@ def test_score_runs_a_served_model_end_to_end_and_caches_without_the_key(served,
 
 def test_a_judge_behind_transformers_serve_judges_through_the_same_score(served, tiny_llm, dataset, tmp_path):
     judge = api_spec(tmp_path, name="served-judge", base_url=served, model=tiny_llm, max_new_tokens=4)
-    out = run(
+    out = audiomlqa(
         "score",
         ROOT / "models" / "tiny-text.json",
         "--dataset",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line, audiomlqa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,17 +19,8 @@ from audiomlqa.synthesis import SynthesisConfig, load_synthesis_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "audiomlqa", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
-    )
-
-
-def assert_one_line(out: subprocess.CompletedProcess, expected: str) -> None:
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
-    assert expected in lines[0], lines[0]
+def cli(*args) -> subprocess.CompletedProcess:
+    return audiomlqa(*args, timeout=300)
 
 
 # -- synthesis recipes ---------------------------------------------------------------------------------

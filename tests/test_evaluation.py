@@ -14,6 +14,8 @@ pytest.importorskip("datasets")
 pytest.importorskip("transformers")
 pytest.importorskip("faster_whisper")
 
+from helpers import publish_spoken  # noqa: E402
+
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
 from audiomlqa.evaluation import evaluate_model  # noqa: E402
 from audiomlqa.prompts import SPEECH, extract_answer, short_answer_prompt  # noqa: E402
@@ -27,22 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def audio_mlqa(tmp_path_factory) -> Path:
     """A published Audio-MLQA: en and de questions spoken by eSpeak, every clip kept (threshold 1e9)."""
-    tmp = tmp_path_factory.mktemp("bench")
-    synthesize(
-        SynthesisConfig.from_dict(
-            {
-                "languages": ["en", "de"],
-                "per_language": 3,
-                "output": str(tmp / "synth"),
-                "max_attempts": 1,
-                "thresholds": {"en": 1e9, "de": 1e9},
-                "tts": {"default": {"backend": "espeak"}},
-            }
-        ),
-        progress=False,
-    )
-    publish([tmp / "synth"], tmp / "dataset")
-    return tmp / "dataset"
+    return publish_spoken(tmp_path_factory.mktemp("bench"), ["en", "de"], 3)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

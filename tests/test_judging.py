@@ -5,12 +5,12 @@ assert the path, never a quality they cannot have."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line, audiomlqa, publish_spoken
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,40 +52,7 @@ pytest.importorskip("espeakng_loader")
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    from audiomlqa.publish import publish
-    from audiomlqa.synthesis import SynthesisConfig, synthesize
-
-    tmp = tmp_path_factory.mktemp("judged")
-    synthesize(
-        SynthesisConfig.from_dict(
-            {
-                "languages": ["en", "de"],
-                "per_language": 2,
-                "output": str(tmp / "s"),
-                "max_attempts": 1,
-                "thresholds": {"en": 1e9, "de": 1e9},
-                "tts": {"default": {"backend": "espeak"}},
-            }
-        ),
-        progress=False,
-    )
-    publish([tmp / "s"], tmp / "ds")
-    return tmp / "ds"
-
-
-def run(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "audiomlqa", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def one_line(out: subprocess.CompletedProcess, fragment: str) -> None:
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert fragment in out.stderr, out.stderr
+    return publish_spoken(tmp_path_factory.mktemp("judged"), ["en", "de"], 2)
 
 
 def test_a_local_judge_scores_every_answer_counts_failures_and_is_cached(dataset, tmp_path):
@@ -103,7 +70,7 @@ def test_a_local_judge_scores_every_answer_counts_failures_and_is_cached(dataset
         "--json",
         "--quiet",
     ]
-    out = run(*args)
+    out = audiomlqa(*args)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     model = doc["models"][0]
@@ -116,15 +83,15 @@ def test_a_local_judge_scores_every_answer_counts_failures_and_is_cached(dataset
     assert len(items) == 4 and all(v["status"] in ("ok", "unparsed") for v in items.values())
     assert all(v["score"] is None or v["score"] in range(6) for v in items.values())
     before = cache.stat().st_mtime_ns
-    again = run(*args)
+    again = audiomlqa(*args)
     assert again.returncode == 0 and cache.stat().st_mtime_ns == before, "a rerun judges nothing new"
-    md = run(*args[:-2], "--markdown", "--quiet")
+    md = audiomlqa(*args[:-2], "--markdown", "--quiet")
     assert "judge score 0–5 (judge-tiny" in md.stdout and "judge check (judge-tiny" in md.stdout
 
     record = json.loads(cache.read_text())
     record["prompt_version"] = "audiomlqa-judge-v0"
     cache.write_text(json.dumps(record))
-    one_line(run(*args), "holds judgements made with judge prompt 'audiomlqa-judge-v0'")
+    assert_one_line(audiomlqa(*args), "holds judgements made with judge prompt 'audiomlqa-judge-v0'")
 
 
 @pytest.fixture
@@ -153,7 +120,7 @@ def test_a_served_judge_gives_integer_scores_and_the_check_and_agreement_figures
             }
         )
     )
-    out = run(
+    out = audiomlqa(
         "score",
         ROOT / "models" / "tiny-text.json",
         "--dataset",
@@ -194,14 +161,14 @@ def test_a_judge_without_its_key_or_its_server_fails_in_one_line_before_any_mode
         )
     )
     args = ["score", ROOT / "models" / "tiny-text.json", "--dataset", dataset, "--predictions-dir", tmp_path / "p"]
-    one_line(run(*args, "--judge", unset), "NO_SUCH_JUDGE_KEY (api_key_env) is not set")
+    assert_one_line(audiomlqa(*args, "--judge", unset), "NO_SUCH_JUDGE_KEY (api_key_env) is not set")
     dead = tmp_path / "dead.json"
     dead.write_text(
         json.dumps(
             {"name": "j", "kind": "api", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "m", "retries": 0}
         )
     )
-    one_line(run(*args, "--judge", dead), "cannot reach http://127.0.0.1")
+    assert_one_line(audiomlqa(*args, "--judge", dead), "cannot reach http://127.0.0.1")
     assert not (tmp_path / "p" / "tiny-text").exists()
 
 
@@ -213,10 +180,10 @@ def test_a_predictions_file_is_judged_the_same_way(judge_server, tmp_path, sampl
     preds.write_text(json.dumps({q.id: q.answer_texts[0] for q in f.questions[:5]}))
     spec = tmp_path / "judge.json"
     spec.write_text(json.dumps({"name": "served-judge", "kind": "api", "base_url": judge_server, "model": "j"}))
-    out = run("score", preds, "--dataset", f.path, "--judge", spec, "--json")
+    out = audiomlqa("score", preds, "--dataset", f.path, "--judge", spec, "--json")
     assert out.returncode == 0, out.stderr
     judged = json.loads(out.stdout)["judge"]
     assert judged["pairs"]["de"]["judge_parsed"] == 10 and 0 <= judged["pooled"]["judge_mean"] <= 5
     assert (tmp_path / "de.judge-served-judge.json").exists()
-    table = run("score", preds, "--dataset", f.path, "--judge", spec)
+    table = audiomlqa("score", preds, "--dataset", f.path, "--judge", spec)
     assert table.returncode == 0 and "Judge served-judge" in table.stdout

@@ -70,7 +70,6 @@ def test_the_speechllm_freezes_its_whisper_and_llm_in_the_spec_precision(tmp_pat
 
 
 def test_a_user_adapter_is_told_the_resolved_device_and_dtype(tmp_path):
-    spec = load_spec(spec_file(tmp_path, name="lead", kind="lead", adapter="tiny_models:LeadWordsRunner", words=2))
     seen = {}
 
     import tiny_models

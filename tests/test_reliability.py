@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line, audiomlqa
 
 from audiomlqa.manifest import clip_problem, read_manifest, standing_attempts
 
@@ -29,18 +30,7 @@ ESPEAK_EN = ["--languages", "en", "--tts", "espeak", "--max-attempts", "1", "thr
 
 
 def cli(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "audiomlqa", *map(str, args)], capture_output=True, text=True, timeout=600, **kwargs
-    )
-
-
-def assert_one_line(out: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in out.stderr, out.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+    return audiomlqa(*args, **kwargs)
 
 
 def rows_of(output: Path) -> list:

@@ -1,0 +1,52 @@
+"""What the CLI tests share: run the command as a user does, check a one-line error, make a small published dataset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def audiomlqa(*args, env: dict | None = None, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m audiomlqa ARGS`` with stdout and stderr captured apart (``env`` adds to the environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "audiomlqa", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
+
+
+def assert_one_line(out: subprocess.CompletedProcess, *fragments: str) -> str:
+    """Exit 2, exactly one ``error: …`` line on stderr, no traceback, holding every fragment."""
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in out.stderr, out.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def publish_spoken(tmp: Path, languages: list[str], per_language: int) -> Path:
+    """A published Audio-MLQA: questions spoken by eSpeak, every clip kept (threshold 1e9)."""
+    from audiomlqa.publish import publish
+    from audiomlqa.synthesis import SynthesisConfig, synthesize
+
+    synthesize(
+        SynthesisConfig.from_dict(
+            {
+                "languages": languages,
+                "per_language": per_language,
+                "output": str(tmp / "synth"),
+                "max_attempts": 1,
+                "thresholds": dict.fromkeys(languages, 1e9),
+                "tts": {"default": {"backend": "espeak"}},
+            }
+        ),
+        progress=False,
+    )
+    publish([tmp / "synth"], tmp / "dataset")
+    return tmp / "dataset"
