@@ -18,8 +18,16 @@ def looks_like_repo_id(name: str) -> bool:
     return bool(_REPO_ID.match(name)) and not Path(name).exists()
 
 
-def fetch(name: str, what: str, *, repo_type: str = "model") -> Path:
-    """``name`` as a local folder: itself when it is one, else a snapshot of the Hub repo of that id."""
+def fetch(
+    name: str,
+    what: str,
+    *,
+    repo_type: str = "model",
+    allow_patterns: list[str] | None = None,
+    revision: str | None = None,
+) -> Path:
+    """``name`` as a local folder: itself when it is one, else a snapshot of the Hub repo of that id (of the files
+    ``allow_patterns`` match, when given: a model's configs without its weights)."""
     if Path(name).is_dir():
         return Path(name)
     if not looks_like_repo_id(name):
@@ -29,7 +37,7 @@ def fetch(name: str, what: str, *, repo_type: str = "model") -> Path:
     except ImportError:
         raise AudioMLQAError("loading from the Hub needs huggingface_hub: pip install 'audiomlqa[hf]'") from None
     try:
-        return Path(snapshot_download(name, repo_type=repo_type))
+        return Path(snapshot_download(name, repo_type=repo_type, allow_patterns=allow_patterns, revision=revision))
     except Exception as e:  # noqa: BLE001 - offline, missing repo, auth: many types
         raise AudioMLQAError(
             f"cannot fetch {what} {name!r} from the Hub ({e.__class__.__name__}: {first_line(e)}); "

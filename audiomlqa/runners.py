@@ -180,6 +180,23 @@ class ApiSpec(_SpecBase):
         return ChatAPI(self.base_url, self.model, **{**settings, **overrides})
 
 
+class AudioChatSpec(_SpecBase):
+    """An audio chat model that transformers implements (the families of :mod:`audiomlqa.llm.audiochat`)."""
+
+    kind: Literal["audiochat"]
+    checkpoint: str
+    """Hub id, local folder, or ``tiny-random/<family>`` (the tests' tiny models)."""
+    revision: str | None = None
+    """The Hub revision (branch, tag, commit or ``refs/pr/N``) of a Hub checkpoint."""
+    trust_remote_code: bool = False
+    """Run Python code from the checkpoint's repository (models transformers does not implement). Off unless said."""
+    system_prompt: str | None = None
+    """A system message before the question (None: the family's default, usually the chat template's own)."""
+    license: str | None = None
+    languages: list[str] | None = None
+    """Documentation: the model card's license and the languages it claims."""
+
+
 class AdapterSpec(_SpecBase):
     """A user's kind: the class gets the whole spec, its own fields included."""
 
@@ -188,7 +205,13 @@ class AdapterSpec(_SpecBase):
     """``"package.module:Class"``; without it, the class registered under the entry point of this kind."""
 
 
-BUILTIN = {"text": "TextRunner", "cascade": "CascadeRunner", "speechllm": "SpeechLLMRunner", "api": "ApiRunner"}
+BUILTIN = {
+    "text": "TextRunner",
+    "cascade": "CascadeRunner",
+    "speechllm": "SpeechLLMRunner",
+    "api": "ApiRunner",
+    "audiochat": "AudioChatRunner",
+}
 UNION_TAGS.update(BUILTIN)
 
 
@@ -203,6 +226,7 @@ SpecFields = Annotated[
         Annotated[CascadeSpec, Tag("cascade")],
         Annotated[SpeechLLMSpec, Tag("speechllm")],
         Annotated[ApiSpec, Tag("api")],
+        Annotated[AudioChatSpec, Tag("audiochat")],
         Annotated[AdapterSpec, Tag("adapter")],
     ],
     Discriminator(_kind_tag),
@@ -218,6 +242,8 @@ RUNTIME_FIELDS = (
     "retries",
     "timeout",
     "api_key_env",
+    "license",
+    "languages",
 )
 """Fields that change how fast (or where) the answers come, not what they are: cached answers survive a change to
 them. The precision does change answers: caches record the resolved dtype and refuse another."""
@@ -265,6 +291,8 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ModelSpec:
             f"{path}: checkpoint {fields.checkpoint!r} not found: train it first "
             f"({fields.trained_with or 'audiomlqa train-reference --recipe …'}) or fix the path"
         )
+    if isinstance(fields, AudioChatSpec):
+        _audiochat_location(path, fields.checkpoint, fetch=False)
     _runner_class(spec)  # an unknown kind or a broken adapter fails here, in one line
     return spec
 
@@ -294,7 +322,7 @@ def _runner_class(spec: ModelSpec):
         found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec.kind]
         if not found:
             raise AudioMLQAError(
-                f"{spec.path}: unknown model kind {spec.kind!r}: use text, cascade or speechllm, give "
+                f"{spec.path}: unknown model kind {spec.kind!r}: use {', '.join(BUILTIN)}, give "
                 f'"adapter": "module:Class", or register the class under entry point group '
                 f"{ENTRY_POINT_GROUP!r}"
             )
@@ -331,6 +359,14 @@ def preflight(spec: ModelSpec) -> Placement:
     where = placement(spec)
     if isinstance(spec.fields, ApiSpec):
         spec.fields.client(retries=min(spec.fields.retries, 1), timeout=min(spec.fields.timeout, 30)).check()
+    if isinstance(spec.fields, AudioChatSpec):  # remote code, a processor without audio: refused before weights
+        from audiomlqa.llm.audiochat import inspect
+
+        fields = spec.fields
+        location = _audiochat_location(
+            spec.path, fields.checkpoint, fetch=True, weights=False, revision=fields.revision
+        )
+        inspect(str(location), trust_remote_code=spec.fields.trust_remote_code)
     return where
 
 
@@ -413,6 +449,28 @@ def _checkpoint(spec_path: Path, checkpoint: str) -> Path:
     return fetch(checkpoint, "Speech LLM checkpoint")
 
 
+def _audiochat_location(
+    spec_path: Path, checkpoint: str, *, fetch: bool, weights: bool = True, revision: str | None = None
+) -> Path | None:
+    """An audio chat checkpoint as a folder: a local one, a tiny model (built on first use), or a Hub repo fetched
+    (``weights=False``: its configs, processor and tokenizer files only). ``fetch=False`` only checks a local one."""
+    from audiomlqa.hub import fetch as fetch_repo
+    from audiomlqa.hub import looks_like_repo_id
+    from audiomlqa.llm import tiny
+
+    if checkpoint.startswith(tiny.TINY_PREFIX):
+        return Path(tiny.build(checkpoint)) if fetch else None
+    local = _relative(spec_path, checkpoint)
+    if local.is_dir() or not looks_like_repo_id(checkpoint):
+        if not (local / "config.json").is_file():
+            raise AudioMLQAError(f"{spec_path}: checkpoint {checkpoint!r} not found (no {local / 'config.json'})")
+        return local
+    if not fetch:
+        return None
+    patterns = None if weights else ["*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken", "*.py"]
+    return fetch_repo(checkpoint, "audio chat model", allow_patterns=patterns, revision=revision)
+
+
 class TextRunner:
     """The text-only topline: the LLM reads the written question."""
 
@@ -481,6 +539,37 @@ class SpeechLLMRunner:
             "generation": self.generation,
             "prefill": self.prefill,
         }
+
+
+class AudioChatRunner:
+    """An audio chat model transformers implements: its own processor and chat template, the audio where the
+    question goes."""
+
+    needs_audio = True
+
+    def __init__(self, spec: AudioChatSpec, base: Path | None = None) -> None:
+        from audiomlqa.llm.audiochat import AudioChatLLM
+
+        self.checkpoint = spec.checkpoint
+        location = _audiochat_location(
+            base / "spec.json" if base is not None else Path("spec.json"), spec.checkpoint, fetch=True
+        )
+        self.llm = AudioChatLLM(
+            str(location),
+            trust_remote_code=spec.trust_remote_code,
+            system_prompt=spec.system_prompt,
+            dtype=spec.dtype,
+            device=spec.device,
+            device_map=spec.device_map,
+            max_new_tokens=spec.max_new_tokens,
+            generation=spec.generation,
+        )
+
+    def answer(self, items: Sequence[Item]) -> Answers:
+        return Answers(self.llm.generate([x.speech_prompt for x in items], [x.audio for x in items]))
+
+    def describe(self) -> dict:
+        return {"kind": "audiochat", **self.llm.describe(), "checkpoint": self.checkpoint}
 
 
 class ApiRunner:

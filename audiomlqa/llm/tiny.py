@@ -14,6 +14,7 @@ from pathlib import Path
 from audiomlqa.cache import cache_dir
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import atomic_output
+from audiomlqa.llm.tiny_audiochat import BUILDERS as AUDIO_CHAT_BUILDERS
 
 TINY_PREFIX = "tiny-random/"
 CHATML = (
@@ -49,9 +50,15 @@ SOURCE_POSITIONS = 100
 
 
 def build(name: str) -> str:
-    """``tiny-random/whisper`` or ``tiny-random/llm`` → its checkpoint directory, built on first use."""
+    """``tiny-random/whisper``, ``tiny-random/llm`` or ``tiny-random/<audio chat family>`` → its checkpoint
+    directory, built on first use."""
     kind = name[len(TINY_PREFIX) :]
-    builders = {"whisper": make_tiny_whisper, "llm": make_tiny_llm, "llm-no-template": make_tiny_llm_without_template}
+    builders = {
+        "whisper": make_tiny_whisper,
+        "llm": make_tiny_llm,
+        "llm-no-template": make_tiny_llm_without_template,
+        **AUDIO_CHAT_BUILDERS,
+    }
     if kind not in builders:
         raise AudioMLQAError(f"unknown tiny model {name!r}: use {', '.join(TINY_PREFIX + k for k in builders)}")
     target = cache_dir() / "tiny-random" / kind
