@@ -292,7 +292,10 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ModelSpec:
             f"({fields.trained_with or 'audiomlqa train-reference --recipe …'}) or fix the path"
         )
     if isinstance(fields, AudioChatSpec):
-        _audiochat_location(path, fields.checkpoint, fetch=False)
+        try:
+            _audiochat_location(path.parent, fields, fetch=False)
+        except AudioMLQAError as e:
+            raise AudioMLQAError(f"{path}: {e}") from None
     _runner_class(spec)  # an unknown kind or a broken adapter fails here, in one line
     return spec
 
@@ -362,10 +365,7 @@ def preflight(spec: ModelSpec) -> Placement:
     if isinstance(spec.fields, AudioChatSpec):  # remote code, a processor without audio: refused before weights
         from audiomlqa.llm.audiochat import inspect
 
-        fields = spec.fields
-        location = _audiochat_location(
-            spec.path, fields.checkpoint, fetch=True, weights=False, revision=fields.revision
-        )
+        location = _audiochat_location(spec.path.parent, spec.fields, fetch=True, weights=False)
         inspect(str(location), trust_remote_code=spec.fields.trust_remote_code)
     return where
 
@@ -449,26 +449,32 @@ def _checkpoint(spec_path: Path, checkpoint: str) -> Path:
     return fetch(checkpoint, "Speech LLM checkpoint")
 
 
-def _audiochat_location(
-    spec_path: Path, checkpoint: str, *, fetch: bool, weights: bool = True, revision: str | None = None
-) -> Path | None:
-    """An audio chat checkpoint as a folder: a local one, a tiny model (built on first use), or a Hub repo fetched
-    (``weights=False``: its configs, processor and tokenizer files only). ``fetch=False`` only checks a local one."""
+AUDIOCHAT_CONFIG_FILES = ["*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken", "*.py"]
+"""What a Hub audio chat checkpoint is checked from before its weights come: configs, processor, tokenizer, code."""
+AUDIOCHAT_FILES = [*AUDIOCHAT_CONFIG_FILES, "model*.safetensors", "pytorch_model*.bin", "spk_dict.pt", "speech-lora/*"]
+"""And what runs it: the transformers weights (not a second copy in another format, nor adapters for images)."""
+
+
+def _audiochat_location(base: Path, fields: AudioChatSpec, *, fetch: bool, weights: bool = True) -> Path | None:
+    """An audio chat checkpoint as a folder: a local one (relative to the working directory, else to ``base``, the
+    spec's folder), a tiny model (built on first use), or a Hub repo at ``fields.revision`` fetched (its configs
+    only, unless ``weights``). ``fetch=False`` only checks a local one."""
     from audiomlqa.hub import fetch as fetch_repo
     from audiomlqa.hub import looks_like_repo_id
     from audiomlqa.llm import tiny
 
+    checkpoint = fields.checkpoint
     if checkpoint.startswith(tiny.TINY_PREFIX):
         return Path(tiny.build(checkpoint)) if fetch else None
-    local = _relative(spec_path, checkpoint)
+    local = Path(checkpoint) if Path(checkpoint).is_absolute() or Path(checkpoint).exists() else base / checkpoint
     if local.is_dir() or not looks_like_repo_id(checkpoint):
         if not (local / "config.json").is_file():
-            raise AudioMLQAError(f"{spec_path}: checkpoint {checkpoint!r} not found (no {local / 'config.json'})")
+            raise AudioMLQAError(f"checkpoint {checkpoint!r} not found (no {local / 'config.json'})")
         return local
     if not fetch:
         return None
-    patterns = None if weights else ["*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken", "*.py"]
-    return fetch_repo(checkpoint, "audio chat model", allow_patterns=patterns, revision=revision)
+    patterns = AUDIOCHAT_FILES if weights else AUDIOCHAT_CONFIG_FILES
+    return fetch_repo(checkpoint, "audio chat model", allow_patterns=patterns, revision=fields.revision)
 
 
 class TextRunner:
@@ -548,12 +554,15 @@ class AudioChatRunner:
     needs_audio = True
 
     def __init__(self, spec: AudioChatSpec, base: Path | None = None) -> None:
-        from audiomlqa.llm.audiochat import AudioChatLLM
+        from audiomlqa.llm.audiochat import AudioChatLLM, inspect
 
-        self.checkpoint = spec.checkpoint
-        location = _audiochat_location(
-            base / "spec.json" if base is not None else Path("spec.json"), spec.checkpoint, fetch=True
+        base = base if base is not None else Path(".")
+        self.checkpoint, self.revision = spec.checkpoint, spec.revision
+        # configs first: a model with code of its own, or without an audio processor, is refused before its weights
+        inspect(
+            str(_audiochat_location(base, spec, fetch=True, weights=False)), trust_remote_code=spec.trust_remote_code
         )
+        location = _audiochat_location(base, spec, fetch=True)
         self.llm = AudioChatLLM(
             str(location),
             trust_remote_code=spec.trust_remote_code,
@@ -569,7 +578,7 @@ class AudioChatRunner:
         return Answers(self.llm.generate([x.speech_prompt for x in items], [x.audio for x in items]))
 
     def describe(self) -> dict:
-        return {"kind": "audiochat", **self.llm.describe(), "checkpoint": self.checkpoint}
+        return {"kind": "audiochat", **self.llm.describe(), "checkpoint": self.checkpoint, "revision": self.revision}
 
 
 class ApiRunner:

@@ -77,6 +77,7 @@ def test_each_family_runs_end_to_end_through_score(family, dataset, tmp_path):
 
 
 def test_batched_greedy_answers_equal_one_at_a_time_answers(family_model):
+    """(Phi-4 answers question by question anyway: see the last test.)"""
     family, llm = family_model
     ps, audios = prompts("en", "de", "en"), clips(1.0, 3.5, 2.0)
     batched = llm.generate(ps, audios)
@@ -158,9 +159,10 @@ def remote_code_model(target: Path, weights: bool = True) -> Path:
 
 def test_a_remote_code_model_without_trust_remote_code_is_refused_in_one_line(tmp_path, dataset):
     folder = remote_code_model(tmp_path / "remote", weights=False)
-    out = audiomlqa("score", spec(tmp_path, checkpoint=str(folder)), "--dataset", dataset)
+    spec_path = spec(tmp_path, checkpoint=str(folder))
+    out = audiomlqa("score", spec_path, "--dataset", dataset, "--predictions-dir", tmp_path / "p")
     assert_one_line(out, "runs Python code from its repository", '"trust_remote_code": true')
-    assert not any(tmp_path.glob("predictions*"))
+    assert not (tmp_path / "p").exists()
 
 
 def test_a_remote_code_model_runs_when_the_spec_trusts_it(tmp_path):
@@ -196,9 +198,37 @@ def test_a_processor_without_audio_and_a_text_llm_are_refused_before_weights(tmp
         load_spec(spec(tmp_path, checkpoint=str(tmp_path / "nowhere")))
 
 
-def test_preflight_checks_a_tiny_checkpoint_without_loading_it(tmp_path):
+def test_preflight_checks_a_checkpoint_without_loading_its_weights(monkeypatch):
+    from transformers import PreTrainedModel
+
+    resolve("tiny-random/voxtral")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("preflight loaded weights")
+
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(refuse))
     where = preflight(load_spec(ROOT / "models" / "tiny-voxtral.json"))
     assert where.device in ("cpu", "cuda") and os.path.isdir(resolve("tiny-random/voxtral"))
+
+
+def test_a_hub_checkpoint_is_fetched_at_its_revision_configs_first_then_its_weights(tmp_path, monkeypatch):
+    import audiomlqa.hub
+    from audiomlqa.runners import AUDIOCHAT_CONFIG_FILES
+
+    calls = []
+
+    def fetch(name, what, *, repo_type="model", allow_patterns=None, revision=None):
+        calls.append((name, allow_patterns, revision))
+        return Path(resolve("tiny-random/qwen2-audio"))
+
+    monkeypatch.setattr(audiomlqa.hub, "fetch", fetch)
+    path = spec(tmp_path, checkpoint="Qwen/Qwen2-Audio-7B-Instruct", revision="refs/pr/7")
+    runner = load_runner(load_spec(path))
+    assert [c[2] for c in calls] == ["refs/pr/7", "refs/pr/7"]
+    assert calls[0][1] == AUDIOCHAT_CONFIG_FILES and "model*.safetensors" in calls[1][1]
+    assert not any("consolidated" in p or "vision" in p for p in calls[1][1])
+    assert runner.describe()["checkpoint"] == "Qwen/Qwen2-Audio-7B-Instruct"
+    assert runner.describe()["revision"] == "refs/pr/7"
 
 
 def test_phi_4s_speech_lora_is_loaded_and_changes_what_the_model_says(tmp_path):

@@ -10,8 +10,10 @@ trusts it, and a processor that takes no audio is refused.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,10 +131,12 @@ def _load_processor(location: str, remote_code: bool, model_type: str = ""):
         processor = AutoProcessor.from_pretrained(location, trust_remote_code=remote_code)
     except Exception as e:  # noqa: BLE001 - missing files, tokenizer libraries, remote code: many types
         if not ("torchvision" in str(e).lower() and family and family.without_torchvision):
-            raise AudioMLQAError(f"cannot load the processor of {location}: {first_line(e)}") from None
+            hint = "; pip install 'audiomlqa[models]'" if isinstance(e, ImportError) else ""
+            raise AudioMLQAError(f"cannot load the processor of {location}: {first_line(e)}{hint}") from None
         processor = family.without_torchvision(location)
     if getattr(processor, "chat_template", None) is None and getattr(processor, "tokenizer", None) is not None:
-        processor.chat_template = processor.tokenizer.chat_template  # Phi-4's processor drops the saved one
+        # Phi-4's processor drops the saved one on load
+        processor.chat_template = saved_chat_template(location) or processor.tokenizer.chat_template
     return processor
 
 
@@ -195,8 +199,19 @@ def _qwen2_5_omni_processor_from(location: str):
         Qwen2VLImageProcessorPil.from_pretrained(location),
         WhisperFeatureExtractor.from_pretrained(location),
         tokenizer,
-        getattr(tokenizer, "chat_template", None),
+        saved_chat_template(location) or getattr(tokenizer, "chat_template", None),
     )
+
+
+def saved_chat_template(location: str) -> str | None:
+    """The processor's chat template as a checkpoint saves it (``chat_template.jinja``, or the older
+    ``chat_template.json``), which may differ from its tokenizer's."""
+    folder = Path(location)
+    if (folder / "chat_template.jinja").is_file():
+        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    if (folder / "chat_template.json").is_file():
+        return json.loads((folder / "chat_template.json").read_text(encoding="utf-8")).get("chat_template")
+    return None
 
 
 # -- the families ---------------------------------------------------------------------------------------------
@@ -249,10 +264,30 @@ def message(speech_prompt: str, audio: np.ndarray, family: Family | None, system
     if after.strip():
         content.append({"type": "text", "text": after})
     conversation = [{"role": "user", "content": content}]
-    system = system_prompt if system_prompt is not None else (family.system_prompt if family else None)
+    system = _system(system_prompt, family)
     if system:
         conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
     return conversation
+
+
+def _system(system_prompt: str | None, family: Family | None) -> str | None:
+    """The spec's system message (an empty one means none), else the family's."""
+    return system_prompt if system_prompt is not None else (family.system_prompt if family else None)
+
+
+@contextmanager
+def _one_line(what: str):
+    """Errors inside the processor or the model as one line (out of memory: what to change)."""
+    import torch
+
+    try:
+        yield
+    except AudioMLQAError:
+        raise
+    except torch.OutOfMemoryError:
+        raise AudioMLQAError(f"{what}: out of memory; lower batch_size or max_batch_chars in the spec") from None
+    except Exception as e:  # noqa: BLE001 - template, feature and generation errors come in many types
+        raise AudioMLQAError(f"{what} ({e.__class__.__name__}: {first_line(e)})") from None
 
 
 def _audio_part(audio: np.ndarray, audio_as: str) -> dict:
@@ -307,18 +342,22 @@ class AudioChatLLM:
 
         family = self.checkpoint.family
         if family is not None:
-            cls = getattr(transformers, family.model_class)
+            name = family.model_class
         else:  # the first Auto class the repository maps to its own code
             auto_map = self.checkpoint.config.get("auto_map") or {}
-            cls = getattr(transformers, next((a for a in REMOTE_AUTO_CLASSES if a in auto_map), "AutoModel"))
+            name = next((a for a in REMOTE_AUTO_CLASSES if a in auto_map), "AutoModel")
         kwargs = {"device_map": device_map} if device_map is not None else {}
         try:
-            model = cls.from_pretrained(
-                self.checkpoint.location,
-                dtype=getattr(torch, dtype) if dtype else None,
-                trust_remote_code=self.checkpoint.remote_code,
-                **kwargs,
-            ).eval()
+            model = (
+                getattr(transformers, name)
+                .from_pretrained(
+                    self.checkpoint.location,
+                    dtype=getattr(torch, dtype) if dtype else None,
+                    trust_remote_code=self.checkpoint.remote_code,
+                    **kwargs,
+                )
+                .eval()
+            )
         except Exception as e:  # noqa: BLE001
             raise AudioMLQAError(f"cannot load the model {self.checkpoint.location}: {first_line(e)}") from None
         model = model.to(device) if device_map is None else model
@@ -335,19 +374,26 @@ class AudioChatLLM:
                 f"{self.checkpoint.location} keeps its audio path in the adapter {subfolder}/, which needs peft: "
                 "pip install 'audiomlqa[models]'"
             ) from None
+        except Exception as e:  # noqa: BLE001 - peft and file errors come in many types
+            raise AudioMLQAError(
+                f"cannot load the adapter {subfolder}/ of {self.checkpoint.location}: {first_line(e)}"
+            ) from None
         self.adapter = subfolder
         return model
 
     def _stops(self) -> dict:
-        """Stop and pad ids where the loaded model's generation config lacks them (Qwen2.5-Omni's thinker: the
-        Hub keeps them on the whole model's config only), from that config, else the tokenizer's."""
+        """Stop and pad ids where the loaded model's generation config lacks them (Qwen2.5-Omni's thinker loaded
+        from the whole model's checkpoint), from the checkpoint's config, the model's, its text part's, else the
+        tokenizer's."""
         have = self.model.generation_config
+        text_config = self.model.config.get_text_config()
         found = {}
         for key in ("eos_token_id", "pad_token_id"):
             if getattr(have, key, None) is None:
                 value = self.checkpoint.config.get(key)
-                if value is None and self.tokenizer is not None:
-                    value = getattr(self.tokenizer, key, None)
+                for source in (self.model.config, text_config, self.tokenizer):
+                    if value is None and source is not None:
+                        value = getattr(source, key, None)
                 if value is not None:
                     found[key] = value
         return found
@@ -358,31 +404,44 @@ class AudioChatLLM:
         if family is not None and family.string_content:
             return self._string_inputs(speech_prompts, audios)
         conversations = [message(p, a, family, self.system_prompt) for p, a in zip(speech_prompts, audios)]
-        kwargs = family.processor_kwargs if family else BATCH_KWARGS
-        batch = self.processor.apply_chat_template(
-            conversations,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-            return_tensors="pt",
-            processor_kwargs=kwargs,
-        )
-        return batch.to(self.model.device, dtype=self.model.dtype)
+        kwargs = copy.deepcopy(family.processor_kwargs if family else BATCH_KWARGS)  # the processor writes into it
+        with _one_line("the processor could not make a batch of these questions"):
+            batch = self.processor.apply_chat_template(
+                conversations,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+                processor_kwargs=kwargs,
+            )
+        return self._placed(batch)
+
+    def _placed(self, batch) -> dict:
+        """The batch's tensors on the model's device, its floating ones (the audio features) in the model's dtype."""
+        return {
+            k: (v.to(self.model.device, self.model.dtype) if v.is_floating_point() else v.to(self.model.device))
+            if hasattr(v, "is_floating_point")
+            else v
+            for k, v in batch.items()
+        }
 
     def _string_inputs(self, speech_prompts: Sequence[str], audios: Sequence[np.ndarray]):
         """For a template of text only: the audio token in the text where the question was, then the processor."""
         texts = []
         for prompt in speech_prompts:
+            if SPEECH not in prompt:
+                raise AudioMLQAError(f"a speech prompt must hold {SPEECH} where the audio goes: {prompt[:80]!r}")
             conversation = [{"role": "user", "content": prompt.replace(SPEECH, self.processor.audio_token, 1)}]
-            system = self.system_prompt or self.checkpoint.family.system_prompt
+            system = _system(self.system_prompt, self.checkpoint.family)
             if system:
                 conversation.insert(0, {"role": "system", "content": system})
             texts.append(self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True))
         waveforms = [np.asarray(a, dtype=np.float32) for a in audios]
-        batch = self.processor(
-            text=texts, audio=waveforms, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt"
-        )
-        return batch.to(self.model.device, dtype=self.model.dtype)
+        with _one_line("the processor could not make a batch of these questions"):
+            batch = self.processor(
+                text=texts, audio=waveforms, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt"
+            )
+        return self._placed(batch)
 
     def generate(self, speech_prompts: Sequence[str], audios: Sequence[np.ndarray]) -> list[str]:
         family = self.checkpoint.family
@@ -394,7 +453,7 @@ class AudioChatLLM:
         import torch
 
         batch = self.inputs(speech_prompts, audios)
-        with torch.inference_mode():
+        with torch.inference_mode(), _one_line(f"{type(self.model).__name__} could not answer a batch"):
             out = self.model.generate(**batch, **self.generation)
         if isinstance(out, tuple):  # a model that can speak returns (text, audio)
             out = out[0]
@@ -404,7 +463,6 @@ class AudioChatLLM:
     def describe(self) -> dict:
         family = self.checkpoint.family
         return {
-            "checkpoint": self.checkpoint.location,
             "location": self.checkpoint.location,
             "family": family.name if family else "remote-code",
             "model_type": self.checkpoint.model_type,
