@@ -460,6 +460,34 @@ def train_reference(
         )
         + f"; model in {result.final}"
     )
+    if result.best:
+        best, per_language = result.best, result.best["lid_accuracy_per_language"]
+        languages = " ".join(f"{k} {v:.0%}" for k, v in per_language.items())
+        typer.echo(
+            f"best validation at step {best['step']}: loss {best['loss']:.4f}, held-out language ID "
+            f"{best['lid_accuracy']:.1%} ({languages}) on {best['utterances']} utterance(s)"
+        )
+
+
+@app.command(name="asr-corpus")
+@one_line_errors
+def asr_corpus(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help=OVERRIDES_HELP)] = None,
+    recipe: Annotated[Optional[Path], typer.Option(help="YAML corpus recipe (fields of CorpusConfig).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Speak MLQA context sentences (never the questions) with the project's TTS: ASR data for train-reference."""
+    from audiomlqa.config import load_settings
+    from audiomlqa.speechllm.corpus import CorpusConfig, build_corpus
+
+    cfg = load_settings(CorpusConfig, recipe, overrides or [])
+    with _results_only_stdout():
+        report = build_corpus(cfg, progress=not quiet)
+    if _emit(report, as_json, None):
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in report["per_language"].items())
+    typer.echo(f"{report['utterances']} utterance(s) in {report['output']} ({counts})")
 
 
 def _quiet_transformers() -> None:

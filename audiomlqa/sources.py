@@ -26,6 +26,10 @@ HF_SPLIT = {"dev": "validation", "test": "test"}
 _PAIR_IN_NAME = re.compile(r"context-([a-z]{2})-question-([a-z]{2})")
 
 
+PACKAGED_SAMPLE = str(Path(__file__).with_name("data") / "mlqa-sample")
+"""The MLQA dev sample shipped in the package (CC-BY-SA-3.0): the offline default source."""
+
+
 @dataclass(frozen=True)
 class Answer:
     text: str

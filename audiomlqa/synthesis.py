@@ -39,12 +39,11 @@ from audiomlqa.files import jsonable, write_json, write_jsonl
 from audiomlqa.languages import pair_key, parse_pair
 from audiomlqa.manifest import Attempt, append_rows, latest, read_manifest, repair, standing_attempts
 from audiomlqa.progress import progress_bar
-from audiomlqa.sources import Question, load_questions
+from audiomlqa.sources import PACKAGED_SAMPLE, Question, load_questions
 from audiomlqa.tables import Table
 from audiomlqa.tts import EspeakChoice, KokoroChoice, TTSChoice
 from audiomlqa.versions import package_versions
 
-PACKAGED_SAMPLE = str(Path(__file__).with_name("data") / "mlqa-sample")
 DEFAULT_OUTPUT = "audio-mlqa-sample"
 DEFAULT_THRESHOLDS = {"en": 0.2, "de": 0.2, "es": 0.2, "hi": 0.35, "zh": 0.35, "ar": 0.6, "vi": 0.7}
 """WER (en, de, es, vi) or CER (hi, zh, ar) at or below which a clip is accepted. ar and vi are relaxed:

@@ -85,7 +85,7 @@ def bench(name: str, data: str, steps: int, batch_size: int, device: str, bf16: 
     t0 = time.perf_counter()
     model = SpeechLLM.from_config(cfg, dtype=torch.bfloat16 if bf16 else None, device=device)
     load_s = time.perf_counter() - t0
-    corpus = load_asr_corpus(DataConfig(source=data, accepted_only=False), cfg.languages)
+    corpus, _ = load_asr_corpus(DataConfig(source=data, accepted_only=False), cfg.languages)
     index = {lang: i for i, lang in enumerate(cfg.languages)}
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
     llm_timer = Timer(list(getattr(model.llm, model.llm.base_model_prefix).layers), device)

@@ -150,7 +150,8 @@ def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
     saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
     assert saved["learning_rate"] == 0.001
     log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
-    assert log[0]["lr"] == pytest.approx(0.001 * 0.5)  # the cosine schedule, halfway after step 1 of 2
+    # the rate each step used: the first the full 1e-3 (no warm-up), the second the cosine's halfway value
+    assert log[0]["lr"] == pytest.approx(0.001) and log[1]["lr"] == pytest.approx(0.001 * 0.5)
 
 
 # -- model specs ---------------------------------------------------------------------------------------

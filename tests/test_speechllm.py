@@ -103,6 +103,38 @@ def test_hard_selection_passes_gradients_to_the_gate_through_the_straight_throug
     assert all(g is not None for g in gate_grads) and sum(float(g.abs().sum()) for g in gate_grads) > 0
 
 
+def test_the_distillation_distances_are_the_formulas_on_fixed_tensors():
+    from audiomlqa.speechllm import losses
+
+    tokens = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [3.0, 4.0]], [[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]]])
+    targets = [
+        torch.tensor([[0.0, 0.0], [0.0, 0.0]]),
+        torch.tensor([[0.0, 0.0]]),
+    ]
+    # utterance 1: the last 2 tokens against 2 targets: |(1,1)| = √2, |(3,4)| = 5; utterance 2: |(0,2)| = 2
+    assert losses.input_distillation_loss(tokens, targets).item() == pytest.approx((2**0.5 + 5 + 2) / 3)
+    assert losses.input_distillation_loss(tokens, targets, "mse").item() == pytest.approx((1 + 12.5 + 2) / 3)
+    student, teacher = torch.tensor([[3.0, 4.0], [0.0, 1.0]]), torch.zeros(2, 2)
+    assert losses.output_distillation_loss(student, teacher).item() == pytest.approx((5 + 1) / 2)
+    assert losses.output_distillation_loss(student, teacher, "mse").item() == pytest.approx((12.5 + 0.5) / 2)
+    empty = [torch.zeros(0, 2), torch.zeros(0, 2)]
+    assert losses.input_distillation_loss(tokens, empty).item() == 0.0
+
+
+def test_the_gates_pool_over_speech_and_ignore_the_padding_after_it():
+    from audiomlqa.speechllm.model import AttentionPoolGate, ConvGate
+
+    torch.manual_seed(0)
+    speech = torch.randn(2, 12, 8)
+    noisy = speech.clone()
+    noisy[:, 8:] = 100 * torch.randn(2, 4, 8)  # what comes after 8 frames: padding, here loud noise
+    frames = torch.tensor([8, 8])
+    for gate in (AttentionPoolGate(8, 16, 3), ConvGate(8, 16, 3)):
+        assert not torch.allclose(gate(speech), gate(noisy)), "pooled over everything, the padding counts"
+        assert torch.allclose(gate(speech, frames), gate(noisy, frames), atol=1e-5), type(gate).__name__
+        assert not torch.allclose(gate(speech, frames), gate(speech, torch.tensor([4, 4])))
+
+
 def test_teacher_forcing_follows_its_cosine_schedule_and_forces_the_gold_language():
     p = [teacher_forcing_probability(s, 100, 0.5) for s in range(101)]
     assert p[0] == 1.0 and p[25] == pytest.approx(0.5) and p[50] == 0.0 and p[100] == 0.0
@@ -115,8 +147,15 @@ def test_teacher_forcing_follows_its_cosine_schedule_and_forces_the_gold_languag
     assert torch.allclose(soft.sum(-1), torch.ones(2)) and soft[0, 0] > 0.9
 
 
-def test_thirty_steps_on_a_fixed_batch_drive_the_loss_down():
+@pytest.mark.parametrize(
+    "distance, first, last, distillation_first, distillation_last",
+    [("l2", 10.1761, 4.2518, 9.0851, 3.2107), ("mse", 1.7472, 1.1520, 0.6562, 0.1119)],
+)
+def test_thirty_steps_on_a_fixed_batch_drive_the_loss_down(
+    distance, first, last, distillation_first, distillation_last
+):
     model = tiny_model()
+    model.config.distance = distance
     features, ids, langs = fixed_batch(model)
     frozen = {n: p.clone() for n, p in [*model.encoder.named_parameters(), *model.llm.named_parameters()]}
     trainable = {n: p.clone() for n, p in model.projector.named_parameters()}
@@ -130,11 +169,12 @@ def test_thirty_steps_on_a_fixed_batch_drive_the_loss_down():
         optimizer.zero_grad()
         losses.append(float(out.loss.detach()))
         distillation.append(float(out.loss_in + out.loss_out))
-    # torchtune-style: the values themselves, not just a trend (CPU float32, fixed seeds). L_IN + L_OUT
-    # fall ~6x; L_LID stays near ln 3 on a random encoder (there is no language in seeded noise).
-    assert losses[0] == pytest.approx(1.7472, rel=1e-3) and losses[-1] == pytest.approx(1.1520, rel=2e-2)
-    assert distillation[0] == pytest.approx(0.6562, rel=1e-3) and distillation[-1] == pytest.approx(0.1119, rel=5e-2)
-    assert distillation[-1] < 0.25 * distillation[0]
+    # torchtune-style: the values themselves, not just a trend (CPU float32, fixed seeds). L_IN + L_OUT fall
+    # ~3x under the L2 distance (~6x under MSE, which squares); L_LID stays near ln 3 on a random encoder.
+    assert losses[0] == pytest.approx(first, rel=1e-3) and losses[-1] == pytest.approx(last, rel=2e-2)
+    assert distillation[0] == pytest.approx(distillation_first, rel=1e-3)
+    assert distillation[-1] == pytest.approx(distillation_last, rel=5e-2)
+    assert distillation[-1] < 0.4 * distillation[0]
     assert all(torch.equal(p, frozen[n]) for n, p in [*model.encoder.named_parameters(), *model.llm.named_parameters()])
     assert all(
         not torch.equal(p, trainable[n])
@@ -235,13 +275,20 @@ def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("trained 12 step(s)") and "Traceback" not in out.stderr
-    log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert "best validation at step 12" in out.stdout and "held-out language ID" in out.stdout
+    rows = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    log = [r for r in rows if r["split"] == "train"]
     assert len(log) == 12 and all(
         k in log[0]
         for k in ("loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy", "audio_seconds_per_second")
     )
     assert log[-1]["loss_in"] < log[0]["loss_in"]
-    assert SpeechLLM.from_pretrained(tmp_path / "run" / "final").config.num_banks == 7
+    [check] = [r for r in rows if r["split"] == "validation"]
+    assert check["step"] == 12 and check["utterances"] > 0
+    assert set(check["lid_accuracy_per_language"]) <= {"en", "de", "es", "vi", "zh"}
+    assert all(k in check for k in ("loss", "loss_lid", "loss_in", "loss_out", "lid_accuracy"))
+    assert list((tmp_path / "run" / "trackers").rglob("events.out.tfevents*")), "TensorBoard has the metrics too"
+    assert SpeechLLM.from_pretrained(tmp_path / "run" / "final").config.num_banks == 5
 
 
 def test_ddp_on_two_cpu_processes_trains_one_model(asr_corpus, tmp_path):
@@ -277,10 +324,12 @@ def test_ddp_on_two_cpu_processes_trains_one_model(asr_corpus, tmp_path):
         ),
         progress=False,
     )
-    ddp_log = [json.loads(x) for x in (tmp_path / "ddp" / "train_log.jsonl").read_text().splitlines()]
+    ddp_rows = [json.loads(x) for x in (tmp_path / "ddp" / "train_log.jsonl").read_text().splitlines()]
+    ddp_log = [r for r in ddp_rows if r["split"] == "train"]
     assert [r["step"] for r in ddp_log] == [1, 2, 3, 4]
+    assert [r["step"] for r in ddp_rows if r["split"] == "validation"] == [4], "one validation, by rank 0"
     assert ddp_log[0]["loss"] != single.log[0]["loss"], "two ranks read twice the data: the mean loss differs"
-    assert SpeechLLM.from_pretrained(tmp_path / "ddp" / "final").config.num_banks == 7
+    assert SpeechLLM.from_pretrained(tmp_path / "ddp" / "final").config.num_banks == 5
 
 
 def _recipe() -> dict:
@@ -293,10 +342,12 @@ def _recipe() -> dict:
     ("override", "message"),
     [
         ("model.gate=lstm", "model.gate: expected 'conv', 'attention' or 'none', got 'lstm'"),
-        ("model.num_banks=3", "num_banks 3 does not match the 7 languages"),
+        ("model.num_banks=3", "num_banks 3 does not match the 5 languages"),
         ("model.llm=tiny-random/llm-no-template", "has no chat template: set model.chat_template"),
         ("model.gate=none", "gate 'none' needs num_banks 1"),
-        ("model.num_queries=1000", "exceeds the Whisper decoder's 64 positions"),
+        ("model.num_queries=1000", "exceeds the Whisper decoder's 448 positions"),
+        ("model.encoder_window_seconds=31", "exceeds the window of 'pypi/whisper-base' (30 s)"),
+        ("data.language_map.zh-CN=klingon", "data.language_map.zh-CN"),
     ],
 )
 def test_bad_configs_fail_in_one_line_before_any_model_loads(override, message, tmp_path):
@@ -318,3 +369,12 @@ def test_bad_configs_fail_in_one_line_before_any_model_loads(override, message, 
     )
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "train_log.jsonl").exists()
+
+
+def test_the_first_step_learns_and_the_schedule_warms_up_then_decays_to_zero():
+    from audiomlqa.speechllm.train import learning_rate_factor
+
+    factors = [learning_rate_factor(s, 4, 20) for s in range(21)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0] and factors[4] == 1.0
+    assert all(a >= b for a, b in zip(factors[4:], factors[5:])) and factors[20] == 0.0
+    assert learning_rate_factor(0, 0, 10) == 1.0

@@ -49,11 +49,18 @@ class SpeechLLMConfig(Settings):
     """"soft" mixes the bank by the gate's softmax; "hard" selects one set (straight-through estimator)."""
     teacher_forcing_fraction: Number = Field(0.5, ge=0.0, le=1.0)
     """Gold language used with probability cosine-annealed 1 → 0 over this fraction of training steps."""
+    encoder_window_seconds: Integer | None = Field(None, ge=1)
+    """Cut the frozen encoder's window to this many seconds (None: Whisper's own, 30 s). Spoken questions and ASR
+    utterances last a few seconds; a shorter window costs proportionally less, and Whisper's states stay
+    informative (its positions are only truncated). The training recipes for CPUs use it."""
     qformer_layers: Integer | None = Field(None, ge=1)
     """Whisper decoder layers kept in the Q-Former (None: all)."""
     loss_weights: dict[Literal["lid", "in", "out"], Annotated[Number, Field(ge=0.0)]] = Field(
         default_factory=lambda: {"lid": 1.0, "in": 1.0, "out": 1.0}
     )
+    distance: Literal["l2", "mse"] = "l2"
+    """L_IN and L_OUT: "l2", DiVA's and the paper's per-token Euclidean distance (not squared), or "mse", the
+    per-element squared error (the earlier default here; it weights the three terms differently)."""
     chat_template: str | None = None
     """Jinja chat template; None takes the LLM tokenizer's own."""
     system_prompt: str | None = None
@@ -89,6 +96,11 @@ class SpeechLLMConfig(Settings):
             whisper = WhisperConfig.from_pretrained(resolve(self.whisper))
         except Exception as e:  # noqa: BLE001 - hub/file errors come in many types
             raise AudioMLQAError(f"cannot read the Whisper config of {self.whisper!r}: {first_line(e)}") from None
+        if self.encoder_window_seconds is not None and self.encoder_window_seconds * 50 > whisper.max_source_positions:
+            raise AudioMLQAError(
+                f"encoder_window_seconds {self.encoder_window_seconds} exceeds the window of {self.whisper!r} "
+                f"({whisper.max_source_positions // 50} s)"
+            )
         if self.num_queries > whisper.max_target_positions:
             raise AudioMLQAError(
                 f"num_queries {self.num_queries} exceeds the Whisper decoder's {whisper.max_target_positions} positions"

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from audiomlqa.audio import SAMPLE_RATE, read_flac
-from audiomlqa.config import Integer, Settings
+from audiomlqa.config import Integer, Language, Number, Settings
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.files import inside
 
@@ -29,9 +29,17 @@ class DataConfig(Settings):
     language_column: str = "language"
     language: str | None = None
     """The language of every utterance, for a corpus without a language column."""
+    language_map: dict[str, Language] = Field(default_factory=dict)
+    """Source language codes → bank languages (Common Voice's ``zh-CN: zh``); codes neither mapped nor in the
+    bank are left out, and counted."""
+    voice_column: str = "voice"
+    """The speaker or voice of each utterance, when the data has one: validation holds out whole voices."""
     accepted_only: bool = True
     """From a synthesis output, only clips the ASR round trip accepted."""
     limit: Integer | None = Field(None, ge=1)
+    validation: Number = Field(0.0, ge=0.0, lt=1.0)
+    """The share of each language held out for validation: whole voices where the data names two or more per
+    language (the gate is then judged on voices it never heard), else single utterances."""
 
 
 @dataclass
@@ -49,14 +57,16 @@ class Utterance:
 class AsrCorpus:
     """Indexable utterances; audio is read when an item is asked for."""
 
-    items: list = field(default_factory=list)  # (reader, key, text, language)
+    items: list = field(default_factory=list)  # (reader, key, text, language, voice)
     source: str = ""
+    counts: dict = field(default_factory=dict)
+    """How many rows were kept and how many left out, by reason."""
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> Utterance:
-        reader, key, text, language = self.items[i]
+        reader, key, text, language, _ = self.items[i]
         return Utterance(reader(key), text, language)
 
     def languages(self) -> list[str]:
@@ -71,7 +81,7 @@ def _from_synthesis(directory: Path, cfg: DataConfig) -> AsrCorpus:
         for row in read_manifest(manifest):
             if row.audio and (row.accepted or not cfg.accepted_only):
                 path = inside(directory, row.audio, f"{manifest.name}: audio path")
-                items.append((read_flac, path, row.spoken_text, row.question_lang))
+                items.append((read_flac, path, row.spoken_text, row.question_lang, row.voice))
     return AsrCorpus(items, str(directory))
 
 
@@ -107,23 +117,80 @@ def _from_hf(cfg: DataConfig) -> AsrCorpus:
     ds = ds.cast_column(cfg.audio_column, datasets.Audio(sampling_rate=SAMPLE_RATE))
     texts = ds[cfg.text_column]
     languages = [cfg.language] * len(ds) if cfg.language else ds[cfg.language_column]
+    voices = ds[cfg.voice_column] if cfg.voice_column in ds.column_names else [None] * len(ds)
     reader = _HFReader(ds, cfg.audio_column)
-    return AsrCorpus([(reader, i, t, lang) for i, (t, lang) in enumerate(zip(texts, languages))], cfg.source)
+    rows = zip(texts, languages, voices)
+    return AsrCorpus([(reader, i, t, lang, v) for i, (t, lang, v) in enumerate(rows)], cfg.source)
 
 
-def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> AsrCorpus:
-    """The utterances of ``cfg.source`` in ``languages`` (others are left out), at most ``cfg.limit``."""
+def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> tuple[AsrCorpus, AsrCorpus]:
+    """The training and validation utterances of ``cfg.source`` in ``languages`` (after ``cfg.language_map``;
+    others are left out and counted in ``counts``), at most ``cfg.limit``."""
     path = Path(cfg.source)
     corpus = _from_synthesis(path, cfg) if path.is_dir() and any(path.glob("manifest*.jsonl")) else _from_hf(cfg)
-    corpus.items = [x for x in corpus.items if x[3] in languages and x[2].strip()]
+    counts = {"rows": len(corpus.items), "empty_text": 0, "language_not_in_bank": {}}
+    kept = []
+    for reader, key, text, language, voice in corpus.items:
+        language = cfg.language_map.get(language, language)
+        if language not in languages:
+            counts["language_not_in_bank"][language] = counts["language_not_in_bank"].get(language, 0) + 1
+        elif not str(text).strip():
+            counts["empty_text"] += 1
+        else:
+            kept.append((reader, key, text, language, voice))
     if cfg.limit is not None:
-        corpus.items = corpus.items[: cfg.limit]
-    if not corpus.items:
+        counts["over_limit"] = max(0, len(kept) - cfg.limit)
+        kept = kept[: cfg.limit]
+    if not kept:
         raise AudioMLQAError(
             f"{cfg.source}: no utterances in {', '.join(languages)} to train on"
-            + (" (run `audiomlqa synthesize` to make some)" if not path.exists() else "")
+            + (" (run `audiomlqa synthesize` or `audiomlqa asr-corpus` to make some)" if not path.exists() else "")
+            + (
+                f" (its languages: {', '.join(sorted(counts['language_not_in_bank']))}; "
+                "map them with data.language_map)"
+                if counts["language_not_in_bank"]
+                else ""
+            )
         )
-    return corpus
+    held = held_out(kept, cfg.validation)
+    train = AsrCorpus([x for i, x in enumerate(kept) if i not in held], corpus.source)
+    validation = AsrCorpus([x for i, x in enumerate(kept) if i in held], corpus.source)
+    counts.update(train=len(train), validation=len(validation), validation_by=_split_by(kept) if held else None)
+    train.counts = validation.counts = counts
+    return train, validation
+
+
+def _split_by(items: list) -> str:
+    voices: dict[str, set] = {}
+    for x in items:
+        voices.setdefault(x[3], set()).add(x[4])
+    return "voice" if all(None not in v and len(v) >= 2 for v in voices.values()) else "utterance"
+
+
+def held_out(items: list, share: float) -> set[int]:
+    """Indices of the items held out: per language, whole voices (in a seeded order) until ``share`` of the
+    language's items is reached, never all of them; without two or more named voices per language, single
+    utterances."""
+    import hashlib
+
+    if share <= 0:
+        return set()
+    rank = lambda s: hashlib.sha256(str(s).encode()).hexdigest()  # noqa: E731
+    by_voice = _split_by(items) == "voice"
+    held: set[int] = set()
+    for language in sorted({x[3] for x in items}):
+        idx = [i for i, x in enumerate(items) if x[3] == language]
+        groups: dict[str, list[int]] = {}
+        for i in idx:
+            groups.setdefault(items[i][4] if by_voice else f"{items[i][1]}", []).append(i)
+        order = sorted(groups, key=rank)
+        taken: list[int] = []
+        for g in order[:-1]:  # the last group always trains
+            if len(taken) >= share * len(idx):
+                break
+            taken += groups[g]
+        held.update(taken)
+    return held
 
 
 def batch_indices(

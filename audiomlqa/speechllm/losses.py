@@ -8,7 +8,10 @@ Speech and its transcript should look the same to the frozen LLM, at its input a
   equal final states give equal distributions, and the 100k+-row head is never run);
 * ``L_LID`` — cross-entropy of the gate's language logits against the utterance's language.
 
-All are means, computed in float32 whatever the models' dtype.
+``L_IN`` and ``L_OUT`` are DiVA's and the paper's distance by default: the Euclidean (L2) norm of each token's
+difference, not squared, averaged over the valid positions (``distance="l2"``); ``distance="mse"`` is the squared
+error averaged per element, kept for comparison (it weights the terms differently: with hidden width d, a token
+off by δ everywhere costs δ·√d under L2 and δ² under MSE). All are computed in float32 whatever the models' dtype.
 """
 
 from __future__ import annotations
@@ -16,23 +19,34 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+DISTANCES = ("l2", "mse")
 
-def input_distillation_loss(speech_tokens: torch.Tensor, transcript_embeds: list[torch.Tensor]) -> torch.Tensor:
-    """Mean squared error between the last T speech tokens and the T transcript embeddings, per
-    utterance (T = min(transcript length, number of speech tokens)), averaged over the batch."""
+
+def token_distances(a: torch.Tensor, b: torch.Tensor, distance: str = "l2") -> torch.Tensor:
+    """[..., d] × [..., d] → [...]: each token's L2 distance, or its mean squared error over the d elements."""
+    diff = a.float() - b.float()
+    return diff.norm(dim=-1) if distance == "l2" else diff.pow(2).mean(dim=-1)
+
+
+def input_distillation_loss(
+    speech_tokens: torch.Tensor, transcript_embeds: list[torch.Tensor], distance: str = "l2"
+) -> torch.Tensor:
+    """The last T speech tokens against the T transcript embeddings of each utterance (T = min(transcript length,
+    number of speech tokens)): the mean distance over all those positions of the batch."""
     num_queries = speech_tokens.shape[1]
-    losses = []
+    per_position = []
     for tokens, target in zip(speech_tokens, transcript_embeds):
         t = min(len(target), num_queries)
-        if t == 0:
-            continue
-        losses.append(F.mse_loss(tokens[num_queries - t :].float(), target[:t].float()))
-    return torch.stack(losses).mean() if losses else speech_tokens.float().sum() * 0.0
+        if t:
+            per_position.append(token_distances(tokens[num_queries - t :], target[:t], distance))
+    return torch.cat(per_position).mean() if per_position else speech_tokens.float().sum() * 0.0
 
 
-def output_distillation_loss(student_last: torch.Tensor, teacher_last: torch.Tensor) -> torch.Tensor:
-    """Mean squared error between final hidden states at the first response position."""
-    return F.mse_loss(student_last.float(), teacher_last.float())
+def output_distillation_loss(
+    student_last: torch.Tensor, teacher_last: torch.Tensor, distance: str = "l2"
+) -> torch.Tensor:
+    """The mean distance between final hidden states at the first response position ([B, d] each)."""
+    return token_distances(student_last, teacher_last, distance).mean()
 
 
 def language_id_loss(logits: torch.Tensor, languages: torch.Tensor) -> torch.Tensor:

@@ -41,8 +41,17 @@ WEIGHTS = "model.safetensors"
 # -- the gate: which language is this? ------------------------------------------------------------
 
 
+def valid_mask(frames: torch.Tensor | None, length: int, batch: int, device) -> torch.Tensor:
+    """[B, length] True where a position holds speech (``frames`` valid positions per row; None: all)."""
+    positions = torch.arange(length, device=device)[None, :]
+    if frames is None:
+        return positions.expand(batch, length) >= 0
+    return positions < frames.to(device)[:, None]
+
+
 class ConvGate(nn.Module):
-    """A small 1-D convolutional language-ID network over the encoder states (time-pooled)."""
+    """A small 1-D convolutional language-ID network over the encoder states, averaged over the frames that hold
+    speech (a spoken question fills a few seconds of Whisper's 30 s window; the rest is padding)."""
 
     def __init__(self, width: int, hidden: int, num_languages: int) -> None:
         super().__init__()
@@ -54,20 +63,27 @@ class ConvGate(nn.Module):
         )
         self.classify = nn.Linear(hidden, num_languages)
 
-    def forward(self, states: torch.Tensor) -> torch.Tensor:  # [B, S, d] -> [B, K]
-        return self.classify(self.convs(states.transpose(1, 2)).mean(dim=-1))
+    def forward(self, states: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:  # [B, S, d] -> [B, K]
+        if frames is not None:  # the padding is zeroed, so the convolutions' edges see none of it
+            states = states * valid_mask(frames, states.shape[1], len(states), states.device)[:, :, None]
+        hidden = self.convs(states.transpose(1, 2))  # [B, h, ⌈S/4⌉]: each convolution halves the time axis
+        valid = None if frames is None else (((frames + 1) // 2) + 1) // 2
+        mask = valid_mask(valid, hidden.shape[-1], len(hidden), hidden.device).to(hidden.dtype)[:, None, :]
+        return self.classify((hidden * mask).sum(-1) / mask.sum(-1).clamp(min=1.0))
 
 
 class AttentionPoolGate(nn.Module):
-    """Attention pooling (one learned score per frame) followed by an MLP."""
+    """Attention pooling (one learned score per frame, padding frames left out) followed by an MLP."""
 
     def __init__(self, width: int, hidden: int, num_languages: int) -> None:
         super().__init__()
         self.score = nn.Linear(width, 1)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, num_languages))
 
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        weights = self.score(states).softmax(dim=1)  # [B, S, 1]
+    def forward(self, states: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        scores = self.score(states)  # [B, S, 1]
+        mask = valid_mask(frames, states.shape[1], len(states), states.device)[:, :, None]
+        weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)
         return self.mlp((weights * states).sum(dim=1))
 
 
@@ -131,13 +147,18 @@ class QueryBankProjector(nn.Module):
         self.proj = nn.Linear(width, llm_width)
 
     def forward(
-        self, states: torch.Tensor, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0
+        self,
+        states: torch.Tensor,
+        gold: torch.Tensor | None = None,
+        teacher_forcing: float = 0.0,
+        frames: torch.Tensor | None = None,
     ) -> SpeechTokens:
+        """``frames``: each clip's encoder positions that hold speech (None: all); the gate pools over those."""
         batch = len(states)
         if self.gate is None:
             logits, weights = None, states.new_ones(batch, 1, dtype=self.bank.dtype)
         else:
-            logits = self.gate(states.to(self.bank.dtype))
+            logits = self.gate(states.to(self.bank.dtype), frames)
             weights = selection_weights(logits, self.config.selection, gold, teacher_forcing)
         queries = torch.einsum("bk,kld->bld", weights, self.bank)
         hidden = self.qformer(
@@ -157,6 +178,8 @@ class DistillationOutput:
     loss_out: torch.Tensor
     lid_accuracy: torch.Tensor
     gate_entropy: torch.Tensor
+    predicted: torch.Tensor | None = None
+    """The gate's language per utterance (None without a gate)."""
 
 
 class SpeechLLM(nn.Module):
@@ -188,6 +211,8 @@ class SpeechLLM(nn.Module):
             whisper = WhisperModel.from_pretrained(whisper_path, dtype=dtype)
         except Exception as e:  # noqa: BLE001
             raise AudioMLQAError(f"cannot load Whisper {config.whisper!r}: {first_line(e)}") from None
+        if config.encoder_window_seconds is not None:
+            _shorten_window(whisper, config.encoder_window_seconds * ENCODER_POSITIONS_PER_SECOND)
         llm = load_causal_lm(config.llm, dtype=dtype)
         model = cls(config, whisper, llm, load_tokenizer(config.llm), _feature_extractor(whisper_path, whisper.config))
         model.projector.float()  # trainable parts in float32 (mixed precision autocasts them)
@@ -268,15 +293,26 @@ class SpeechLLM(nn.Module):
         )
         return out.input_features
 
+    def frames(self, audios: Sequence[np.ndarray]) -> torch.Tensor:
+        """Each clip's encoder positions that hold speech: its Mel frames (one per hop, capped at the window),
+        halved by the encoder's strided convolution."""
+        fe = self.feature_extractor
+        mel = [min(len(a) // fe.hop_length + 1, fe.nb_max_frames) for a in audios]
+        return torch.tensor([max(1, (m + 1) // 2) for m in mel], dtype=torch.long)
+
     def encode(self, input_features: torch.Tensor) -> torch.Tensor:
         dtype = next(self.encoder.parameters()).dtype
         with torch.no_grad():
             return self.encoder(input_features.to(self.device, dtype)).last_hidden_state
 
     def speech_tokens(
-        self, input_features: torch.Tensor, gold: torch.Tensor | None = None, teacher_forcing: float = 0.0
+        self,
+        input_features: torch.Tensor,
+        gold: torch.Tensor | None = None,
+        teacher_forcing: float = 0.0,
+        frames: torch.Tensor | None = None,
     ) -> SpeechTokens:
-        return self.projector(self.encode(input_features), gold, teacher_forcing)
+        return self.projector(self.encode(input_features), gold, teacher_forcing, frames)
 
     def prompt_pieces(self, user_text: str = SPEECH) -> tuple[list[int], list[int]]:
         """Token ids before and after the speech in the chat-formatted prompt (generation prompt added)."""
@@ -321,10 +357,12 @@ class SpeechLLM(nn.Module):
         transcript_ids: Sequence[Sequence[int]],
         languages: torch.Tensor,
         teacher_forcing: float = 0.0,
+        frames: torch.Tensor | None = None,
     ) -> DistillationOutput:
-        """Distillation losses for a batch of (audio features, transcript token ids, language index)."""
+        """Distillation losses for a batch of (audio features, transcript token ids, language index); ``frames``
+        (from :meth:`frames`) tells the gate where the speech ends."""
         languages = languages.to(self.device)
-        speech = self.speech_tokens(input_features, languages, teacher_forcing)
+        speech = self.speech_tokens(input_features, languages, teacher_forcing, frames)
         before, after = self.prompt_pieces()
         prefix, suffix = self.embed(before), self.embed(after)
         transcripts = [self.embed(ids) for ids in transcript_ids]
@@ -336,8 +374,8 @@ class SpeechLLM(nn.Module):
         )
 
         weights = self.config.loss_weights
-        loss_in = losses.input_distillation_loss(speech.tokens, transcripts)
-        loss_out = losses.output_distillation_loss(student, teacher)
+        loss_in = losses.input_distillation_loss(speech.tokens, transcripts, self.config.distance)
+        loss_out = losses.output_distillation_loss(student, teacher, self.config.distance)
         if speech.logits is not None:
             loss_lid = losses.language_id_loss(speech.logits, languages)
             accuracy = (speech.logits.argmax(-1) == languages).float().mean()
@@ -347,8 +385,9 @@ class SpeechLLM(nn.Module):
         loss = (
             weights.get("lid", 1.0) * loss_lid + weights.get("in", 1.0) * loss_in + weights.get("out", 1.0) * loss_out
         )
+        predicted = speech.logits.argmax(-1).detach() if speech.logits is not None else None
         return DistillationOutput(
-            loss, loss_lid.detach(), loss_in.detach(), loss_out.detach(), accuracy.detach(), entropy.detach()
+            loss, loss_lid.detach(), loss_in.detach(), loss_out.detach(), accuracy.detach(), entropy.detach(), predicted
         )
 
     # inference --------------------------------------------------------------------------------------
@@ -374,7 +413,7 @@ class SpeechLLM(nn.Module):
             prompts = [prompts or SPEECH] * len(audios)
         if len(prompts) != len(audios):
             raise AudioMLQAError(f"{len(audios)} audio clips but {len(prompts)} prompts")
-        speech = self.speech_tokens(self.features(audios)).tokens
+        speech = self.speech_tokens(self.features(audios), frames=self.frames(audios)).tokens
         dtype = self.llm.get_input_embeddings().weight.dtype
         rows = []
         for tokens, prompt in zip(speech, prompts):
@@ -385,6 +424,21 @@ class SpeechLLM(nn.Module):
             self.llm, rows, pad_token_id=pad, prefill=prefill, max_new_tokens=max_new_tokens, **generate_kwargs
         )
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+ENCODER_POSITIONS_PER_SECOND = 50
+"""Whisper's encoder: 100 Mel frames a second, halved by its strided convolution."""
+
+
+def _shorten_window(whisper, positions: int) -> None:
+    """Keep the first ``positions`` of the encoder's position table: it then reads a window that much shorter."""
+    encoder = whisper.get_encoder()
+    table = encoder.embed_positions
+    table.weight = nn.Parameter(table.weight.data[:positions].clone(), requires_grad=False)
+    table.num_embeddings = positions
+    encoder.max_source_positions = positions
+    encoder.config.max_source_positions = positions
+    whisper.config.max_source_positions = positions
 
 
 def _feature_extractor(whisper_path: str, whisper_config):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +60,12 @@ class TrainConfig(Settings):
     """"auto" (bf16 on a GPU that has it, else none), "no", "bf16" or "fp16"."""
     deepspeed: DeepSpeedSettings | None = None
     """DeepSpeed plugin settings, e.g. ``{zero_stage: 2}``; launch with ``accelerate launch``."""
+    eval_every: Integer | None = Field(None, ge=1)
+    """Validate on the held-out utterances (``data.validation``) every this many steps and at the end (None: at
+    every checkpoint)."""
+    trackers: list[Literal["tensorboard", "wandb"]] | Literal["auto"] = "auto"
+    """accelerate's trackers for the training and validation metrics (``auto``: TensorBoard when installed);
+    ``train_log.jsonl`` has them all either way."""
     save_every: Integer = Field(500, ge=1)
     keep_checkpoints: Integer = Field(2, ge=0)
     seed: Integer = 0
@@ -88,7 +95,17 @@ class TrainResult:
     steps: int
     resumed_from: int
     log: list[dict]
+    """The training steps' rows of ``train_log.jsonl``."""
     process_index: int = 0
+    validation: list[dict] = field(default_factory=list)
+    """Its validation rows (``"split": "validation"``)."""
+    data: dict = field(default_factory=dict)
+    """Rows of the data kept and left out, by reason; the training / validation split."""
+
+    @property
+    def best(self) -> dict | None:
+        """The validation with the lowest total loss."""
+        return min(self.validation, key=lambda r: r["loss"]) if self.validation else None
 
     def summary(self) -> dict:
         return {
@@ -97,6 +114,9 @@ class TrainResult:
             "steps": self.steps,
             "resumed_from": self.resumed_from,
             "last": self.log[-1] if self.log else None,
+            "validation": self.validation[-1] if self.validation else None,
+            "best_step": self.best["step"] if self.best else None,
+            "data": self.data,
         }
 
 
@@ -132,14 +152,16 @@ def train(
     ``push_to_hub`` (``user/name``), upload the final checkpoint there (``SpeechLLM.from_pretrained`` and a spec's
     ``checkpoint`` take that id)."""
     cfg.model.check_models()  # before any weights: query length, chat template
-    corpus = load_asr_corpus(cfg.data, cfg.model.languages)
+    corpus, validation = load_asr_corpus(cfg.data, cfg.model.languages)
+    if progress:
+        _print_counts(corpus.counts)
     out = Path(cfg.output_dir)
     with contextlib.ExitStack() as stack:
         if int(os.environ.get("RANK", "0")) == 0:  # one lock per run: the launcher's first process holds it
             from audiomlqa.locks import exclusive
 
             stack.enter_context(exclusive(out, "audiomlqa train-reference"))
-        result = _train(cfg, corpus, out, progress, on_step)
+        result = _train(cfg, corpus, validation, out, progress, on_step)
     if push_to_hub and result.process_index == 0:
         from audiomlqa import __version__
         from audiomlqa.hub import push
@@ -148,11 +170,26 @@ def train(
     return result
 
 
-def _train(cfg: TrainConfig, corpus: AsrCorpus, out: Path, progress: bool, on_step) -> TrainResult:
+def _print_counts(counts: dict) -> None:
+    from audiomlqa.progress import stderr_console
+
+    dropped = {f"language {k}": v for k, v in counts["language_not_in_bank"].items()}
+    dropped.update({k: counts.get(k, 0) for k in ("empty_text", "over_limit") if counts.get(k)})
+    left_out = ", ".join(f"{v} {k}" for k, v in dropped.items()) or "none"
+    stderr_console().print(
+        f"data: {counts['rows']} rows, {counts['train']} train, {counts['validation']} validation"
+        f"{' (by ' + counts['validation_by'] + ')' if counts['validation_by'] else ''}; left out: {left_out}",
+        highlight=False,
+    )
+
+
+def _train(
+    cfg: TrainConfig, corpus: AsrCorpus, validation: AsrCorpus, out: Path, progress: bool, on_step
+) -> TrainResult:
     from accelerate.utils import set_seed
 
     _check_same_run(cfg, out)
-    accelerator = _accelerator(cfg)
+    accelerator = _accelerator(cfg, out)
     set_seed(cfg.seed)
     run = _build(cfg, accelerator)
     checkpoint = latest_checkpoint(out)
@@ -160,21 +197,36 @@ def _train(cfg: TrainConfig, corpus: AsrCorpus, out: Path, progress: bool, on_st
         _load_checkpoint(accelerator, run, checkpoint)
     resumed_from = run.state.step
     log_path = out / "train_log.jsonl"
-    log = _read_log(log_path, up_to=run.state.step)
+    rows = _read_log(log_path, up_to=run.state.step)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        _write_log(log_path, log)
+        _write_log(log_path, rows)
         write_json(out / "train_config.json", cfg.to_dict())
+    log = [r for r in rows if r.get("split", "train") == "train"]
+    checks = [r for r in rows if r.get("split") == "validation"]
+    every = cfg.eval_every or cfg.save_every
+
+    def record(row: dict) -> None:
+        if accelerator.is_main_process:
+            _write_log(log_path, [row], append=True)
+        scalars = {f"{row['split']}/{k}": v for k, v in row.items() if isinstance(v, float)}
+        for lang, accuracy in row.get("lid_accuracy_per_language", {}).items():
+            scalars[f"{row['split']}/lid_accuracy/{lang}"] = accuracy
+        accelerator.log(scalars, step=row["step"])
 
     enabled = progress and accelerator.is_main_process
+    run.model.train()  # the projector's dropout and the like; the frozen encoder and LLM stay in eval mode
     with progress_bar("train", cfg.max_steps, completed=run.state.step, enabled=enabled) as bar:
         while run.state.step < cfg.max_steps:
             row = _train_step(run, corpus, cfg)
             log.append(row)
-            if accelerator.is_main_process:
-                _write_log(log_path, [row], append=True)
+            record(row)
             bar.update(completed=run.state.step, note=f"loss {row['loss']:.4f} lid {row['lid_accuracy']:.2f}")
-            if run.state.step % cfg.save_every == 0 or run.state.step == cfg.max_steps:
+            done = run.state.step == cfg.max_steps
+            if len(validation) and (run.state.step % every == 0 or done):
+                checks.append(_validate(run, validation, cfg))
+                record(checks[-1])
+            if run.state.step % cfg.save_every == 0 or done:
                 _save_checkpoint(accelerator, run.core, out, run.state.step, cfg.keep_checkpoints)
             if on_step is not None:
                 on_step(run.state.step, row)
@@ -182,11 +234,21 @@ def _train(cfg: TrainConfig, corpus: AsrCorpus, out: Path, progress: bool, on_st
     if accelerator.is_main_process:
         run.core.save_pretrained(final)
     accelerator.wait_for_everyone()
-    return TrainResult(out, final, run.state.step, resumed_from, log, accelerator.process_index)
+    accelerator.end_training()
+    index = accelerator.process_index
+    return TrainResult(out, final, run.state.step, resumed_from, log, index, checks, corpus.counts)
 
 
-def _accelerator(cfg: TrainConfig):
-    """One device, DDP or DeepSpeed, whichever the launcher and the config ask for."""
+def _trackers(cfg: TrainConfig) -> list[str]:
+    if cfg.trackers != "auto":
+        return list(cfg.trackers)
+    import importlib.util
+
+    return ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+
+
+def _accelerator(cfg: TrainConfig, out: Path):
+    """One device, DDP or DeepSpeed, whichever the launcher and the config ask for; trackers log under ``out``."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
@@ -207,19 +269,35 @@ def _accelerator(cfg: TrainConfig):
         )
     # With L_LID switched off and the gold language forced, the gate gets no gradient in a step: DDP must allow that.
     unused = cfg.model.language_aware and cfg.model.loss_weights.get("lid", 1.0) == 0
-    return Accelerator(
+    trackers = _trackers(cfg)
+    accelerator = Accelerator(
         mixed_precision=mixed,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         deepspeed_plugin=plugin,
         step_scheduler_with_optimizer=False,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)],
+        log_with=trackers or None,
+        project_dir=str(out),
     )
+    if trackers:
+        flat = {k: v for k, v in _flatten(cfg.to_dict()).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers("trackers", config=flat)
+    return accelerator
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _build(cfg: TrainConfig, accelerator) -> _Run:
     """The model (frozen parts in the mixed-precision dtype), AdamW over the projector, cosine schedule, prepared."""
     import torch
-    from transformers import get_cosine_schedule_with_warmup
 
     from audiomlqa.speechllm.model import SpeechLLM
 
@@ -228,12 +306,23 @@ def _build(cfg: TrainConfig, accelerator) -> _Run:
     optimizer = torch.optim.AdamW(
         model.trainable_parameters(), lr=cfg.learning_rate, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
     )
-    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: learning_rate_factor(step, cfg.warmup_steps, cfg.max_steps)
+    )
     state = StepCounter()
     _register_trainable_only_hooks(accelerator)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     languages = {lang: i for i, lang in enumerate(cfg.model.languages)}
     return _Run(accelerator, model, accelerator.unwrap_model(model), optimizer, scheduler, state, languages)
+
+
+def learning_rate_factor(step: int, warmup: int, total: int) -> float:
+    """The multiplier of the learning rate at optimizer step ``step`` (0-based): linear warm-up that reaches the full
+    rate at step ``warmup - 1`` (step 0 already learns, at 1/warmup of it), then a cosine to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
@@ -246,6 +335,7 @@ def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
     step = run.state.step
     t0 = time.perf_counter()
     teacher_forcing = teacher_forcing_probability(step, cfg.max_steps, cfg.model.teacher_forcing_fraction)
+    lr = run.scheduler.get_last_lr()[0]  # the rate this step's update uses
     sums = dict.fromkeys(LOG_KEYS, 0.0)
     audio_seconds = 0.0
     grad_norm = None
@@ -262,11 +352,12 @@ def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
         )
         utterances = [corpus[i] for i in idx]
         audio_seconds += sum(u.seconds for u in utterances)
-        features = core.features([u.audio for u in utterances])
+        audios = [u.audio for u in utterances]
+        features, frames = core.features(audios), core.frames(audios)
         transcripts = [core.tokenizer(u.text, add_special_tokens=False).input_ids for u in utterances]
         languages = torch.tensor([run.language_index[u.language] for u in utterances])
         with acc.accumulate(run.model), acc.autocast():
-            result = run.model(features, transcripts, languages, teacher_forcing)
+            result = run.model(features, transcripts, languages, teacher_forcing, frames)
             acc.backward(result.loss)
             if acc.sync_gradients:
                 grad_norm = acc.clip_grad_norm_(core.trainable_parameters(), cfg.max_grad_norm)
@@ -280,12 +371,49 @@ def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
     seconds = time.perf_counter() - t0
     return {
         "step": run.state.step,
+        "split": "train",
         **metrics,
-        "lr": run.scheduler.get_last_lr()[0],
+        "lr": lr,
         "teacher_forcing": teacher_forcing,
         "grad_norm": None if grad_norm is None else float(grad_norm),
         "audio_seconds_per_second": audio_seconds * acc.num_processes / seconds,
         "steps_per_second": 1.0 / seconds,
+    }
+
+
+def _validate(run: _Run, validation: AsrCorpus, cfg: TrainConfig) -> dict:
+    """The losses and the gate's language ID on the held-out utterances (no teacher forcing), per language too.
+    Every process computes the same (on the unwrapped model: no collective calls)."""
+    import torch
+
+    core = run.core
+    was_training = core.training
+    core.eval()
+    sums, n = dict.fromkeys(("loss", "loss_lid", "loss_in", "loss_out"), 0.0), 0
+    hits: dict[str, list[bool]] = {}
+    with torch.no_grad(), run.accelerator.autocast():
+        for start in range(0, len(validation), cfg.batch_size):
+            utterances = [validation[i] for i in range(start, min(start + cfg.batch_size, len(validation)))]
+            audios = [u.audio for u in utterances]
+            transcripts = [core.tokenizer(u.text, add_special_tokens=False).input_ids for u in utterances]
+            languages = torch.tensor([run.language_index[u.language] for u in utterances])
+            result = core(core.features(audios), transcripts, languages, 0.0, core.frames(audios))
+            for k in sums:
+                sums[k] += float(getattr(result, k)) * len(utterances)
+            n += len(utterances)
+            if result.predicted is not None:
+                for u, p in zip(utterances, result.predicted.tolist()):
+                    hits.setdefault(u.language, []).append(p == run.language_index[u.language])
+    core.train(was_training)
+    per_language = {lang: sum(h) / len(h) for lang, h in sorted(hits.items())}
+    every = [x for h in hits.values() for x in h]
+    return {
+        "step": run.state.step,
+        "split": "validation",
+        **{k: v / n for k, v in sums.items()},
+        "lid_accuracy": sum(every) / len(every) if every else 0.0,
+        "lid_accuracy_per_language": per_language,
+        "utterances": n,
     }
 
 

@@ -1,0 +1,118 @@
+"""Training data at the scale of a lab's run, tried small: an ASR corpus spoken from MLQA contexts (never the
+questions), language codes mapped and everything left out counted, whole voices held out for validation, and a
+gate that, pooling over speech rather than padding, learns the languages of voices it never heard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("datasets")
+
+from helpers import assert_one_line, audiomlqa  # noqa: E402
+
+from audiomlqa.errors import AudioMLQAError  # noqa: E402
+from audiomlqa.sources import PACKAGED_SAMPLE, load_questions  # noqa: E402
+from audiomlqa.speechllm.corpus import CorpusConfig, build_corpus, sentences  # noqa: E402
+from audiomlqa.speechllm.data import DataConfig, held_out, load_asr_corpus  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LANGS = ["en", "de", "zh"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus") / "asr"
+    result = audiomlqa("asr-corpus", f"output={out}", "languages=[en,de,zh]", "per_language=20", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["per_language"] == {"en": 20, "de": 20, "zh": 20}
+    return out
+
+
+def test_the_corpus_speaks_context_sentences_never_the_questions_in_five_voices(corpus):
+    rows = [json.loads(x) for x in (corpus / "metadata.jsonl").read_text().splitlines()]
+    asked = {q.question.strip() for q in load_questions(PACKAGED_SAMPLE, languages=LANGS)}
+    assert rows and not {r["text"] for r in rows} & asked
+    assert all((corpus / r["file_name"]).stat().st_size > 1000 for r in rows)
+    assert {len({r["voice"] for r in rows if r["language"] == lang}) for lang in LANGS} == {5}
+    again = build_corpus(CorpusConfig.from_dict({"output": str(corpus), "languages": LANGS, "per_language": 20}))
+    assert again["utterances"] == len(rows)  # a rerun keeps the clips and writes the same metadata
+
+
+def test_sentences_are_cut_at_every_scripts_stops_and_kept_within_bounds():
+    assert list(sentences("One two three. Four five six seven! Eight?", "en", 3, 4)) == [
+        "One two three.",
+        "Four five six seven!",
+    ]
+    assert list(sentences("北京是中国的首都。它有很多人口和悠久的历史！", "zh", 3, 25)) == [
+        "北京是中国的首都。",
+        "它有很多人口和悠久的历史！",
+    ]
+
+
+def test_whole_voices_are_held_out_per_language_and_never_all_of_them(corpus):
+    train, validation = load_asr_corpus(DataConfig(source=str(corpus), validation=0.2), LANGS)
+    assert train.counts["validation_by"] == "voice" and len(validation) >= 3 * 3
+    for lang in LANGS:
+        held = {x[4] for x in validation.items if x[3] == lang}
+        trained = {x[4] for x in train.items if x[3] == lang}
+        assert held and trained and not held & trained, lang
+    # without voices, single utterances; never every item of a language
+    items = [(None, i, f"t{i}", "en" if i < 4 else "de", None) for i in range(6)]
+    assert 0 < len(held_out(items, 0.5)) < 6 and all(i in range(6) for i in held_out(items, 0.5))
+    assert held_out(items, 0.0) == set()
+
+
+def test_language_codes_are_mapped_and_what_is_left_out_is_counted(corpus, tmp_path):
+    rows = [json.loads(x) for x in (corpus / "metadata.jsonl").read_text().splitlines()]
+    mapped = tmp_path / "mapped"
+    mapped.mkdir()
+    for r in rows:
+        (mapped / r["file_name"]).parent.mkdir(parents=True, exist_ok=True)
+        (mapped / r["file_name"]).write_bytes((corpus / r["file_name"]).read_bytes())
+        r["language"] = {"zh": "zh-CN", "de": "gsw"}.get(r["language"], r["language"])
+    (mapped / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train, _ = load_asr_corpus(DataConfig(source=str(mapped), language_map={"zh-CN": "zh"}), LANGS)
+    assert {x[3] for x in train.items} == {"en", "zh"}
+    assert train.counts["language_not_in_bank"] == {"gsw": 20} and train.counts["train"] == 40
+    with pytest.raises(AudioMLQAError, match="map them with data.language_map"):
+        load_asr_corpus(DataConfig(source=str(mapped)), ["de"])
+
+
+def test_a_dataset_without_the_text_column_fails_in_one_line_before_any_model_loads(corpus, tmp_path):
+    out = audiomlqa(
+        "train-reference",
+        "--recipe",
+        ROOT / "recipes" / "train-tiny-cpu.yaml",
+        f"data.source={corpus}",
+        "data.text_column=sentence",
+        f"output_dir={tmp_path / 'run'}",
+    )
+    assert_one_line(out, "no column(s) sentence", "set data.audio_column / text_column")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_gate_learns_the_languages_of_voices_it_never_heard(corpus, tmp_path):
+    """The tiny recipe, shortened: Whisper base with an 8 s window, three languages, 40 steps."""
+    out = audiomlqa(
+        "train-reference",
+        "--recipe",
+        ROOT / "recipes" / "train-tiny-cpu.yaml",
+        "model.languages=[en,de,zh]",
+        "model.num_banks=3",
+        f"data.source={corpus}",
+        "max_steps=40",
+        "eval_every=20",
+        "save_every=40",
+        f"output_dir={tmp_path / 'run'}",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["data"]["validation_by"] == "voice"
+    assert report["validation"]["step"] == 40 and report["best_step"] in (20, 40)
+    assert report["validation"]["lid_accuracy"] >= 0.75, report["validation"]  # chance: 1/3
+    assert "data: 60 rows" in out.stderr
