@@ -37,6 +37,9 @@ class DataConfig(Settings):
     accepted_only: bool = True
     """From a synthesis output, only clips the ASR round trip accepted."""
     limit: Integer | None = Field(None, ge=1)
+    workers: Integer = Field(2, ge=0)
+    """DataLoader processes that read, decode and turn utterances into features ahead of the training step
+    (0: in the training process)."""
     validation: Number = Field(0.0, ge=0.0, lt=1.0)
     """The share of each language held out for validation: whole voices where the data names two or more per
     language (the gate is then judged on voices it never heard), else single utterances."""

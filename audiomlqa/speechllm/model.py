@@ -281,24 +281,10 @@ class SpeechLLM(nn.Module):
     # the pieces -----------------------------------------------------------------------------------
 
     def features(self, audios: Sequence[np.ndarray]) -> torch.Tensor:
-        """16 kHz mono audio → log-Mel features padded to the encoder's fixed window."""
-        fe = self.feature_extractor
-        out = fe(
-            [np.asarray(a, dtype=np.float32) for a in audios],
-            sampling_rate=SAMPLE_RATE,
-            return_tensors="pt",
-            padding="max_length",
-            max_length=fe.n_samples,
-            truncation=True,
-        )
-        return out.input_features
+        return log_mel(self.feature_extractor, audios)
 
     def frames(self, audios: Sequence[np.ndarray]) -> torch.Tensor:
-        """Each clip's encoder positions that hold speech: its Mel frames (one per hop, capped at the window),
-        halved by the encoder's strided convolution."""
-        fe = self.feature_extractor
-        mel = [min(len(a) // fe.hop_length + 1, fe.nb_max_frames) for a in audios]
-        return torch.tensor([max(1, (m + 1) // 2) for m in mel], dtype=torch.long)
+        return speech_frames(self.feature_extractor, audios)
 
     def encode(self, input_features: torch.Tensor) -> torch.Tensor:
         dtype = next(self.encoder.parameters()).dtype
@@ -424,6 +410,28 @@ class SpeechLLM(nn.Module):
             self.llm, rows, pad_token_id=pad, prefill=prefill, max_new_tokens=max_new_tokens, **generate_kwargs
         )
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+def log_mel(feature_extractor, audios: Sequence[np.ndarray]) -> torch.Tensor:
+    """16 kHz mono audio → log-Mel features padded (or cut) to the encoder's fixed window."""
+    fe = feature_extractor
+    out = fe(
+        [np.asarray(a, dtype=np.float32) for a in audios],
+        sampling_rate=SAMPLE_RATE,
+        return_tensors="pt",
+        padding="max_length",
+        max_length=fe.n_samples,
+        truncation=True,
+    )
+    return out.input_features
+
+
+def speech_frames(feature_extractor, audios: Sequence[np.ndarray]) -> torch.Tensor:
+    """Each clip's encoder positions that hold speech: its Mel frames (one per hop, capped at the window), halved
+    by the encoder's strided convolution."""
+    fe = feature_extractor
+    mel = [min(len(a) // fe.hop_length + 1, fe.nb_max_frames) for a in audios]
+    return torch.tensor([max(1, (m + 1) // 2) for m in mel], dtype=torch.long)
 
 
 ENCODER_POSITIONS_PER_SECOND = 50

@@ -216,9 +216,10 @@ def _train(
 
     enabled = progress and accelerator.is_main_process
     run.model.train()  # the projector's dropout and the like; the frozen encoder and LLM stay in eval mode
+    batches = micro_batches(run, corpus, cfg)
     with progress_bar("train", cfg.max_steps, completed=run.state.step, enabled=enabled) as bar:
         while run.state.step < cfg.max_steps:
-            row = _train_step(run, corpus, cfg)
+            row = _train_step(run, batches, cfg)
             log.append(row)
             record(row)
             bar.update(completed=run.state.step, note=f"loss {row['loss']:.4f} lid {row['lid_accuracy']:.2f}")
@@ -258,15 +259,21 @@ def _accelerator(cfg: TrainConfig, out: Path):
     mixed = cfg.mixed_precision
     if mixed == "auto":
         mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    plugin = None
+    plugin, handlers = None, []
     if cfg.deepspeed:
-        from accelerate.utils import DeepSpeedPlugin
+        from accelerate.utils import DeepSpeedPlugin, InitProcessGroupKwargs
 
         plugin = DeepSpeedPlugin(
             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
             gradient_clipping=cfg.max_grad_norm,
             **cfg.deepspeed.model_dump(exclude_none=True),
         )
+        # no DataLoader goes through prepare() (each rank reads its own utterances), so DeepSpeed is told the
+        # micro-batch size rather than left to infer it from one
+        if plugin.deepspeed_config.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+            plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
+        if not torch.cuda.is_available():  # DeepSpeed's CPU accelerator: gloo, which accelerate must be told
+            handlers.append(InitProcessGroupKwargs(backend="gloo"))
     # With L_LID switched off and the gold language forced, the gate gets no gradient in a step: DDP must allow that.
     unused = cfg.model.language_aware and cfg.model.loss_weights.get("lid", 1.0) == 0
     trackers = _trackers(cfg)
@@ -275,7 +282,7 @@ def _accelerator(cfg: TrainConfig, out: Path):
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         deepspeed_plugin=plugin,
         step_scheduler_with_optimizer=False,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)],
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused), *handlers],
         log_with=trackers or None,
         project_dir=str(out),
     )
@@ -325,42 +332,101 @@ def learning_rate_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
-    """One optimizer step (``gradient_accumulation_steps`` micro-batches); returns its log row."""
+class MicroBatches:
+    """Micro-batch ``k`` of a run (step ``k // accumulation``) ready for the model: the utterances this process reads
+    (a pure function of seed and step, so a resumed run reads what an uninterrupted one would), decoded, as
+    log-Mel features, speech frames, token ids and language indices. A ``torch.utils.data.DataLoader`` computes them
+    in worker processes, ahead of the training step."""
+
+    def __init__(self, corpus: AsrCorpus, cfg: TrainConfig, rank: int, world: int, core, language_index) -> None:
+        self.corpus, self.cfg, self.rank, self.world = corpus, cfg, rank, world
+        self.feature_extractor, self.tokenizer, self.language_index = (
+            core.feature_extractor,
+            core.tokenizer,
+            language_index,
+        )
+
+    def __len__(self) -> int:
+        return self.cfg.max_steps * self.cfg.gradient_accumulation_steps
+
+    def __getitem__(self, k: int) -> dict:
+        import torch
+
+        from audiomlqa.speechllm.model import log_mel, speech_frames
+
+        cfg = self.cfg
+        step, micro = divmod(k, cfg.gradient_accumulation_steps)
+        idx = batch_indices(
+            len(self.corpus),
+            step,
+            micro,
+            batch_size=cfg.batch_size,
+            accumulation=cfg.gradient_accumulation_steps,
+            rank=self.rank,
+            world=self.world,
+            seed=cfg.seed,
+        )
+        utterances = [self.corpus[i] for i in idx]
+        audios = [u.audio for u in utterances]
+        window = self.feature_extractor.n_samples
+        return {
+            "features": log_mel(self.feature_extractor, audios),
+            "frames": speech_frames(self.feature_extractor, audios),
+            "transcripts": [self.tokenizer(u.text, add_special_tokens=False).input_ids for u in utterances],
+            "languages": torch.tensor([self.language_index[u.language] for u in utterances]),
+            "audio_seconds": sum(u.seconds for u in utterances),
+            "cut": sum(len(a) > window for a in audios),
+        }
+
+
+def micro_batches(run: _Run, corpus: AsrCorpus, cfg: TrainConfig):
+    """The run's micro-batches from its current step on, ``cfg.data.workers`` processes preparing them."""
+    from torch.utils.data import DataLoader
+
+    batches = MicroBatches(
+        corpus, cfg, run.accelerator.process_index, run.accelerator.num_processes, run.core, run.language_index
+    )
+    start = run.state.step * cfg.gradient_accumulation_steps
+    workers = cfg.data.workers
+    return iter(
+        DataLoader(
+            batches,
+            batch_size=None,
+            sampler=range(start, len(batches)),
+            num_workers=workers,
+            prefetch_factor=2 if workers else None,
+            persistent_workers=False,
+        )
+    )
+
+
+def _train_step(run: _Run, batches, cfg: TrainConfig) -> dict:
+    """One optimizer step (``gradient_accumulation_steps`` micro-batches from ``batches``); returns its log row."""
     import torch
 
     from audiomlqa.speechllm.model import teacher_forcing_probability
 
-    acc, core = run.accelerator, run.core
+    acc = run.accelerator
     step = run.state.step
     t0 = time.perf_counter()
     teacher_forcing = teacher_forcing_probability(step, cfg.max_steps, cfg.model.teacher_forcing_fraction)
     lr = run.scheduler.get_last_lr()[0]  # the rate this step's update uses
     sums = dict.fromkeys(LOG_KEYS, 0.0)
-    audio_seconds = 0.0
+    audio_seconds, cut, waited = 0.0, 0, 0.0
     grad_norm = None
-    for micro in range(cfg.gradient_accumulation_steps):
-        idx = batch_indices(
-            len(corpus),
-            step,
-            micro,
-            batch_size=cfg.batch_size,
-            accumulation=cfg.gradient_accumulation_steps,
-            rank=acc.process_index,
-            world=acc.num_processes,
-            seed=cfg.seed,
-        )
-        utterances = [corpus[i] for i in idx]
-        audio_seconds += sum(u.seconds for u in utterances)
-        audios = [u.audio for u in utterances]
-        features, frames = core.features(audios), core.frames(audios)
-        transcripts = [core.tokenizer(u.text, add_special_tokens=False).input_ids for u in utterances]
-        languages = torch.tensor([run.language_index[u.language] for u in utterances])
+    for _ in range(cfg.gradient_accumulation_steps):
+        t_wait = time.perf_counter()
+        batch = next(batches)
+        waited += time.perf_counter() - t_wait
+        audio_seconds += batch["audio_seconds"]
+        cut += batch["cut"]
         with acc.accumulate(run.model), acc.autocast():
-            result = run.model(features, transcripts, languages, teacher_forcing, frames)
+            result = run.model(
+                batch["features"], batch["transcripts"], batch["languages"], teacher_forcing, batch["frames"]
+            )
             acc.backward(result.loss)
             if acc.sync_gradients:
-                grad_norm = acc.clip_grad_norm_(core.trainable_parameters(), cfg.max_grad_norm)
+                grad_norm = acc.clip_grad_norm_(run.core.trainable_parameters(), cfg.max_grad_norm)
             run.optimizer.step()
             run.optimizer.zero_grad(set_to_none=True)
         for k in LOG_KEYS:
@@ -378,6 +444,8 @@ def _train_step(run: _Run, corpus: AsrCorpus, cfg: TrainConfig) -> dict:
         "grad_norm": None if grad_norm is None else float(grad_norm),
         "audio_seconds_per_second": audio_seconds * acc.num_processes / seconds,
         "steps_per_second": 1.0 / seconds,
+        "data_wait_fraction": waited / seconds,
+        "clips_cut_to_window": cut,
     }
 
 
@@ -423,6 +491,8 @@ def _register_trainable_only_hooks(accelerator) -> None:
     from safetensors.torch import load_file, save_file
 
     def save(models, weights, output_dir):
+        if accelerator.state.deepspeed_plugin is not None:
+            return  # DeepSpeed saves the trainable parameters itself (exclude_frozen_parameters); weights is empty
         for i, model in enumerate(models):
             core = accelerator.unwrap_model(model)
             if hasattr(core, "projector"):
@@ -459,12 +529,17 @@ def _load_checkpoint(accelerator, run: _Run, checkpoint: Path) -> None:
             warnings.simplefilter("ignore")
             for rng in checkpoint.glob("random_states_*.pkl"):  # accelerate skips RNG states it cannot read
                 load(rng)  # (weights_only): an exact resume needs them, and a planted pickle must fail loudly
-            accelerator.load_state(str(checkpoint))
+            # under DeepSpeed the checkpoint holds the trainable parameters only: the frozen ones are the pretrained
+            accelerator.load_state(str(checkpoint), **_load_kwargs(accelerator))
     except (pickle.UnpicklingError, RuntimeError, ValueError, OSError, EOFError) as e:
         why = "a pickle in it is not plain data" if isinstance(e, pickle.UnpicklingError) else first_line(e)
         raise AudioMLQAError(
             f"cannot load checkpoint {checkpoint} safely ({why}): delete it to resume from the one before"
         ) from None
+
+
+def _load_kwargs(accelerator) -> dict:
+    return {"load_module_strict": False} if accelerator.state.deepspeed_plugin is not None else {}
 
 
 def _save_checkpoint(accelerator, core, out: Path, step: int, keep: int) -> None:
