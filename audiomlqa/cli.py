@@ -469,6 +469,27 @@ def train_reference(
         )
 
 
+@app.command(name="asr-filter")
+@one_line_errors
+def asr_filter(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help=OVERRIDES_HELP)] = None,
+    recipe: Annotated[Optional[Path], typer.Option(help="YAML filter recipe (fields of FilterConfig).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Drop ASR utterances Whisper mishears (the paper: WER > 10%); write the rest for train-reference."""
+    from audiomlqa.config import load_settings
+    from audiomlqa.speechllm.asr_filter import FilterConfig, filter_corpus
+
+    cfg = load_settings(FilterConfig, recipe, overrides or [])
+    with _results_only_stdout():
+        report = filter_corpus(cfg, progress=not quiet)
+    if _emit(report, as_json, None):
+        return
+    counts = ", ".join(f"{k} {v['kept']}/{v['kept'] + v['dropped']}" for k, v in report["counts"].items())
+    typer.echo(f"kept {report['kept']} utterance(s) in {report['output']} ({counts})")
+
+
 @app.command(name="asr-corpus")
 @one_line_errors
 def asr_corpus(

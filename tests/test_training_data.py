@@ -116,3 +116,63 @@ def test_the_gate_learns_the_languages_of_voices_it_never_heard(corpus, tmp_path
     assert report["validation"]["step"] == 40 and report["best_step"] in (20, 40)
     assert report["validation"]["lid_accuracy"] >= 0.75, report["validation"]  # chance: 1/3
     assert "data: 60 rows" in out.stderr
+
+
+def test_the_paper_filter_keeps_what_whisper_hears_and_train_reference_reads_the_rest(corpus, tmp_path):
+    out = audiomlqa(
+        "asr-filter",
+        f"data.source={corpus}",
+        "languages=[en]",
+        "data.limit=6",
+        "max_error=0.5",
+        f"output={tmp_path / 'kept'}",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["counts"]["en"]["kept"] + report["counts"]["en"]["dropped"] == 6 and report["metric"] == {"en": "wer"}
+    rows = [json.loads(x) for x in (tmp_path / "kept" / "metadata.jsonl").read_text().splitlines()]
+    assert len(rows) == report["kept"] > 0 and all(r["wer"] <= 0.5 for r in rows)
+    assert json.loads((tmp_path / "kept" / "filter.json").read_text())["asr"]["backend"] == "faster-whisper"
+    train, _ = load_asr_corpus(DataConfig(source=str(tmp_path / "kept")), ["en"])
+    assert len(train) == len(rows) and train[0].text == rows[0]["text"]
+    strict = audiomlqa(
+        "asr-filter",
+        f"data.source={corpus}",
+        "languages=[en]",
+        "data.limit=2",
+        "max_error=0",
+        f"output={tmp_path / 'none'}",
+    )
+    if strict.returncode != 0:  # eSpeak heard perfectly twice is possible, nothing kept is likelier
+        assert_one_line(strict, "no utterance within 0", "raise max_error")
+
+
+def test_several_corpora_mix_by_weight_and_validation_is_held_out_before_the_weighting(corpus, tmp_path):
+    from audiomlqa.speechllm.data import weighted
+
+    second = build_corpus(
+        CorpusConfig.from_dict(
+            {"output": str(tmp_path / "second"), "languages": ["en"], "per_language": 8, "voices": 2}
+        )
+    )
+    cfg = DataConfig.model_validate(
+        {"mix": [{"source": str(corpus), "weight": 2}, {"source": second["output"], "weight": 0.5}], "validation": 0.2}
+    )
+    train, validation = load_asr_corpus(cfg, ["en"])
+    mix = train.counts["mix"]
+    assert mix[str(corpus)]["kept"] == 20 and mix[second["output"]]["kept"] == 8 and mix[str(corpus)]["weight"] == 2
+    held = {(id(x[0]), x[1]) for x in validation.items}
+    assert held and not held & {(id(x[0]), x[1]) for x in train.items}, "a held-out utterance also trains"
+    for rows, weight in ((60, 2), (8, 0.5)):  # each part's reader: its dataset has all its rows
+        reader = next(x[0] for x in train.items + validation.items if x[0].ds.num_rows == rows)
+        unique = {x[1] for x in train.items if x[0] is reader}
+        copies = sum(x[0] is reader for x in train.items)
+        held_here = sum(x[0] is reader for x in validation.items)
+        if weight == 2:
+            assert copies == 2 * len(unique) == 2 * (20 - held_here)
+        else:
+            assert copies == len(unique) < 8 - held_here
+    items = [(None, i, f"t{i}", "en", None) for i in range(1000)]
+    assert len(weighted(items, 2)) == 2000 and 400 < len(weighted(items, 0.5)) < 600
+    assert weighted(items, 1.5) == weighted(items, 1.5)  # seeded: the same every run

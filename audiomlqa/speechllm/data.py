@@ -20,7 +20,9 @@ from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.files import inside
 
 
-class DataConfig(Settings):
+class SourceConfig(Settings):
+    """One ASR corpus and how to read it."""
+
     source: str = "audio-mlqa-smoke"
     config: str | None = None
     split: str = "train"
@@ -37,6 +39,19 @@ class DataConfig(Settings):
     accepted_only: bool = True
     """From a synthesis output, only clips the ASR round trip accepted."""
     limit: Integer | None = Field(None, ge=1)
+
+
+class MixPart(SourceConfig):
+    weight: Number = Field(1.0, gt=0.0)
+    """How often each of its training utterances comes per epoch, relative to the others (2: twice; 0.5: half of
+    them, chosen by a seeded hash)."""
+
+
+class DataConfig(SourceConfig):
+    """The training data: one source (the fields above), or several mixed by weight (``mix``)."""
+
+    mix: list[MixPart] = Field(default_factory=list)
+    """Several corpora, each with its own fields and a ``weight``; when given, the fields above are not read."""
     workers: Integer = Field(2, ge=0)
     """DataLoader processes that read, decode and turn utterances into features ahead of the training step
     (0: in the training process)."""
@@ -76,7 +91,7 @@ class AsrCorpus:
         return sorted({x[3] for x in self.items})
 
 
-def _from_synthesis(directory: Path, cfg: DataConfig) -> AsrCorpus:
+def _from_synthesis(directory: Path, cfg: SourceConfig) -> AsrCorpus:
     from audiomlqa.manifest import read_manifest
 
     items = []
@@ -99,7 +114,7 @@ class _HFReader:
         return np.asarray(audio["array"], dtype=np.float32).reshape(-1)
 
 
-def _from_hf(cfg: DataConfig) -> AsrCorpus:
+def _from_hf(cfg: SourceConfig) -> AsrCorpus:
     try:
         import datasets
     except ImportError:
@@ -126,9 +141,8 @@ def _from_hf(cfg: DataConfig) -> AsrCorpus:
     return AsrCorpus([(reader, i, t, lang, v) for i, (t, lang, v) in enumerate(rows)], cfg.source)
 
 
-def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> tuple[AsrCorpus, AsrCorpus]:
-    """The training and validation utterances of ``cfg.source`` in ``languages`` (after ``cfg.language_map``;
-    others are left out and counted in ``counts``), at most ``cfg.limit``."""
+def _load_source(cfg: SourceConfig, languages: list[str]) -> tuple[list, dict]:
+    """One source's utterances in ``languages`` (after its ``language_map``) and the counts of what is left out."""
     path = Path(cfg.source)
     corpus = _from_synthesis(path, cfg) if path.is_dir() and any(path.glob("manifest*.jsonl")) else _from_hf(cfg)
     counts = {"rows": len(corpus.items), "empty_text": 0, "language_not_in_bank": {}}
@@ -155,12 +169,54 @@ def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> tuple[AsrCorpus, A
                 else ""
             )
         )
+    return kept, counts
+
+
+def weighted(items: list, weight: float) -> list:
+    """Each item ``⌊weight⌋`` times, and a seeded-hash share ``weight - ⌊weight⌋`` of them once more."""
+    import hashlib
+
+    whole, part = int(weight), weight - int(weight)
+    rank = lambda x: int(hashlib.sha256(f"{x[1]}|{x[2]}".encode()).hexdigest()[:8], 16) / 16**8  # noqa: E731
+    return [x for x in items for _ in range(whole)] + [x for x in items if rank(x) < part]
+
+
+def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> tuple[AsrCorpus, AsrCorpus]:
+    """The training and validation utterances of ``cfg.source`` (or of every ``cfg.mix`` part, weighted) in
+    ``languages``; what is left out is counted in ``counts``. Validation is held out before weighting: a repeated
+    utterance never lands on both sides."""
+    parts = cfg.mix or [cfg]
+    loaded = [_load_source(part, languages) for part in parts]
+    counts = (
+        loaded[0][1]
+        if not cfg.mix
+        else {
+            "rows": sum(c["rows"] for _, c in loaded),
+            "empty_text": sum(c["empty_text"] for _, c in loaded),
+            "language_not_in_bank": _sum_counts([c["language_not_in_bank"] for _, c in loaded]),
+            "mix": {part.source: {"weight": part.weight, **c, "kept": len(k)} for part, (k, c) in zip(parts, loaded)},
+        }
+    )
+    kept = [x for items, _ in loaded for x in items]
     held = held_out(kept, cfg.validation)
-    train = AsrCorpus([x for i, x in enumerate(kept) if i not in held], corpus.source)
-    validation = AsrCorpus([x for i, x in enumerate(kept) if i in held], corpus.source)
+    train_items, start = [], 0
+    for part, (items, _) in zip(parts, loaded):
+        mine = [x for i, x in enumerate(items, start) if i not in held]
+        train_items += weighted(mine, getattr(part, "weight", 1.0))
+        start += len(items)
+    train = AsrCorpus(train_items, cfg.source if not cfg.mix else "+".join(p.source for p in parts))
+    validation = AsrCorpus([x for i, x in enumerate(kept) if i in held], train.source)
     counts.update(train=len(train), validation=len(validation), validation_by=_split_by(kept) if held else None)
     train.counts = validation.counts = counts
     return train, validation
+
+
+def _sum_counts(dicts: list[dict]) -> dict:
+    total: dict = {}
+    for d in dicts:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + v
+    return total
 
 
 def _split_by(items: list) -> str:
@@ -185,7 +241,7 @@ def held_out(items: list, share: float) -> set[int]:
         idx = [i for i, x in enumerate(items) if x[3] == language]
         groups: dict[str, list[int]] = {}
         for i in idx:
-            groups.setdefault(items[i][4] if by_voice else f"{items[i][1]}", []).append(i)
+            groups.setdefault(items[i][4] if by_voice else f"{items[i][1]}|{items[i][2]}", []).append(i)
         order = sorted(groups, key=rank)
         taken: list[int] = []
         for g in order[:-1]:  # the last group always trains
