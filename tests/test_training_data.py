@@ -176,3 +176,11 @@ def test_several_corpora_mix_by_weight_and_validation_is_held_out_before_the_wei
     items = [(None, i, f"t{i}", "en", None) for i in range(1000)]
     assert len(weighted(items, 2)) == 2000 and 400 < len(weighted(items, 0.5)) < 600
     assert weighted(items, 1.5) == weighted(items, 1.5)  # seeded: the same every run
+
+
+def test_clips_longer_than_the_encoders_window_are_left_out_and_counted(corpus):
+    everything, _ = load_asr_corpus(DataConfig(source=str(corpus)), LANGS)
+    short, _ = load_asr_corpus(DataConfig(source=str(corpus)), LANGS, max_seconds=4.0)
+    dropped = short.counts["longer_than_window"]
+    assert 0 < dropped < len(everything) and len(short) == len(everything) - dropped
+    assert all(short[i].seconds <= 4.0 for i in range(len(short)))

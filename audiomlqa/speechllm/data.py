@@ -77,6 +77,8 @@ class AsrCorpus:
 
     items: list = field(default_factory=list)  # (reader, key, text, language, voice)
     source: str = ""
+    seconds: object = None
+    """``seconds(i)``: item ``i``'s duration, read from its file's header (None: unknown)."""
     counts: dict = field(default_factory=dict)
     """How many rows were kept and how many left out, by reason."""
 
@@ -94,13 +96,14 @@ class AsrCorpus:
 def _from_synthesis(directory: Path, cfg: SourceConfig) -> AsrCorpus:
     from audiomlqa.manifest import read_manifest
 
-    items = []
+    items, durations = [], []
     for manifest in sorted(directory.glob("manifest*.jsonl")):
         for row in read_manifest(manifest):
             if row.audio and (row.accepted or not cfg.accepted_only):
                 path = inside(directory, row.audio, f"{manifest.name}: audio path")
                 items.append((read_flac, path, row.spoken_text, row.question_lang, row.voice))
-    return AsrCorpus(items, str(directory))
+                durations.append(row.duration or None)
+    return AsrCorpus(items, str(directory), seconds=lambda i: durations[i])
 
 
 class _HFReader:
@@ -138,21 +141,40 @@ def _from_hf(cfg: SourceConfig) -> AsrCorpus:
     voices = ds[cfg.voice_column] if cfg.voice_column in ds.column_names else [None] * len(ds)
     reader = _HFReader(ds, cfg.audio_column)
     rows = zip(texts, languages, voices)
-    return AsrCorpus([(reader, i, t, lang, v) for i, (t, lang, v) in enumerate(rows)], cfg.source)
+    items = [(reader, i, t, lang, v) for i, (t, lang, v) in enumerate(rows)]
+    undecoded = ds.select_columns([cfg.audio_column]).cast_column(cfg.audio_column, datasets.Audio(decode=False))
+    return AsrCorpus(items, cfg.source, seconds=lambda i: _header_seconds(undecoded[i][cfg.audio_column]))
 
 
-def _load_source(cfg: SourceConfig, languages: list[str]) -> tuple[list, dict]:
-    """One source's utterances in ``languages`` (after its ``language_map``) and the counts of what is left out."""
+def _header_seconds(audio: dict) -> float | None:
+    """A clip's duration from its file header alone (no decoding); None when the header cannot tell."""
+    import io
+
+    import soundfile as sf
+
+    try:
+        info = sf.info(io.BytesIO(audio["bytes"])) if audio.get("bytes") else sf.info(audio["path"])
+    except Exception:  # noqa: BLE001 - a format soundfile cannot read: unknown, decoded when used
+        return None
+    return info.frames / info.samplerate
+
+
+def _load_source(cfg: SourceConfig, languages: list[str], max_seconds: float | None) -> tuple[list, dict]:
+    """One source's utterances in ``languages`` (after its ``language_map``), none longer than ``max_seconds`` (the
+    encoder's window: a longer clip would be cut while its transcript stays whole), and the counts of what is left
+    out."""
     path = Path(cfg.source)
     corpus = _from_synthesis(path, cfg) if path.is_dir() and any(path.glob("manifest*.jsonl")) else _from_hf(cfg)
-    counts = {"rows": len(corpus.items), "empty_text": 0, "language_not_in_bank": {}}
+    counts = {"rows": len(corpus.items), "empty_text": 0, "language_not_in_bank": {}, "longer_than_window": 0}
     kept = []
-    for reader, key, text, language, voice in corpus.items:
+    for i, (reader, key, text, language, voice) in enumerate(corpus.items):
         language = cfg.language_map.get(language, language)
         if language not in languages:
             counts["language_not_in_bank"][language] = counts["language_not_in_bank"].get(language, 0) + 1
         elif not str(text).strip():
             counts["empty_text"] += 1
+        elif max_seconds is not None and corpus.seconds is not None and (corpus.seconds(i) or 0.0) > max_seconds:
+            counts["longer_than_window"] += 1
         else:
             kept.append((reader, key, text, language, voice))
     if cfg.limit is not None:
@@ -181,18 +203,21 @@ def weighted(items: list, weight: float) -> list:
     return [x for x in items for _ in range(whole)] + [x for x in items if rank(x) < part]
 
 
-def load_asr_corpus(cfg: DataConfig, languages: list[str]) -> tuple[AsrCorpus, AsrCorpus]:
+def load_asr_corpus(
+    cfg: DataConfig, languages: list[str], max_seconds: float | None = None
+) -> tuple[AsrCorpus, AsrCorpus]:
     """The training and validation utterances of ``cfg.source`` (or of every ``cfg.mix`` part, weighted) in
     ``languages``; what is left out is counted in ``counts``. Validation is held out before weighting: a repeated
     utterance never lands on both sides."""
     parts = cfg.mix or [cfg]
-    loaded = [_load_source(part, languages) for part in parts]
+    loaded = [_load_source(part, languages, max_seconds) for part in parts]
     counts = (
         loaded[0][1]
         if not cfg.mix
         else {
             "rows": sum(c["rows"] for _, c in loaded),
             "empty_text": sum(c["empty_text"] for _, c in loaded),
+            "longer_than_window": sum(c["longer_than_window"] for _, c in loaded),
             "language_not_in_bank": _sum_counts([c["language_not_in_bank"] for _, c in loaded]),
             "mix": {part.source: {"weight": part.weight, **c, "kept": len(k)} for part, (k, c) in zip(parts, loaded)},
         }

@@ -152,7 +152,7 @@ def train(
     ``push_to_hub`` (``user/name``), upload the final checkpoint there (``SpeechLLM.from_pretrained`` and a spec's
     ``checkpoint`` take that id)."""
     cfg.model.check_models()  # before any weights: query length, chat template
-    corpus, validation = load_asr_corpus(cfg.data, cfg.model.languages)
+    corpus, validation = load_asr_corpus(cfg.data, cfg.model.languages, max_seconds=_window_seconds(cfg.model))
     if progress:
         _print_counts(corpus.counts)
     out = Path(cfg.output_dir)
@@ -170,11 +170,23 @@ def train(
     return result
 
 
+def _window_seconds(model: SpeechLLMConfig) -> float:
+    """How much audio the encoder reads (from its config, a small file)."""
+    if model.encoder_window_seconds is not None:
+        return float(model.encoder_window_seconds)
+    from transformers import WhisperConfig
+
+    from audiomlqa.llm.names import resolve
+
+    return WhisperConfig.from_pretrained(resolve(model.whisper)).max_source_positions / 50
+
+
 def _print_counts(counts: dict) -> None:
     from audiomlqa.progress import stderr_console
 
     dropped = {f"language {k}": v for k, v in counts["language_not_in_bank"].items()}
-    dropped.update({k: counts.get(k, 0) for k in ("empty_text", "over_limit") if counts.get(k)})
+    reasons = ("empty_text", "longer_than_window", "over_limit")
+    dropped.update({k.replace("_", " "): counts[k] for k in reasons if counts.get(k)})
     left_out = ", ".join(f"{v} {k}" for k, v in dropped.items()) or "none"
     stderr_console().print(
         f"data: {counts['rows']} rows, {counts['train']} train, {counts['validation']} validation"
