@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 
 OVERRIDES_HELP = "key=value overrides of the recipe (values read as YAML), e.g. asr.beam_size=5 max_steps=100."
+LANG_HELP = "Language of a SQuAD file whose name does not say it: de, or de-en (context de, question en)."
 
 
 def _version(value: bool) -> None:
@@ -116,9 +117,7 @@ def score(
         ),
     ],
     split: Annotated[str, typer.Option(help="dev (= validation) or test.")] = "dev",
-    lang: Annotated[
-        Optional[str], typer.Option(help="Scoring (context) language when the dataset file name does not say it.")
-    ] = None,
+    lang: Annotated[Optional[str], typer.Option(help=LANG_HELP)] = None,
     configs: Annotated[
         Optional[str], typer.Option(help="Model specs: comma-separated dataset configs (default: every pair).")
     ] = None,
@@ -302,6 +301,7 @@ def questions(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the per-language sample.")] = 0,
     limit: Annotated[Optional[int], typer.Option(help="Keep at most this many questions in all.")] = None,
+    lang: Annotated[Optional[str], typer.Option(help=LANG_HELP)] = None,
 ) -> None:
     """Print the selected questions as JSON lines (what synthesize would speak)."""
     from audiomlqa.sources import load_questions
@@ -315,6 +315,7 @@ def questions(
         per_language=per_language,
         seed=seed,
         limit=limit,
+        lang=lang,
     )
     for q in selected:
         sys.stdout.write(json.dumps(q.to_dict(), ensure_ascii=False) + "\n")
@@ -332,6 +333,7 @@ def synthesize(
         typer.Option(help="MLQA_V1 dir, SQuAD JSON or HF dataset (default: the packaged MLQA dev sample)."),
     ] = None,
     split: Annotated[Optional[str], typer.Option(help="dev (validation) or test.")] = None,
+    lang: Annotated[Optional[str], typer.Option(help=LANG_HELP)] = None,
     languages: Annotated[Optional[str], typer.Option(help="Comma-separated languages (default: all 7).")] = None,
     pairs: Annotated[Optional[str], typer.Option(help="Comma-separated context-question pairs, e.g. de,de-en.")] = None,
     per_language: Annotated[Optional[int], typer.Option(help="Questions per pair (seeded sample).")] = None,
@@ -366,6 +368,7 @@ def synthesize(
         tts=tts,
         asr_model=asr_model,
         source=source,
+        source_lang=lang,
         split=split,
         languages=_csv(languages),
         pairs=_csv(pairs),

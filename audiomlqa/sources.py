@@ -119,7 +119,10 @@ def read_squad_file(path: str | Path, context_lang: str | None = None, question_
     named = languages_from_name(path)
     if context_lang is None:
         if named is None:
-            raise AudioMLQAError(f"{path}: cannot tell its language from the name; pass the language (--lang)")
+            raise AudioMLQAError(
+                f"{path}: cannot tell its language from the name; pass it with --lang (de; de-en for context de, "
+                "question en), or source_lang in a recipe"
+            )
         context_lang = named[0]
     check_language(context_lang)
     question_lang = check_language(question_lang or (named[1] if named else context_lang))
@@ -261,14 +264,22 @@ def read_hf_dataset(
     return files
 
 
+def file_languages(lang: str | None) -> tuple[str | None, str | None]:
+    """``--lang`` for a SQuAD file: ``de`` (context and question) or ``de-en`` (context de, question en)."""
+    from audiomlqa.languages import parse_pair
+
+    return parse_pair(lang) if lang else (None, None)
+
+
 def read_dataset_files(
     source: str | Path, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None, lang: str | None = None
 ) -> list[DatasetFile]:
-    """Gold data for scoring from any source: a SQuAD JSON file (``lang`` when its name does not say it),
+    """Gold data for scoring from any source: a SQuAD JSON file (``lang``, ``de`` or ``de-en``, when its name does not
+    say it),
     an MLQA_V1 directory, or a Hugging Face dataset (published folder or Hub id)."""
     path = Path(source)
     if path.is_file():
-        return [read_squad_file(path, lang, lang)]
+        return [read_squad_file(path, *file_languages(lang))]
     if path.is_dir() and is_mlqa_dir(path):
         return read_mlqa_dir(path, split, pairs)
     if path.is_dir() or (not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source))):
@@ -289,8 +300,10 @@ def load_questions(
     per_language: int | None = None,
     seed: int = 0,
     limit: int | None = None,
+    lang: str | None = None,
 ) -> list[Question]:
-    """Load and select questions from an MLQA_V1 directory, a SQuAD JSON file, or a Hugging Face dataset.
+    """Load and select questions from an MLQA_V1 directory, a SQuAD JSON file (of any name with ``lang``: ``de`` or
+    ``de-en``), or a Hugging Face dataset.
 
     ``per_language`` keeps N questions per (context, question) pair by seeded hash rank; ``limit``
     then caps the total (useful for smoke runs); both must be at least 1.
@@ -300,7 +313,7 @@ def load_questions(
             raise AudioMLQAError(f"{name} must be a whole number of at least 1, not {value!r}")
     path = Path(source)
     if path.is_file():
-        questions = read_squad_file(path).questions
+        questions = read_squad_file(path, *file_languages(lang)).questions
         wanted = set(resolve_pairs(languages, pairs, cross_lingual)) if (languages or pairs) else None
         if wanted is not None:
             questions = [x for x in questions if (x.context_lang, x.question_lang) in wanted]

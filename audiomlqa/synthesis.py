@@ -66,6 +66,8 @@ class SynthesisConfig(Settings):
     """Everything a synthesis run is made of; a recipe is this as YAML."""
 
     source: str = PACKAGED_SAMPLE
+    source_lang: Annotated[str, BeforeValidator(as_validator(lambda v: (parse_pair(v), v)[1]))] | None = None
+    """The language of a SQuAD file whose name does not say it: ``de``, or ``de-en`` (context de, question en)."""
     split: Literal["dev", "validation", "test"] = "dev"
     languages: list[Language] | None = None
     pairs: list[Annotated[str, BeforeValidator(as_validator(parse_pair))]] | None = None
@@ -300,6 +302,7 @@ def select_questions(cfg: SynthesisConfig) -> list[Question]:
         cross_lingual=cfg.cross_lingual,
         per_language=cfg.per_language,
         seed=cfg.seed,
+        lang=cfg.source_lang,
     )
     qs = [q for q in qs if in_shard(q.pair, q.id, cfg.shard)]
     return qs[: cfg.limit] if cfg.limit is not None else qs

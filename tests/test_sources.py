@@ -61,7 +61,7 @@ def test_squad_file_and_its_errors(tmp_path):
             }
         )
     )
-    with pytest.raises(AudioMLQAError, match="pass the language"):
+    with pytest.raises(AudioMLQAError, match="pass it with --lang"):
         read_squad_file(f)
     assert read_squad_file(f, "en").questions[0].answers[0].text == "Paris"
     (tmp_path / "bad.json").write_text("{oops")
@@ -93,3 +93,45 @@ def test_hub_id_offline_fails_with_one_line():
         out.stderr.startswith("error: could not load 'someone/no-such-mlqa'")
         and "pass a local MLQA_V1 directory" in out.stderr
     )
+
+
+def squad_file(path, context: str, question: str, answer: str):
+    paragraph = {
+        "context": context,
+        "qas": [
+            {"id": "q1", "question": question, "answers": [{"text": answer, "answer_start": context.index(answer)}]}
+        ],
+    }
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "T", "paragraphs": [paragraph]}]}))
+    return path
+
+
+def test_a_squad_file_of_any_name_is_read_with_the_language_given_on_the_command_line(tmp_path):
+    from helpers import assert_one_line, audiomlqa
+
+    f = squad_file(
+        tmp_path / "anything.json", "Berlin ist die Hauptstadt Deutschlands.", "Was ist die Hauptstadt?", "Berlin"
+    )
+    assert_one_line(audiomlqa("questions", f), "cannot tell its language from the name", "pass it with --lang (de;")
+    cross = audiomlqa("questions", f, "--lang", "de-en")
+    assert cross.returncode == 0 and json.loads(cross.stdout)["pair"] == "de-en"
+    assert_one_line(audiomlqa("questions", f, "--lang", "xx"), "unknown language 'xx'")
+    out = audiomlqa(
+        "synthesize",
+        "--source",
+        f,
+        "--lang",
+        "de",
+        "--tts",
+        "espeak",
+        "--max-attempts",
+        "1",
+        "-o",
+        tmp_path / "s",
+        "thresholds.de=1e9",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(x) for x in (tmp_path / "s" / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["pair"], r["id"]) for r in rows] == [("de", "q1")]
+    assert json.loads((tmp_path / "s" / "run.json").read_text())["config"]["source_lang"] == "de"

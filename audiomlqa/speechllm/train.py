@@ -64,7 +64,8 @@ class TrainConfig(Settings):
     """Validate on the held-out utterances (``data.validation``) every this many steps and at the end (None: at
     every checkpoint)."""
     trackers: list[Literal["tensorboard", "wandb"]] | Literal["auto"] = "auto"
-    """accelerate's trackers for the training and validation metrics (``auto``: TensorBoard when installed);
+    """accelerate's trackers for the training and validation metrics (``auto``: TensorBoard when installed, and W&B
+    when installed and set up: ``WANDB_API_KEY`` or ``WANDB_MODE``);
     ``train_log.jsonl`` has them all either way."""
     save_every: Integer = Field(500, ge=1)
     keep_checkpoints: Integer = Field(2, ge=0)
@@ -257,7 +258,9 @@ def _trackers(cfg: TrainConfig) -> list[str]:
         return list(cfg.trackers)
     import importlib.util
 
-    return ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    found = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    wandb_set_up = os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE")  # else it would ask to log in
+    return found + (["wandb"] if importlib.util.find_spec("wandb") and wandb_set_up else [])
 
 
 def _accelerator(cfg: TrainConfig, out: Path):
