@@ -228,7 +228,7 @@ def test_bad_input_fails_with_one_line_and_keeps_work(tmp_path):
     assert p.returncode == 2 and "line 2 is not a JSON row" in err
     assert (out / "manifest.jsonl").read_bytes() == before
 
-    with pytest.raises(AudioMLQAError, match=r"unknown setting\(s\) treshold \(known: source, split"):
+    with pytest.raises(AudioMLQAError, match=r"unknown setting\(s\) treshold \(known: source, source_lang, split"):
         SynthesisConfig.from_dict({"treshold": 1})
 
 
