@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+FAST_MODEL = ["model.whisper=tiny-random/whisper", "model.encoder_window_seconds=null", "model.qformer_layers=null"]
+"""Overrides that turn the tiny training recipe's Whisper base into a random 2-layer Whisper: for tests of the
+training plumbing (checkpoints, resuming, settings), where what the model learns does not matter."""
+
 
 def audiomlqa(*args, env: dict | None = None, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
     """``python -m audiomlqa ARGS`` with stdout and stderr captured apart (``env`` adds to the environment)."""

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line, audiomlqa
+from helpers import FAST_MODEL, assert_one_line, audiomlqa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -141,6 +141,7 @@ def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
         "learning_rate=1e-3",
         "max_steps=2",
         "warmup_steps=0",
+        *FAST_MODEL,
         f"data.source={tmp_path / 'asr'}",
         f"output_dir={tmp_path / 'run'}",
         "--json",

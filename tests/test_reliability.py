@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line, audiomlqa
+from helpers import FAST_MODEL, assert_one_line, audiomlqa
 
 from audiomlqa.manifest import clip_problem, read_manifest, standing_attempts
 
@@ -398,6 +398,7 @@ def test_a_planted_pickle_in_a_checkpoint_is_never_executed(spoken, tmp_path):
         f"output_dir={run}",
         "data.accepted_only=true",
         "save_every=2",
+        *FAST_MODEL,
         "--quiet",
     ]
     assert cli(*base, "max_steps=4").returncode == 0
