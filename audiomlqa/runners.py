@@ -558,11 +558,12 @@ class AudioChatRunner:
 
         base = base if base is not None else Path(".")
         self.checkpoint, self.revision = spec.checkpoint, spec.revision
-        # configs first: a model with code of its own, or without an audio processor, is refused before its weights
-        inspect(
-            str(_audiochat_location(base, spec, fetch=True, weights=False)), trust_remote_code=spec.trust_remote_code
-        )
-        location = _audiochat_location(base, spec, fetch=True)
+        configs = _audiochat_location(base, spec, fetch=True, weights=False)
+        if (
+            _audiochat_location(base, spec, fetch=False) is None
+        ):  # not a local folder: a Hub one is checked before its weights
+            inspect(str(configs), trust_remote_code=spec.trust_remote_code)
+        location = _audiochat_location(base, spec, fetch=True)  # (a folder is inspected once, by AudioChatLLM)
         self.llm = AudioChatLLM(
             str(location),
             trust_remote_code=spec.trust_remote_code,

@@ -39,9 +39,6 @@ class Family:
     """How an audio content part carries the waveform: ``array`` (``{"type": "audio", "audio": waveform}``) or
     ``wav`` (``{"type": "audio", "base64": …}``, a float WAV: lossless, for processors that read files)."""
     processor_kwargs: dict = field(default_factory=lambda: dict(BATCH_KWARGS))
-    generate_kwargs: dict = field(default_factory=dict)
-    system_prompt: str | None = None
-    """A system message the family's card says its text answers need (None: the template's own default)."""
     string_content: bool = False
     """The chat template takes text only: the processor's audio token goes into the text where the audio is."""
     one_at_a_time: bool = False
@@ -264,15 +261,9 @@ def message(speech_prompt: str, audio: np.ndarray, family: Family | None, system
     if after.strip():
         content.append({"type": "text", "text": after})
     conversation = [{"role": "user", "content": content}]
-    system = _system(system_prompt, family)
-    if system:
-        conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
+    if system_prompt:
+        conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system_prompt}]})
     return conversation
-
-
-def _system(system_prompt: str | None, family: Family | None) -> str | None:
-    """The spec's system message (an empty one means none), else the family's."""
-    return system_prompt if system_prompt is not None else (family.system_prompt if family else None)
 
 
 @contextmanager
@@ -327,12 +318,10 @@ class AudioChatLLM:
         self.system_prompt = system_prompt
         self.adapter: str | None = None
         self.model = self._load_model(dtype, device, device_map)
-        family = self.checkpoint.family
         self.generation = {
             "max_new_tokens": max_new_tokens,
             "do_sample": False,
             **self._stops(),
-            **(family.generate_kwargs if family else {}),
             **(generation or {}),
         }
 
@@ -432,9 +421,8 @@ class AudioChatLLM:
             if SPEECH not in prompt:
                 raise AudioMLQAError(f"a speech prompt must hold {SPEECH} where the audio goes: {prompt[:80]!r}")
             conversation = [{"role": "user", "content": prompt.replace(SPEECH, self.processor.audio_token, 1)}]
-            system = _system(self.system_prompt, self.checkpoint.family)
-            if system:
-                conversation.insert(0, {"role": "system", "content": system})
+            if self.system_prompt:
+                conversation.insert(0, {"role": "system", "content": self.system_prompt})
             texts.append(self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True))
         waveforms = [np.asarray(a, dtype=np.float32) for a in audios]
         with _one_line("the processor could not make a batch of these questions"):
