@@ -351,6 +351,10 @@ def synthesize(
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per question before rejecting it.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Clips per ASR batch.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="TTS worker processes.")] = None,
+    calibration: Annotated[
+        Optional[Path],
+        typer.Option(help="Calibration file (audiomlqa calibrate): thresholds from the ASR's error on human speech."),
+    ] = None,
     shard: Annotated[
         Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")
     ] = None,
@@ -380,12 +384,80 @@ def synthesize(
         batch_size=batch_size,
         workers=workers,
         shard=shard,
+        calibration=str(calibration) if calibration else None,
     )
     with _results_only_stdout():
         result = run_synthesis(cfg, progress=not quiet, command=command_line(), log=_log)
     _log(f"wrote {result.rows_written} attempt(s); output in {result.output}")
     if not _emit(result.summary, as_json, None):
         print_tables([summary_table(result.summary)])
+
+
+@app.command()
+@one_line_errors
+def calibrate(
+    reference: Annotated[
+        str,
+        typer.Option(
+            help="Human speech: a folder of audio + .txt transcript pairs (e.g. ../shared/data/fleurs), or a Hugging "
+            "Face dataset (folder or Hub id) with audio, text and language columns (FLEURS, Common Voice)."
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Calibration file to write.")] = Path(
+        "calibration.json"
+    ),
+    recipe: Annotated[
+        Optional[Path], typer.Option(help="Synthesis recipe whose ASR settings and metrics to calibrate.")
+    ] = None,
+    asr_model: Annotated[
+        Optional[str], typer.Option(help="Whisper model: local path or hub id (default: the recipe's, or base).")
+    ] = None,
+    lang: Annotated[
+        Optional[str], typer.Option(help="Language of every clip (default: from names or a column).")
+    ] = None,
+    config: Annotated[Optional[str], typer.Option(help="Dataset config (e.g. FLEURS de_de).")] = None,
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
+    text_column: Annotated[Optional[str], typer.Option(help="Dataset column with the transcript.")] = None,
+    language_column: Annotated[Optional[str], typer.Option(help="Dataset column with the language.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the calibration as one JSON document.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Measure the ASR judge's error on human speech per language; `synthesize --calibration FILE` sets thresholds."""
+    from audiomlqa.calibration import calibration_table, read_reference
+    from audiomlqa.synthesis import calibrate_filter, load_synthesis_config
+    from audiomlqa.tables import print_tables
+
+    cfg = load_synthesis_config(recipe, asr_model=asr_model)
+    ref = read_reference(
+        reference, lang=lang, config=config, split=split, text_column=text_column, language_column=language_column
+    )
+    with _results_only_stdout():
+        doc = calibrate_filter(cfg, ref, output, progress=not quiet)
+    if ref.skipped:
+        _log("skipped (not MLQA languages): " + ", ".join(f"{k} {v}" for k, v in sorted(ref.skipped.items())))
+    _log(f"wrote {output}")
+    if not _emit(doc, as_json, None):
+        print_tables([calibration_table(doc)])
+
+
+@app.command()
+@one_line_errors
+def download(
+    what: Annotated[str, typer.Argument(help="What to fetch: mlqa (the official MLQA_V1 archive, 75 MB).")],
+    to: Annotated[Path, typer.Option("--to", help="Folder to put MLQA_V1/ in.")] = Path("."),
+    url: Annotated[
+        Optional[str], typer.Option(help="Another URL of the same archive (a mirror, or file:///path/MLQA_V1.zip).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Fetch a source dataset, checked against its pinned sha256; an interrupted download resumes on rerun."""
+    from audiomlqa.download import download_mlqa
+
+    if what != "mlqa":
+        raise AudioMLQAError(f"cannot download {what!r}: the one source it knows is mlqa")
+    with _results_only_stdout():
+        folder = download_mlqa(to, url=url, progress=not quiet, log=_log)
+    typer.echo(str(folder))
 
 
 @app.command()

@@ -56,6 +56,8 @@ class Attempt:
     metric: str = "wer"
     error: float | None = None
     threshold: float = 0.0
+    threshold_rule: str | None = None
+    """Where the threshold came from: ``fixed: …`` or ``calibrated: …`` with the human-speech numbers behind it."""
     verified: bool = True
     """False where the ASR model cannot check the language: the threshold only catches gross failures."""
     accepted: bool = False

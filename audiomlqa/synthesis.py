@@ -17,6 +17,7 @@ machines by ``shard=(i, N)``: question (pair, id) belongs to shard ``sha256(pair
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import re
@@ -29,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from audiomlqa import __version__
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
+from audiomlqa.calibration import DEFAULT_QUANTILE, DEFAULT_SCALE, Reference
 from audiomlqa.config import Integer, Language, Number, Settings, as_validator, parse
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import jsonable, write_json, write_jsonl
@@ -53,6 +55,49 @@ DEFAULT_ASR = {"backend": "faster-whisper", "beam_sizes": {"de": 5, "hi": 5}}
 Kokoro clips it doubled the clips that pass (de 1 → 5 of 28, hi 2 → 6 of 26)."""
 DEFAULT_UNVERIFIED = ["ar", "vi"]
 """Languages whose round trip Whisper base cannot verify: rows are marked ``verified: false``."""
+
+
+class CalibrationRule(Settings):
+    """Thresholds from ``audiomlqa calibrate``: per calibrated language, ``scale`` × the ``quantile`` of the ASR's
+    error on human speech (:mod:`audiomlqa.calibration`); other languages keep their fixed threshold. The file's
+    numbers are read in when the config is made, so run.json records them and a resumed run must match them."""
+
+    file: str
+    quantile: Number = Field(DEFAULT_QUANTILE, gt=0, le=1)
+    scale: Number = Field(DEFAULT_SCALE, gt=0)
+    reference: str = ""
+    sha256: str = ""
+    asr_settings: dict = Field(default_factory=dict)
+    languages: dict[Language, dict] = Field(default_factory=dict)
+    """Filled from the file: language → threshold and the human-speech numbers behind it."""
+
+    @model_validator(mode="after")
+    def _read(self) -> CalibrationRule:
+        from audiomlqa.calibration import calibrated_thresholds, read_calibration
+        from audiomlqa.files import sha256_file
+
+        if not self.languages:
+            try:
+                doc = read_calibration(self.file)
+            except AudioMLQAError as e:
+                raise ValueError(str(e)) from None
+            self.reference = doc["reference"]["name"]
+            self.sha256 = sha256_file(self.file)
+            self.asr_settings = doc["asr_settings"]
+            self.languages = calibrated_thresholds(doc, self.quantile, self.scale)
+        return self
+
+    def describe(self, lang: str) -> str:
+        """The rule and numbers behind ``lang``'s threshold, in words (manifest rows, summary, card)."""
+        c = self.languages[lang]
+        return (
+            f"calibrated: {self.scale:g} × p{100 * self.quantile:g} of the ASR's {c['metric'].upper()} on {c['n']} "
+            f"human clips ({self.reference}; median {c['median']:.3f}, p90 {c['p90']:.3f})"
+        )
+
+
+def _calibration_file(value):
+    return {"file": value} if isinstance(value, (str, Path)) else value
 
 
 def default_tts_map() -> dict[str, TTSChoice]:
@@ -87,6 +132,8 @@ class SynthesisConfig(Settings):
     batch_size: Integer = Field(16, ge=1)
     workers: Integer = Field(1, ge=1)
     shard: tuple[int, int] = (0, 1)
+    calibration: Annotated[CalibrationRule, BeforeValidator(_calibration_file)] | None = None
+    """A calibration file (``audiomlqa calibrate``), or ``{file, quantile, scale}``: thresholds from human speech."""
 
     RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("workers", "batch_size", "limit", "output")
     """Fields that may change between a run and its resumption without changing any result."""
@@ -119,6 +166,28 @@ class SynthesisConfig(Settings):
             raise ValueError("rates must be positive speed factors")
         return value
 
+    @model_validator(mode="after")
+    def _calibration_matches(self) -> SynthesisConfig:
+        """A calibration only holds for the ASR judge and metric it was measured with."""
+        from audiomlqa.calibration import comparable_asr_settings
+
+        cal = self.calibration
+        if cal is None:
+            return self
+        ours = comparable_asr_settings(self.asr.model_dump(mode="json"))
+        if ours != cal.asr_settings:
+            raise ValueError(
+                f"{cal.file} was measured with ASR {json.dumps(cal.asr_settings)}, this run judges with "
+                f"{json.dumps(ours)}: run audiomlqa calibrate with the same --recipe / --asr-model"
+            )
+        for lang, c in cal.languages.items():
+            if c["metric"] != self.metric_for(lang):
+                raise ValueError(
+                    f"{cal.file} measured {lang} by {c['metric'].upper()}, this run scores it by "
+                    f"{self.metric_for(lang).upper()}: calibrate with the same metric"
+                )
+        return self
+
     @classmethod
     def from_dict(cls, data: dict, where: str | None = None) -> SynthesisConfig:
         return parse(cls, data, where)
@@ -132,11 +201,24 @@ class SynthesisConfig(Settings):
         return self.metric.get(lang, DEFAULT_METRIC[lang])
 
     def threshold_for(self, lang: str) -> float:
+        if self.calibration is not None and lang in self.calibration.languages:
+            return self.calibration.languages[lang]["threshold"]
         return self.thresholds.get(lang, DEFAULT_THRESHOLDS[lang])
 
+    def threshold_rule(self, lang: str) -> str:
+        """Where ``lang``'s threshold comes from, in words."""
+        if self.calibration is not None and lang in self.calibration.languages:
+            return self.calibration.describe(lang)
+        why = "; no human reference speech for it in the calibration" if self.calibration is not None else ""
+        return f"fixed: {self.threshold_for(lang)} ({self.metric_for(lang).upper()}{why})"
+
     def fingerprint(self) -> dict:
-        """The settings the results depend on (run.json's ``config``): a resumed run must have the same."""
-        return self.model_dump(mode="json", exclude=set(self.RUNTIME_ONLY))
+        """The settings the results depend on (run.json's ``config``): a resumed run must have the same. A
+        calibration file may move; its checksum and numbers may not change."""
+        exclude: dict = dict.fromkeys(self.RUNTIME_ONLY, True)
+        if self.calibration is not None:
+            exclude["calibration"] = {"file"}
+        return self.model_dump(mode="json", exclude=exclude)
 
     @property
     def suffix(self) -> str:
@@ -164,6 +246,26 @@ def load_synthesis_config(
         asr = data.get("asr", DEFAULT_ASR)
         data["asr"] = {**(asr if isinstance(asr, dict) else {}), "model": asr_model}
     return with_overrides(SynthesisConfig, data, overrides, str(recipe) if recipe else None)
+
+
+def calibrate_filter(
+    cfg: SynthesisConfig, reference: Reference, output: str | Path, *, progress: bool = True, asr=None
+) -> dict:
+    """Calibrate the filter ``cfg`` describes (its ASR settings and metrics) on human speech; write the file."""
+    from audiomlqa.calibration import calibrate
+    from audiomlqa.files import write_json
+
+    metric = {lang: cfg.metric_for(lang) for lang in {c.lang for c in reference.clips}}
+    doc = calibrate(
+        reference,
+        asr or cfg.asr.load(),
+        cfg.asr.model_dump(mode="json"),
+        metric=metric,
+        batch_size=cfg.batch_size,
+        progress=progress,
+    )
+    write_json(output, doc)
+    return doc
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -310,8 +412,6 @@ def select_questions(cfg: SynthesisConfig) -> list[Question]:
 
 def _prepare_output(cfg: SynthesisConfig, out: Path) -> Path:
     """Create ``out`` (or fail in one line) and refuse to resume a run made with other settings."""
-    import json
-
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -463,7 +563,8 @@ def _synthesize(
                     if on_batch is not None:
                         on_batch(written)
                     active = [q for q in active if state.next(q) is not None]
-    summary = summarize(read_manifest(manifest), selection)
+    human = cfg.calibration.languages if cfg.calibration is not None else None
+    summary = summarize(read_manifest(manifest), selection, human=human)
     write_json(out / f"summary{cfg.suffix}.json", summary)
     return SynthesisResult(out, summary, written)
 
@@ -471,8 +572,6 @@ def _synthesize(
 def _write_selection(path: Path, questions: Sequence[Question]) -> list[tuple[str, str]]:
     """questions.jsonl holds every question this output was ever asked to speak: a rerun with a smaller
     ``limit`` adds nothing and removes nothing, so publishing takes all that was done."""
-    import json
-
     rows = {}
     if path.exists():
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -532,6 +631,7 @@ def _attempt_batch(
             asr_model=asr.model_id,
             metric=metric,
             threshold=threshold,
+            threshold_rule=cfg.threshold_rule(lang),
             verified=verified,
             tts_license=voice.info["license"],
             tts_seconds=round(tts_seconds, 4),
@@ -563,6 +663,14 @@ def _attempt_batch(
 def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: str | None) -> dict:
     return {
         "command": command,
+        "thresholds": {
+            lang: {
+                "threshold": cfg.threshold_for(lang),
+                "metric": cfg.metric_for(lang),
+                "rule": cfg.threshold_rule(lang),
+            }
+            for lang in voices
+        },
         "config": jsonable(cfg.fingerprint()),
         "runtime": {"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit},
         "audiomlqa_version": __version__,
@@ -586,9 +694,12 @@ def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: s
     }
 
 
-def summarize(rows: Sequence[Attempt], selection: Iterable[tuple[str, str]] | None = None) -> dict:
+def summarize(
+    rows: Sequence[Attempt], selection: Iterable[tuple[str, str]] | None = None, human: dict | None = None
+) -> dict:
     """Per-pair table from manifest rows: attempted, accepted, pass rate, median error of the
-    standing attempt, accepted audio hours, real-time factor (TTS + ASR seconds / audio seconds)."""
+    standing attempt, accepted audio hours, real-time factor (TTS + ASR seconds / audio seconds), the threshold,
+    and — from a calibration (``human``: language → its numbers) — the ASR's median error on human speech."""
     best = standing_attempts(rows)
     wanted = set(selection) if selection is not None else set(best)
     per_pair: dict[str, dict] = {}
@@ -601,6 +712,10 @@ def summarize(rows: Sequence[Attempt], selection: Iterable[tuple[str, str]] | No
                 "metric": r.metric,
                 "verified": r.verified,
                 "backend": r.backend,
+                "threshold": r.threshold,
+                "threshold_source": (r.threshold_rule or "fixed").split(":")[0],
+                "human_median_error": (human or {}).get(r.question_lang, {}).get("median"),
+                "human_clips": (human or {}).get(r.question_lang, {}).get("n", 0),
                 "attempted": 0,
                 "accepted": 0,
                 "errors": [],
@@ -640,6 +755,8 @@ def summary_table(summary: dict) -> Table:
             f"{100 * s['pass_rate']:.0f}%",
             s["metric"].upper(),
             "—" if s["median_error"] is None else f"{s['median_error']:.3f}",
+            "—" if s.get("human_median_error") is None else f"{s['human_median_error']:.3f}",
+            f"{round(s.get('threshold', 0), 3):g}" + ("*" if s.get("threshold_source") == "calibrated" else ""),
             f"{s['audio_hours']:.3f}",
             "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.2f}",
             str(s["attempts"]),
@@ -655,10 +772,29 @@ def summary_table(summary: dict) -> Table:
         if unverified
         else []
     )
+    if any(s.get("threshold_source") == "calibrated" for s in summary["pairs"].values()):
+        notes.append(
+            "threshold* = calibrated on human speech (the quantile of the ASR's error on it); human = the ASR's "
+            "median error on human speech of the question language"
+        )
     return Table(
         "Audio-MLQA synthesis: median WER/CER of each question's standing attempt; "
         "RTF = compute s per audio s; checked = the ASR can verify the language",
-        ["pair", "tts", "checked", "asked", "kept", "pass", "metric", "median", "audio h", "RTF", "tries"],
+        [
+            "pair",
+            "tts",
+            "checked",
+            "asked",
+            "kept",
+            "pass",
+            "metric",
+            "median",
+            "human",
+            "threshold",
+            "audio h",
+            "RTF",
+            "tries",
+        ],
         rows,
         left={0, 1, 2, 6},
         notes=notes,

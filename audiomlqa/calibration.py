@@ -1,0 +1,368 @@
+"""How wrong is the ASR judge on *human* speech? Calibrating the round-trip filter's thresholds.
+
+A TTS clip that "fails" at WER 0.2 may be as intelligible as a native speaker reading the same words: the
+filter's error mixes the voice's quality with the ASR model's own error. :func:`calibrate` measures the second
+part on real speech (a folder of audio + transcript pairs such as ``../shared/data/fleurs``, or a Hugging Face
+dataset with audio, text and language columns such as FLEURS or Common Voice), clip by clip and per language, with
+exactly the ASR settings and text normalisation synthesis uses. The calibration file it writes keeps every clip's
+error, so any rule can be applied later; :func:`calibrated_thresholds` applies the documented one:
+
+    threshold(lang) = scale × quantile_q(human errors of lang)     (default q = 0.9, scale = 1.0)
+
+i.e. a TTS clip is kept when the ASR makes no more errors on it than on the best 90% of human readings. The
+leave-one-out acceptance (each human clip judged at the threshold calibrated on the *other* clips of its
+language) says how much real speech that rule would turn away.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiomlqa.errors import AudioMLQAError, first_line
+from audiomlqa.languages import LANGUAGES
+
+FORMAT = "audiomlqa-calibration/1"
+DEFAULT_QUANTILE = 0.9
+DEFAULT_SCALE = 1.0
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
+TEXT_COLUMNS = ("raw_transcription", "transcription", "sentence", "text", "normalized_text")
+LANGUAGE_COLUMNS = ("language", "locale", "lang")
+_NAMES = {
+    "english": "en",
+    "arabic": "ar",
+    "german": "de",
+    "spanish": "es",
+    "hindi": "hi",
+    "vietnamese": "vi",
+    "chinese": "zh",
+    "mandarin chinese": "zh",
+    "mandarin": "zh",
+    "cmn": "zh",
+}
+_ASR_RUNTIME = ("device", "cpu_threads")
+"""ASR settings that change where the judge runs, not what it hears: a calibration holds across them."""
+
+
+def reference_language(value: object) -> str | None:
+    """An MLQA language code from a dataset's language label: ``de``, ``de_de``, ``de-DE``, ``German``,
+    ``cmn_hans_cn``; None for a language MLQA does not have."""
+    text = str(value).strip().lower()
+    if text in _NAMES:
+        return _NAMES[text]
+    code = re.split(r"[-_ ]", text)[0]
+    code = _NAMES.get(code, code)
+    return code if code in LANGUAGES else None
+
+
+@dataclass(frozen=True)
+class ReferenceClip:
+    """One human recording and what was said; ``read`` loads its audio (16 kHz mono float32) when needed."""
+
+    id: str
+    lang: str
+    text: str
+    read: Callable[[], np.ndarray]
+
+
+@dataclass
+class Reference:
+    name: str
+    """What the calibration file and dataset cards call it: a folder's name or a dataset id, never a local path."""
+    clips: list[ReferenceClip]
+    skipped: dict[str, int]
+    """Clips left out, by their language label (languages MLQA does not have)."""
+
+
+def read_reference(
+    reference: str | Path,
+    *,
+    lang: str | None = None,
+    config: str | None = None,
+    split: str = "test",
+    text_column: str | None = None,
+    language_column: str | None = None,
+) -> Reference:
+    """A folder of ``<name>.<audio>`` + ``<name>.txt`` pairs (language from ``lang``, else from a language code in
+    the file or folder name, e.g. ``fleurs-de-000.ogg`` or ``de/000.wav``), or a Hugging Face dataset."""
+    path = Path(reference)
+    if path.is_dir() and not _is_hf_folder(path):
+        return _read_folder(path, lang)
+    if path.exists() and not path.is_dir():
+        raise AudioMLQAError(f"{reference}: a reference is a folder of audio + .txt pairs or a dataset, not a file")
+    return _read_hf(str(reference), lang, config, split, text_column, language_column)
+
+
+def _is_hf_folder(path: Path) -> bool:
+    return any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json", "state.json"))
+
+
+def _read_audio(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    from audiomlqa.audio import Speech, prepare
+
+    try:
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # noqa: BLE001 - libsndfile reports unreadable files as several types
+        raise AudioMLQAError(f"cannot read reference audio {path}: {first_line(e)}") from None
+    return prepare(Speech(samples.mean(axis=1), rate)).samples
+
+
+def _language_token(path: Path, root: Path) -> str:
+    """The first language code a clip's name or folders spell (``fleurs-de-000``, ``de/000``), or ''."""
+    tokens = [t for part in path.relative_to(root).with_suffix("").parts for t in re.split(r"[-_.]", part.lower())]
+    return next((t for t in tokens if t in LANGUAGES or t in _NAMES or t in _KNOWN_OTHER), "")
+
+
+_KNOWN_OTHER = {"fr", "pt", "it", "ja", "ko", "ru", "nl", "pl", "tr", "sv"}
+"""Common language codes outside MLQA: a clip named with one is skipped (and counted), not an error."""
+
+
+def _read_folder(root: Path, lang: str | None) -> Reference:
+    from audiomlqa.languages import check_language
+
+    if lang is not None:
+        check_language(lang)
+    clips, skipped = [], {}
+    audio = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not audio:
+        raise AudioMLQAError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) with .txt transcripts")
+    for path in audio:
+        name = path.relative_to(root).with_suffix("").as_posix()
+        transcript = path.with_suffix(".txt")
+        if not transcript.exists():
+            raise AudioMLQAError(f"{path} has no transcript {transcript.name} beside it; add it or remove the clip")
+        token = lang or _language_token(path, root)
+        if not token:
+            raise AudioMLQAError(
+                f"cannot tell the language of {name}: pass --lang, or name files or folders by language "
+                "(fleurs-de-000.ogg, de/000.wav)"
+            )
+        code = reference_language(token)
+        if code is None:
+            skipped[token] = skipped.get(token, 0) + 1
+            continue
+        clips.append(ReferenceClip(name, code, transcript.read_text(encoding="utf-8").strip(), _loader(path)))
+    return Reference(root.resolve().name, clips, skipped)
+
+
+def _loader(path: Path) -> Callable[[], np.ndarray]:
+    return lambda: _read_audio(path)
+
+
+def _read_hf(
+    name: str,
+    lang: str | None,
+    config: str | None,
+    split: str,
+    text_column: str | None,
+    language_column: str | None,
+) -> Reference:
+    try:
+        import datasets
+    except ImportError:
+        raise AudioMLQAError("a Hugging Face reference needs 'datasets': pip install 'audiomlqa[hf]'") from None
+    from audiomlqa.audio import SAMPLE_RATE
+
+    try:
+        if Path(name).is_dir():
+            ds = datasets.load_from_disk(name)
+            if isinstance(ds, datasets.DatasetDict):
+                if split not in ds:
+                    raise AudioMLQAError(f"{name}: no split {split!r} (it has {', '.join(ds)}); pass --split")
+                ds = ds[split]
+        else:
+            ds = datasets.load_dataset(name, config, split=split)
+    except AudioMLQAError:
+        raise
+    except Exception as e:  # noqa: BLE001 - hub, file and config errors come in many types
+        raise AudioMLQAError(f"cannot load reference dataset {name!r}: {first_line(e)}") from None
+    audio_column = next((c for c, f in ds.features.items() if isinstance(f, datasets.Audio)), None)
+    text_column = text_column or next((c for c in TEXT_COLUMNS if c in ds.column_names), None)
+    language_column = language_column or next((c for c in LANGUAGE_COLUMNS if c in ds.column_names), None)
+    missing = [
+        what
+        for what, col in (("audio", audio_column), ("text (--text-column)", text_column))
+        + ((("language (--language-column or --lang)", language_column),) if lang is None else ())
+        if col is None or col not in ds.column_names
+    ]
+    if missing:
+        raise AudioMLQAError(f"{name}: no {' or '.join(missing)} column (it has {', '.join(ds.column_names)})")
+    ds = ds.cast_column(audio_column, datasets.Audio(sampling_rate=SAMPLE_RATE))
+    labels = [lang] * len(ds) if lang else ds[language_column]
+    ids = ds["id"] if "id" in ds.column_names else list(range(len(ds)))
+    clips, skipped = [], {}
+    for i, (label, text, clip_id) in enumerate(zip(labels, ds[text_column], ids)):
+        code = reference_language(label)
+        if code is None:
+            skipped[str(label)] = skipped.get(str(label), 0) + 1
+            continue
+        clips.append(ReferenceClip(f"{split}/{clip_id}", code, str(text), _hf_loader(ds, i, audio_column)))
+    return Reference(name.rstrip("/").split("/")[-1] if Path(name).is_dir() else name, clips, skipped)
+
+
+def _hf_loader(ds, i: int, column: str) -> Callable[[], np.ndarray]:
+    from audiomlqa.audio import Speech, prepare
+
+    def read() -> np.ndarray:
+        audio = ds[i][column]
+        return prepare(Speech(np.asarray(audio["array"], dtype=np.float32).reshape(-1), audio["sampling_rate"])).samples
+
+    return read
+
+
+# -- the measurement --------------------------------------------------------------------------------
+
+
+def calibrate(
+    reference: Reference,
+    asr,
+    asr_settings: dict,
+    *,
+    metric: dict[str, str] | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict:
+    """Transcribe every reference clip with ``asr`` (its language forced, as in synthesis), score it with the
+    filter's normalisation and metric, and return the calibration document (what ``calibration.json`` holds)."""
+    from audiomlqa import __version__
+    from audiomlqa.progress import progress_bar
+    from audiomlqa.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+
+    if not reference.clips:
+        raise AudioMLQAError(
+            f"{reference.name}: no clip in an MLQA language ({', '.join(LANGUAGES)})"
+            + (f"; skipped {_skipped(reference.skipped)}" if reference.skipped else "")
+        )
+    by_lang: dict[str, list[ReferenceClip]] = {}
+    for clip in reference.clips:
+        by_lang.setdefault(clip.lang, []).append(clip)
+    languages = {}
+    with progress_bar("calibrate", len(reference.clips), enabled=progress) as bar:
+        for lang in sorted(by_lang, key=LANGUAGES.index):
+            m = (metric or {}).get(lang, DEFAULT_METRIC[lang])
+            results = []
+            for start in range(0, len(by_lang[lang]), batch_size):
+                batch = by_lang[lang][start : start + batch_size]
+                heard = asr.transcribe([c.read() for c in batch], lang, [c.text for c in batch])
+                for clip, hyp in zip(batch, heard):
+                    ref_norm, hyp_norm = normalize_for_asr(clip.text, lang), normalize_for_asr(hyp, lang)
+                    err = error_rate(ref_norm, hyp_norm, m)
+                    results.append({"id": clip.id, "error": round(err, 6), "text": clip.text, "transcript": hyp})
+                bar.advance(len(batch))
+            errors = [r["error"] for r in results]
+            languages[lang] = {
+                "n": len(errors),
+                "metric": m,
+                **error_statistics(errors),
+                "leave_one_out_acceptance": leave_one_out_acceptance(errors, DEFAULT_QUANTILE, DEFAULT_SCALE),
+                "clips": results,
+            }
+    return {
+        "format": FORMAT,
+        "reference": {"name": reference.name, "clips": len(reference.clips), "skipped": reference.skipped},
+        "asr": asr.describe(),
+        "asr_settings": comparable_asr_settings(asr_settings),
+        "normalisation": "audiomlqa.text.normalize_for_asr (the filter's own)",
+        "audiomlqa_version": __version__,
+        "languages": languages,
+    }
+
+
+def _skipped(skipped: dict[str, int]) -> str:
+    return ", ".join(f"{n} in {label}" for label, n in sorted(skipped.items()))
+
+
+def comparable_asr_settings(settings: dict) -> dict:
+    """The ASR settings a calibration depends on (not where it ran), with unset options dropped."""
+    return {k: v for k, v in sorted(settings.items()) if v is not None and k not in _ASR_RUNTIME}
+
+
+def error_statistics(errors: Sequence[float]) -> dict:
+    e = np.asarray(errors, dtype=float)
+    return {
+        "median": round(float(np.median(e)), 6),
+        "mean": round(float(e.mean()), 6),
+        "p90": round(float(np.quantile(e, 0.9)), 6),
+        "max": round(float(e.max()), 6),
+    }
+
+
+def threshold_rule(errors: Sequence[float], quantile: float, scale: float) -> float:
+    """The documented rule: ``scale`` × the ``quantile`` of the human errors (linear interpolation)."""
+    return scale * float(np.quantile(np.asarray(errors, dtype=float), quantile))
+
+
+def leave_one_out_acceptance(errors: Sequence[float], quantile: float, scale: float) -> float | None:
+    """Share of human clips accepted when each is judged at the threshold calibrated on the others."""
+    if len(errors) < 2:
+        return None
+    kept = sum(
+        e <= threshold_rule([x for j, x in enumerate(errors) if j != i], quantile, scale) for i, e in enumerate(errors)
+    )
+    return round(kept / len(errors), 6)
+
+
+def read_calibration(path: str | Path) -> dict:
+    """A calibration file, checked enough that a wrong or damaged file is one line, not a traceback later."""
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise AudioMLQAError(f"cannot read calibration file {path}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise AudioMLQAError(f"{path} is not JSON ({first_line(e)}); rerun audiomlqa calibrate") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise AudioMLQAError(
+            f"{path} is not an audiomlqa calibration file ({FORMAT}); make one with audiomlqa calibrate"
+        )
+    for lang, entry in (doc.get("languages") or {}).items():
+        if lang not in LANGUAGES or not isinstance(entry, dict) or not entry.get("clips"):
+            raise AudioMLQAError(f"{path}: language entry {lang!r} is damaged; rerun audiomlqa calibrate")
+    return doc
+
+
+def calibrated_thresholds(doc: dict, quantile: float, scale: float) -> dict[str, dict]:
+    """Per calibrated language: the threshold the rule gives and the human-speech numbers behind it."""
+    out = {}
+    for lang, entry in doc["languages"].items():
+        errors = [c["error"] for c in entry["clips"]]
+        out[lang] = {
+            "threshold": threshold_rule(errors, quantile, scale),
+            "n": len(errors),
+            "metric": entry["metric"],
+            "median": entry["median"],
+            "p90": entry["p90"],
+            "leave_one_out_acceptance": leave_one_out_acceptance(errors, quantile, scale),
+        }
+    return out
+
+
+def calibration_table(doc: dict):
+    """The calibration as ``audiomlqa calibrate`` prints it."""
+    from audiomlqa.tables import Table
+
+    rows = [
+        [
+            lang,
+            str(e["n"]),
+            e["metric"].upper(),
+            f"{e['median']:.3f}",
+            f"{e['p90']:.3f}",
+            f"{e['max']:.3f}",
+            "—" if e["leave_one_out_acceptance"] is None else f"{100 * e['leave_one_out_acceptance']:.0f}%",
+        ]
+        for lang, e in doc["languages"].items()
+    ]
+    return Table(
+        f"{doc['asr'].get('model', '?')} on human speech ({doc['reference']['name']}): error per clip",
+        ["lang", "clips", "metric", "median", "p90", "max", "kept at p90 (leave-one-out)"],
+        rows,
+        left={0, 2},
+    )

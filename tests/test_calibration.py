@@ -1,0 +1,161 @@
+"""`audiomlqa calibrate`: the ASR judge's error on human speech, and `synthesize --calibration` thresholds from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from helpers import assert_one_line, audiomlqa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audiomlqa.calibration import leave_one_out_acceptance, read_reference, reference_language, threshold_rule
+
+FLEURS = Path(__file__).resolve().parents[2] / "shared" / "data" / "fleurs"
+SENTENCES = {
+    "en": ["The river flows past the old mill.", "She wrote three letters to her brother.", "Where is the station?"],
+    "de": ["Der Zug fährt um acht Uhr ab.", "Das Haus steht am Ende der Straße.", "Wir trinken gern Kaffee."],
+    "fr": ["Le chat dort sur le canapé."],
+}
+
+
+def _speak(folder: Path) -> Path:
+    """A reference folder as FLEURS lays one out (``<name>-<lang>-<n>.wav`` + ``.txt``), spoken by eSpeak."""
+    from audiomlqa.tts import load_backend
+
+    espeak = load_backend("espeak")
+    folder.mkdir(parents=True)
+    for lang, texts in SENTENCES.items():
+        for i, text in enumerate(texts):
+            voice = {"en": "en-us", "de": "de", "fr": "fr"}[lang]
+            speech = espeak.synthesize(text, "en" if lang == "fr" else lang, voice, seed=0)
+            sf.write(folder / f"clip-{lang}-{i:03d}.wav", speech.samples, speech.sample_rate)
+            (folder / f"clip-{lang}-{i:03d}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("calibration")
+    out = audiomlqa("calibrate", "--reference", _speak(tmp / "reference"), "-o", tmp / "cal.json", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    return tmp / "cal.json", json.loads(out.stdout)
+
+
+def test_calibrating_on_a_reference_folder_records_every_clips_error_per_language(calibrated):
+    path, printed = calibrated
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert printed == doc and doc["format"] == "audiomlqa-calibration/1"
+    assert doc["reference"] == {"name": "reference", "clips": 6, "skipped": {"fr": 1}}
+    assert set(doc["languages"]) == {"en", "de"} and doc["asr_settings"]["backend"] == "faster-whisper"
+    for lang, entry in doc["languages"].items():
+        errors = [c["error"] for c in entry["clips"]]
+        assert entry["n"] == 3 == len(errors) and entry["metric"] == "wer"
+        assert entry["median"] == pytest.approx(float(np.median(errors)), abs=1e-6)
+        assert {c["text"] for c in entry["clips"]} == set(SENTENCES[lang]) and all(
+            c["transcript"] for c in entry["clips"]
+        )
+    assert min(e["median"] for e in doc["languages"].values()) < 0.5  # eSpeak is intelligible to Whisper base
+    assert str(path.parent) not in path.read_text(encoding="utf-8")
+
+
+def test_synthesis_with_a_calibration_takes_its_thresholds_and_records_the_rule(calibrated, tmp_path):
+    cal, doc = calibrated
+    out = tmp_path / "synth"
+    args = ["synthesize", "--languages", "en,vi", "--per-language", "1", "--tts", "espeak", "--max-attempts", "1"]
+    run = audiomlqa(*args, "--calibration", cal, "-o", out, "--json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    en = doc["languages"]["en"]
+    expected = threshold_rule([c["error"] for c in en["clips"]], 0.9, 1.0)
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert record["thresholds"]["en"]["threshold"] == expected
+    assert record["thresholds"]["en"]["rule"].startswith("calibrated: 1 × p90 of the ASR's WER on 3 human clips")
+    assert record["thresholds"]["vi"] == {
+        "threshold": 0.7,
+        "metric": "wer",
+        "rule": "fixed: 0.7 (WER; no human reference speech for it in the calibration)",
+    }
+    rows = {json.loads(line)["question_lang"]: json.loads(line) for line in (out / "manifest.jsonl").open()}
+    assert rows["en"]["threshold"] == expected and rows["en"]["threshold_rule"] == record["thresholds"]["en"]["rule"]
+    summary = json.loads(run.stdout)["pairs"]
+    assert summary["en"]["human_median_error"] == en["median"] and summary["en"]["threshold_source"] == "calibrated"
+    assert summary["vi"]["human_median_error"] is None and summary["vi"]["threshold_source"] == "fixed"
+
+    changed = json.loads(cal.read_text(encoding="utf-8"))
+    for c in changed["languages"]["en"]["clips"]:
+        c["error"] = 0.5
+    (tmp_path / "changed.json").write_text(json.dumps(changed), encoding="utf-8")
+    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "changed.json", "-o", out), "changed: calibration")
+
+
+def test_a_calibration_measured_with_another_asr_or_a_damaged_file_is_refused_in_one_line(calibrated, tmp_path):
+    cal, doc = calibrated
+    other = {**doc, "asr_settings": {**doc["asr_settings"], "beam_size": 3}}
+    (tmp_path / "other.json").write_text(json.dumps(other), encoding="utf-8")
+    (tmp_path / "damaged.json").write_text('{"format": "audiomlqa-calibration/1", "languages": {"en": 1}}')
+    args = ["synthesize", "--languages", "en", "--limit", "1", "-o", tmp_path / "out"]
+    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "other.json"), "was measured with ASR", "calibrate")
+    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "damaged.json"), "'en' is damaged")
+    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "missing.json"), "cannot read calibration file")
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+def test_a_reference_clip_without_a_language_or_transcript_is_a_one_line_error(tmp_path):
+    sf.write(tmp_path / "clip-000.wav", np.zeros(1600, dtype=np.float32), 16000)
+    assert_one_line(audiomlqa("calibrate", "--reference", tmp_path), "has no transcript clip-000.txt")
+    (tmp_path / "clip-000.txt").write_text("hello")
+    assert_one_line(audiomlqa("calibrate", "--reference", tmp_path), "cannot tell the language of clip-000", "--lang")
+
+
+def test_a_hugging_face_reference_maps_its_language_labels_and_decodes_at_16_khz(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    tone = (0.1 * np.sin(np.linspace(0, 2000, 8000))).astype(np.float32)
+    ds = datasets.Dataset.from_dict(
+        {
+            "audio": [{"array": tone, "sampling_rate": 8000}] * 3,
+            "transcription": ["hallo welt", "hello world", "bonjour"],
+            "language": ["German", "en_us", "French"],
+        }
+    ).cast_column("audio", datasets.Audio())
+    ds.save_to_disk(tmp_path / "ref")
+    ref = read_reference(tmp_path / "ref")
+    assert [(c.lang, c.text) for c in ref.clips] == [("de", "hallo welt"), ("en", "hello world")]
+    assert ref.skipped == {"French": 1} and ref.name == "ref"
+    assert len(ref.clips[0].read()) == 16000
+
+
+def test_language_labels_of_common_datasets_map_to_mlqa_codes():
+    cases = {"de_de": "de", "de-DE": "de", "German": "de", "cmn_hans_cn": "zh", "zh-CN": "zh", "es_419": "es"}
+    assert {label: reference_language(label) for label in cases} == cases
+    assert reference_language("fr_fr") is None
+
+
+@given(st.lists(st.floats(0, 2), min_size=2, max_size=30), st.floats(0.05, 1.0))
+def test_leave_one_out_at_the_maximum_turns_away_only_a_clip_worse_than_all_others(errors, quantile):
+    assert 0.0 <= leave_one_out_acceptance(errors, quantile, 1.0) <= 1.0
+    worst = sorted(errors)[-1]
+    strictly_worst = sum(e == worst for e in errors) == 1 and worst > sorted(errors)[-2]
+    assert leave_one_out_acceptance(errors, 1.0, 1.0) == round((len(errors) - strictly_worst) / len(errors), 6)
+
+
+def test_the_threshold_rule_is_the_scaled_linear_quantile():
+    errors = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0]
+    assert threshold_rule(errors, 0.9, 1.0) == pytest.approx(0.82)
+    assert threshold_rule(errors, 0.5, 2.0) == pytest.approx(0.9)
+    assert leave_one_out_acceptance([0.1, 0.1, 0.1, 0.9], 1.0, 1.0) == 0.75
+
+
+@pytest.mark.skipif(not FLEURS.is_dir(), reason=f"FLEURS clips not found at {FLEURS}")
+def test_calibrating_on_fleurs_measures_whisper_base_on_native_speakers_of_en_de_es(tmp_path):
+    out = audiomlqa("calibrate", "--reference", FLEURS, "-o", tmp_path / "fleurs.json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads((tmp_path / "fleurs.json").read_text(encoding="utf-8"))
+    assert doc["reference"]["name"] == "fleurs" and doc["reference"]["skipped"] == {"fr": 10, "pt": 10}
+    assert {lang: e["n"] for lang, e in doc["languages"].items()} == {"en": 10, "de": 10, "es": 10}
+    for entry in doc["languages"].values():
+        assert 0.0 <= entry["median"] <= 0.3 and entry["median"] <= entry["p90"] <= entry["max"]
+        assert 0.5 <= entry["leave_one_out_acceptance"] <= 1.0
+    assert "en" in out.stdout and "leave-one-out" in out.stdout
