@@ -448,6 +448,9 @@ def download(
     url: Annotated[
         Optional[str], typer.Option(help="Another URL of the same archive (a mirror, or file:///path/MLQA_V1.zip).")
     ] = None,
+    sha256: Annotated[
+        Optional[str], typer.Option(help="Expected sha256 of the archive (default: the official one, pinned).")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Fetch a source dataset, checked against its pinned sha256; an interrupted download resumes on rerun."""
@@ -456,7 +459,7 @@ def download(
     if what != "mlqa":
         raise AudioMLQAError(f"cannot download {what!r}: the one source it knows is mlqa")
     with _results_only_stdout():
-        folder = download_mlqa(to, url=url, progress=not quiet, log=_log)
+        folder = download_mlqa(to, url=url, sha256=sha256, progress=not quiet, log=_log)
     typer.echo(str(folder))
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line, audiomlqa
 
 from audiomlqa.download import download_mlqa, part_path
 from audiomlqa.errors import AudioMLQAError
@@ -269,3 +270,19 @@ def test_a_malformed_sha256_is_refused_before_any_download(tmp_path: Path):
     with pytest.raises(AudioMLQAError) as error:
         download_mlqa(tmp_path, url="http://127.0.0.1:9/MLQA_V1.zip", sha256="abc", progress=False)
     assert "64 hexadecimal" in one_line(error)
+
+
+def test_the_download_command_prints_the_unpacked_folder_and_fails_in_one_line_when_offline(
+    tmp_path: Path, range_server: Served
+):
+    out = audiomlqa(
+        "download", "mlqa", "--to", tmp_path / "data", "--url", range_server.url, "--sha256", range_server.sha256
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout == f"{tmp_path / 'data' / 'MLQA_V1'}\n"
+    assert (tmp_path / "data" / "MLQA_V1" / "dev" / "dev-context-en-question-en.json").is_file()
+    offline = audiomlqa(
+        "download", "mlqa", "--to", tmp_path / "other", "--url", f"http://127.0.0.1:{closed_port()}/x.zip"
+    )
+    assert_one_line(offline, "--url")
+    assert_one_line(audiomlqa("download", "squad", "--to", tmp_path), "cannot download 'squad'")
