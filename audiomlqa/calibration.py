@@ -340,6 +340,7 @@ def calibrated_thresholds(doc: dict, quantile: float, scale: float) -> dict[str,
             "median": entry["median"],
             "p90": entry["p90"],
             "leave_one_out_acceptance": leave_one_out_acceptance(errors, quantile, scale),
+            "errors": errors,
         }
     return out
 

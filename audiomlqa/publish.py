@@ -269,11 +269,15 @@ def _build(
 ) -> tuple[dict, list[str]]:
     """Write the whole dataset into ``root``: parquet, card, and publish.json listing every file with its sha256.
     Returns the layout and the files written (relative paths)."""
+    from audiomlqa.figures import write_figures
+
     files, layout = _write_parquet(selected, root)
     stats = _statistics(runs, selected)
-    sources = [{"directory": str(r.directory), "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
-    write_text(root / "README.md", dataset_card(layout, stats, runs, command))
-    written = {f: sha256_file(root / f) for f in [*files, "README.md"]}
+    sources = [{"directory": r.directory.name, "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
+    asked = [r for run in runs for r in run.rows if r.key in run.questions]  # kept and rejected: pass rates
+    figures = [p.relative_to(root).as_posix() for p in write_figures(root / "figures", asked, _human_errors(runs))]
+    write_text(root / "README.md", dataset_card(layout, stats, runs, command, figures))
+    written = {f: sha256_file(root / f) for f in [*files, *figures, "README.md"]}
     write_json(
         root / MARKER,
         {
@@ -440,30 +444,90 @@ def _statistics(runs: Sequence[SynthesisRun], selected: Sequence[Selected]) -> d
     return dict(sorted(stats.items(), key=lambda kv: (pair_key(kv[1]["pair"]), kv[1]["split"])))
 
 
-def dataset_card(layout: dict, stats: dict, runs: Sequence[SynthesisRun], command: str | None) -> str:
-    """README.md: YAML header (configs, data files, features) for ``load_dataset``, then the facts a
-    user needs: counts, pass and error rates, how it was made, with which versions, under which licences."""
+def _human_errors(runs: Sequence[SynthesisRun]) -> dict[str, list[float]]:
+    """Per question language, the ASR's errors on human speech from the runs' calibrations (first run wins)."""
+    out: dict[str, list[float]] = {}
+    for run in runs:
+        for lang, entry in (_calibration(run).get("languages") or {}).items():
+            out.setdefault(lang, list(entry.get("errors") or []))
+    return out
+
+
+def _calibration(run: SynthesisRun) -> dict:
+    return run.record.get("config", {}).get("calibration") or {}
+
+
+def public_command(command: str | None) -> str | None:
+    """A recorded command line fit for a card: absolute paths cut to their name (a recipe to ``recipes/…``), so
+    no local folder or user name travels with the data."""
+    import shlex
+
+    if not command:
+        return command
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return None
+    out = []
+    for token in tokens:
+        key, eq, value = token.partition("=") if token.startswith("-") and "=" in token else ("", "", token)
+        out.append(key + eq + _public_path(value))
+    return shlex.join(out)
+
+
+def _public_path(value: str) -> str:
+    if not (value.startswith(("/", "~")) or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")):
+        return value
+    parts = Path(value).parts
+    return "/".join(parts[parts.index("recipes") :]) if "recipes" in parts else Path(value).name or value
+
+
+def dataset_card(
+    layout: dict, stats: dict, runs: Sequence[SynthesisRun], command: str | None, figures: Sequence[str] = ()
+) -> str:
+    """README.md: YAML header (configs, data files, features, the Hub's standard metadata) for ``load_dataset``,
+    then the facts a user needs: counts, pass and error rates, figures, the limits of the data (generated from
+    the runs' records), how it was made, under which licences, and what to cite."""
     configs = sorted(layout, key=pair_key)
     sections = [
-        _card_header(layout, configs),
+        _card_header(layout, configs, runs),
         _card_intro(layout, configs),
         _card_contents(stats, layout),
+        _card_figures(figures),
+        _card_limitations(stats, runs),
         _card_how_made(runs, command),
         _card_licences(stats),
+        _card_citation(runs),
     ]
     return "\n".join(line for section in sections for line in section)
 
 
-def _card_header(layout: dict, configs: list[str]) -> list[str]:
+def _size_category(n: int) -> str:
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return name
+    return "1M<n<10M"
+
+
+def _card_header(layout: dict, configs: list[str], runs: Sequence[SynthesisRun]) -> list[str]:
     import yaml
 
     feats = features()
-    languages = sorted({x for c in configs if c != REJECTED_CONFIG for x in parse_pair(c)}, key=language_key)
+    benchmark = [c for c in configs if c != REJECTED_CONFIG]
+    languages = sorted({x for c in benchmark for x in parse_pair(c)}, key=language_key)
+    examples = sum(info["num_examples"] for c in benchmark for info in layout[c].values())
+    from_mlqa = all(run.record.get("config", {}).get("source_lang") is None for run in runs)
     header = {
         "pretty_name": "Audio-MLQA",
         "license": _DATASET_LICENSE,
         "language": languages,
+        "annotations_creators": ["crowdsourced"],
+        "language_creators": ["crowdsourced", "machine-generated"],
+        "multilinguality": ["multilingual" if len(languages) > 1 else "monolingual"],
+        "size_categories": [_size_category(examples)],
+        "source_datasets": ["extended|mlqa" if from_mlqa else "extended|other"],
         "task_categories": ["question-answering"],
+        "task_ids": ["extractive-qa"],
         "tags": ["audio", "spoken-question-answering", "speech", "synthetic-speech", "mlqa"],
         "configs": [
             {
@@ -524,14 +588,6 @@ def _card_contents(stats: dict, layout: dict) -> list[str]:
             f"{s['metric'].upper()} | {med} | {s['audio_hours']:.3f} | {'yes' if s['verified'] else '**no**'} | "
             f"{', '.join(s['tts']) or '—'} |"
         )
-    unverified = sorted({s["pair"] for s in stats.values() if not s["verified"]})
-    if unverified:
-        lines += [
-            "",
-            f"**Unverified pairs: {', '.join(unverified)}.** The ASR model used for the filter cannot transcribe "
-            "these question languages reliably, so their clips passed a relaxed threshold that only catches gross "
-            "failures; each row says so (`verified: false`). Listen before relying on them.",
-        ]
     if REJECTED_CONFIG in layout:
         lines += [
             "",
@@ -541,8 +597,146 @@ def _card_contents(stats: dict, layout: dict) -> list[str]:
     return lines
 
 
+def _card_figures(figures: Sequence[str]) -> list[str]:
+    if not figures:
+        return []
+    captions = {
+        "errors": "ASR round-trip error of each question's kept (or best) clip per question language, beside the "
+        "ASR's error on human speech where the filter was calibrated; the dashed line is the threshold.",
+        "pass-rate": "Share of questions kept and attempts made per question, per pair.",
+    }
+    lines = ["", "## Figures", ""]
+    for f in figures:
+        caption = captions.get(Path(f).stem, Path(f).stem)
+        lines += [f"![{caption}]({f})", "", f"*{caption}*", ""]
+    return lines
+
+
+def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
+    """What the data cannot tell, from what the runs recorded: voices, the ASR judge and its thresholds, what
+    the filter leaves out."""
+    lines = ["", "## Limitations", ""]
+    voices: dict[str, set[str]] = {}
+    for run in runs:
+        for lang, info in (run.record.get("tts") or {}).items():
+            origin = info.get("voice_origin") or f"{info.get('backend')} (its voices' origin was not recorded)"
+            voices.setdefault(lang, set()).add(f"{origin}; voices {', '.join(info.get('voices') or ['—'])}")
+    lines += [
+        "- **Synthetic voices, not people.** Every question is read by a TTS voice at normalised loudness, "
+        "without noise or reverberation: results need not transfer to human, spontaneous or noisy speech."
+    ]
+    lines += [
+        f"  - {lang}: {'; '.join(sorted(v))}." for lang, v in sorted(voices.items(), key=lambda kv: language_key(kv[0]))
+    ]
+    lines += _limitations_judge(runs)
+    unverified = sorted({s["pair"] for s in stats.values() if not s["verified"]}, key=pair_key)
+    if unverified:
+        lines.append(
+            f"- **Unverified: {', '.join(unverified)}.** The ASR judge cannot transcribe these question languages "
+            "reliably; their clips only passed a relaxed threshold (`verified: false`). Listen before relying on them."
+        )
+    rates = sorted(((s["pass_rate"], s["pair"]) for s in stats.values()), key=lambda t: t[0])
+    if rates:
+        lines.append(
+            "- **Selection by the filter.** Only questions whose clip passed are in the benchmark, from "
+            f"{100 * rates[0][0]:.0f}% of the questions asked ({rates[0][1]}) to {100 * rates[-1][0]:.0f}% "
+            f"({rates[-1][1]}): where few pass, questions that are hard to speak or to transcribe (names, numbers, "
+            "foreign words) are under-represented, and scores are not directly comparable "
+            "with text MLQA's. `publish --include-rejected` adds the rest as config `rejected`."
+        )
+    lines.append(
+        "- **Short questions.** A question has a few words, so one misheard word moves its WER by a large step; the "
+        "error of a clip is a coarse measure of its quality."
+    )
+    return lines
+
+
+def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
+    models = sorted({(run.record.get("asr") or {}).get("model", "?") for run in runs})
+    thresholds: dict[str, str] = {}
+    for run in runs:
+        for lang, t in (run.record.get("thresholds") or {}).items():
+            thresholds.setdefault(lang, t.get("rule") or f"{t.get('threshold')}")
+    lines = [
+        f"- **The judge is an ASR model ({', '.join(models)}).** A clip was kept when its error was at most its "
+        "language's threshold: "
+        + "; ".join(f"{lang} {rule}" for lang, rule in sorted(thresholds.items(), key=lambda kv: language_key(kv[0])))
+        + "."
+    ]
+    calibrated = {
+        lang: e
+        for run in runs
+        for lang, e in (_calibration(run).get("languages") or {}).items()
+        if lang in (run.record.get("thresholds") or {})
+    }
+    if calibrated:
+        reference = next(_calibration(run).get("reference") for run in runs if _calibration(run))
+        lines.append(
+            f"  - Its error on human speech ({reference}), and the share of those human readings the threshold "
+            "would keep (each judged at a threshold calibrated on the others): "
+            + "; ".join(
+                f"{lang} median {e['median']:.3f} over {e['n']} clips, "
+                + ("—" if e.get("leave_one_out_acceptance") is None else f"{100 * e['leave_one_out_acceptance']:.0f}%")
+                + " kept"
+                for lang, e in sorted(calibrated.items(), key=lambda kv: language_key(kv[0]))
+            )
+            + "."
+        )
+    uncalibrated = sorted(set(thresholds) - set(calibrated), key=language_key)
+    if uncalibrated:
+        lines.append(
+            f"  - Not measured on human speech: {', '.join(uncalibrated)}. A question rejected there may be as "
+            "intelligible as a person reading it; `audiomlqa calibrate` measures the judge on real speech."
+        )
+    return lines
+
+
+_CITATIONS = {
+    "mlqa": """@inproceedings{lewis2020mlqa,
+  title = {{MLQA}: Evaluating Cross-lingual Extractive Question Answering},
+  author = {Lewis, Patrick and Oguz, Barlas and Rinott, Ruty and Riedel, Sebastian and Schwenk, Holger},
+  booktitle = {Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics},
+  pages = {7315--7330},
+  year = {2020}
+}""",
+    "fleurs": """@inproceedings{conneau2023fleurs,
+  title = {{FLEURS}: Few-shot Learning Evaluation of Universal Representations of Speech},
+  author = {Conneau, Alexis and Ma, Min and Khanuja, Simran and Zhang, Yu and Axelrod, Vera and Dalmia, Siddharth
+            and Riesa, Jason and Rivera, Clara and Bapna, Ankur},
+  booktitle = {2022 IEEE Spoken Language Technology Workshop (SLT)},
+  pages = {798--805},
+  year = {2023}
+}""",
+    "audio-mlqa": """@misc{gopal2026languageaware,
+  title = {Language-Aware Distillation for Multilingual Instruction-Following Speech {LLMs} with {ASR}-Only
+           Supervision},
+  author = {Gopal and others},
+  year = {2026},
+  note = {introduces Audio-MLQA; this dataset follows its construction with the open audiomlqa toolkit}
+}""",
+}
+
+
+def _card_citation(runs: Sequence[SynthesisRun]) -> list[str]:
+    keys = ["mlqa", "audio-mlqa"]
+    if any("fleurs" in str(_calibration(run).get("reference", "")).lower() for run in runs):
+        keys.insert(1, "fleurs")
+    return [
+        "",
+        "## Citation",
+        "",
+        "Cite MLQA for the text, and the work this dataset follows:",
+        "",
+        "```bibtex",
+        "\n\n".join(_CITATIONS[k] for k in keys),
+        "```",
+        "",
+    ]
+
+
 def _card_how_made(runs: Sequence[SynthesisRun], command: str | None) -> list[str]:
     lines = ["", "## How it was made", ""]
+    command = public_command(command)
     if command:
         lines += ["Published with:", "", "```bash", command, "```", ""]
     lines += ["Synthesis runs (each row's `tts_*`, `asr_*`, `error_*` columns record its clip):", ""]
@@ -563,10 +757,11 @@ def _card_how_made(runs: Sequence[SynthesisRun], command: str | None) -> list[st
 
 def _run_line(run: SynthesisRun) -> str:
     rec = run.record
-    cmd = rec.get("command")
+    cmd = public_command(rec.get("command"))
     asr = rec.get("asr") or {}
     beams = "".join(f", {k} beam {v}" for k, v in sorted((asr.get("beam_sizes") or {}).items()))
-    thresholds = json.dumps(rec.get("config", {}).get("thresholds", {}), sort_keys=True)
+    effective = {k: round(v["threshold"], 4) for k, v in (rec.get("thresholds") or {}).items()}
+    thresholds = json.dumps(effective or rec.get("config", {}).get("thresholds", {}), sort_keys=True)
     packages = ", ".join(f"{k} {v}" for k, v in sorted(rec.get("packages", {}).items()))
     return (
         f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "

@@ -8,6 +8,8 @@
     questions[-i-of-N].jsonl                the selected questions (context, answers) — self-contained
     run[-i-of-N].json                       configuration, tool and model versions
     summary[-i-of-N].json                   per-pair table (also printed)
+    figures/errors[-i-of-N].png             TTS vs human-speech error per language, threshold marked
+    figures/pass-rate[-i-of-N].png          pass rate and attempts per pair
 
 Resuming is reading the manifest: a question is finished once an attempt is accepted or
 ``max_attempts`` were made; a rerun of the same command does the rest. Work is split between
@@ -368,7 +370,9 @@ def _load_voices(cfg: SynthesisConfig, languages: set[str]) -> dict[str, _Voice]
         choice = cfg.tts_for(lang)
         backend = _tts_backend(choice.backend, choice.constructor_options())
         voices = choice.voices or backend.voices(lang)
-        out[lang] = _Voice(choice, voices, {**backend.describe(), "voices": voices, "license": backend.license})
+        origin = backend.voice_origin(lang) if hasattr(backend, "voice_origin") else ""  # a plugin may not say
+        info = {**backend.describe(), "voices": voices, "license": backend.license, "voice_origin": origin}
+        out[lang] = _Voice(choice, voices, info)
     return out
 
 
@@ -563,9 +567,13 @@ def _synthesize(
                     if on_batch is not None:
                         on_batch(written)
                     active = [q for q in active if state.next(q) is not None]
-    human = cfg.calibration.languages if cfg.calibration is not None else None
-    summary = summarize(read_manifest(manifest), selection, human=human)
+    from audiomlqa.figures import write_figures
+
+    human = cfg.calibration.languages if cfg.calibration is not None else {}
+    rows = [r for r in read_manifest(manifest) if r.key in set(selection)]
+    summary = summarize(rows, selection, human=human)
     write_json(out / f"summary{cfg.suffix}.json", summary)
+    write_figures(out / "figures", rows, {k: v["errors"] for k, v in human.items()}, suffix=cfg.suffix)
     return SynthesisResult(out, summary, written)
 
 

@@ -28,6 +28,7 @@ LAYERS = [
         "metrics",
         "calibration",
         "download",
+        "figures",
         "__init__",
     },
     {"llm", "prompts", "scorecard"},

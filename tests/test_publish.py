@@ -191,3 +191,58 @@ def test_score_and_questions_read_a_published_folder(espeak_run, tmp_path):
     report = json.loads(out.stdout)
     assert report["exact_match"] == 100.0 and report["pairs"][0]["total"] == len(questions)
     assert report["provenance"]["datasets"][f"{dest}#en/validation"] != ""
+
+
+def _calibration_file(path: Path) -> Path:
+    """A calibration of the default judge for en, as `audiomlqa calibrate` writes one (human clips' errors)."""
+    from audiomlqa.calibration import FORMAT, comparable_asr_settings, error_statistics
+
+    errors = [0.0, 0.05, 0.1, 0.1, 0.15]
+    doc = {
+        "format": FORMAT,
+        "reference": {"name": "fleurs", "clips": 5, "skipped": {}},
+        "asr_settings": comparable_asr_settings(SynthesisConfig().asr.model_dump(mode="json")),
+        "languages": {
+            "en": {
+                "n": 5,
+                "metric": "wer",
+                **error_statistics(errors),
+                "clips": [{"id": f"en-{i}", "error": e} for i, e in enumerate(errors)],
+            }
+        },
+    }
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_the_card_states_its_limits_metadata_and_citations_shows_figures_and_holds_no_absolute_path(tmp_path):
+    from helpers import audiomlqa
+
+    out, ds = tmp_path / "synth", tmp_path / "dataset"
+    cal = _calibration_file(tmp_path / "calibration.json")
+    args = ["--languages", "en,vi", "--per-language", "2", "--tts", "espeak", "--max-attempts", "1", "-o", out]
+    run = audiomlqa("synthesize", *args, "--calibration", cal, "--quiet")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (out / "figures" / "errors.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    run = audiomlqa("publish", out, "--to", ds, "--include-rejected")
+    assert run.returncode == 0, run.stderr[-2000:]
+
+    card = (ds / "README.md").read_text(encoding="utf-8")
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["task_ids"] == ["extractive-qa"] and header["source_datasets"] == ["extended|mlqa"]
+    assert header["multilinguality"] == ["multilingual"] and header["size_categories"] == ["n<1K"]
+    assert header["language_creators"] == ["crowdsourced", "machine-generated"]
+    limitations = card.split("## Limitations")[1].split("\n## ")[0]
+    assert "vi: eSpeak NG formant synthesis" in limitations and "en: eSpeak NG" in limitations
+    assert "en calibrated: 1 × p90 of the ASR's WER on 5 human clips (fleurs" in limitations
+    assert "Not measured on human speech: vi" in limitations and "Unverified: vi" in limitations
+    assert "en median 0.100 over 5 clips" in limitations and "whisper-base" in limitations
+    for key in ("lewis2020mlqa", "conneau2023fleurs", "gopal2026languageaware"):
+        assert key in card.split("## Citation")[1]
+    for figure in ("figures/errors.png", "figures/pass-rate.png"):
+        assert f"]({figure})" in card and (ds / figure).read_bytes()[:4] == b"\x89PNG"
+    record = json.loads((ds / "publish.json").read_text(encoding="utf-8"))
+    assert {"figures/errors.png", "figures/pass-rate.png"} <= set(record["files"])
+    for text in (card, (ds / "publish.json").read_text(encoding="utf-8")):
+        assert str(tmp_path) not in text and str(Path.home()) + "/" not in text
+    assert "audiomlqa publish synth --to dataset --include-rejected" in card

@@ -80,8 +80,11 @@ def _whisper_tokenizer():
     return WhisperTokenizerFast(tokenizer_file=str(whisper_base_dir() / "tokenizer.json"))
 
 
-def make_tiny_whisper(directory: Path, seed: int = 0, source_positions: int = SOURCE_POSITIONS) -> Path:
-    """A 2-layer, 32-wide multilingual Whisper (encoder + decoder) with the real tokenizer."""
+def make_tiny_whisper(
+    directory: Path, seed: int = 0, source_positions: int = SOURCE_POSITIONS, mel_bins: int = 80
+) -> Path:
+    """A 2-layer, 32-wide multilingual Whisper (encoder + decoder) with the real tokenizer; ``mel_bins=128`` makes
+    it of Whisper-large-v3's class (its features differ from base's)."""
     import torch
     from transformers import (
         GenerationConfig,
@@ -104,7 +107,7 @@ def make_tiny_whisper(directory: Path, seed: int = 0, source_positions: int = SO
         decoder_ffn_dim=64,
         max_source_positions=source_positions,
         max_target_positions=64,
-        num_mel_bins=80,
+        num_mel_bins=mel_bins,
         decoder_start_token_id=vocab["<|startoftranscript|>"],
         pad_token_id=vocab["<|endoftext|>"],
         bos_token_id=vocab["<|endoftext|>"],
@@ -126,9 +129,8 @@ def make_tiny_whisper(directory: Path, seed: int = 0, source_positions: int = SO
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     chunk_seconds = source_positions * 2 * 160 // 16000
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=80, chunk_length=chunk_seconds), tokenizer).save_pretrained(
-        directory
-    )
+    extractor = WhisperFeatureExtractor(feature_size=mel_bins, chunk_length=chunk_seconds)
+    WhisperProcessor(extractor, tokenizer).save_pretrained(directory)
     return directory
 
 

@@ -36,6 +36,11 @@ class TTSBackend(Protocol):
         """Versions and model ids, for run.json."""
         ...
 
+    def voice_origin(self, lang: str) -> str:
+        """Whose voice reads ``lang`` and what it was trained on, in one clause: the dataset card's Limitations
+        say it, since a voice trained on another language reads with an accent."""
+        ...
+
 
 BACKENDS = {
     "espeak": ("audiomlqa.tts.espeak", "EspeakBackend", "synth"),

@@ -84,6 +84,11 @@ class CoquiBackend:
                 torch.random.set_rng_state(state)
         return Speech(np.asarray(wav, dtype=np.float32), int(self.tts.synthesizer.output_sample_rate))
 
+    def voice_origin(self, lang: str) -> str:
+        if "xtts" in self.model.lower():
+            return f"XTTS-v2 ({self.model}), a multilingual model trained on {lang} among its 17 languages"
+        return f"Coqui model {self.model}"
+
     def describe(self) -> dict:
         from importlib.metadata import PackageNotFoundError, version
 

@@ -135,5 +135,8 @@ class EspeakBackend:
         pcm = self._engine.speak(text, voice, max(80, round(_DEFAULT_WPM * rate)))
         return Speech((pcm.astype(np.float32) / 32768.0), self._engine.sample_rate)
 
+    def voice_origin(self, lang: str) -> str:
+        return "eSpeak NG formant synthesis from pronunciation rules: not a recorded voice, robotic but consistent"
+
     def describe(self) -> dict:
         return {"backend": self.name, "engine": f"eSpeak NG {self._engine.version}", "license": self.license}

