@@ -59,6 +59,20 @@ def make_tiny_whisper(directory: Path, seed: int = 0) -> Path:
     return build(directory, seed=seed, source_positions=1500)
 
 
+def make_tiny_ct2_whisper(directory: Path, mel_bins: int = 128, seed: int = 0) -> Path:
+    """The tiny Whisper converted to CTranslate2 (what faster-whisper loads) by CTranslate2's own converter;
+    128 mel bins make it of Whisper-large-v3's class."""
+    from ctranslate2.converters import TransformersConverter
+    from transformers import WhisperFeatureExtractor
+
+    from audiomlqa.llm.tiny import make_tiny_whisper as build
+
+    source = build(directory.with_name(directory.name + "-hf"), seed=seed, source_positions=1500, mel_bins=mel_bins)
+    TransformersConverter(str(source), copy_files=["tokenizer.json"]).convert(str(directory), force=True)
+    WhisperFeatureExtractor(feature_size=mel_bins).to_json_file(str(directory / "preprocessor_config.json"))
+    return directory
+
+
 class LeadWordsRunner:
     """A user's model adapter, as a third party would write one: the 'lead' baseline answers with the
     first N words of the context (no model; a classic reading-comprehension floor)."""
