@@ -25,10 +25,11 @@ import platform
 import re
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
@@ -134,10 +135,12 @@ class SynthesisConfig(Settings):
     batch_size: Integer = Field(16, ge=1)
     workers: Integer = Field(1, ge=1)
     shard: tuple[int, int] = (0, 1)
+    overlap: bool = True
+    """Speak the next batch while the ASR judges this one (same clips, same rows; False: take turns)."""
     calibration: Annotated[CalibrationRule, BeforeValidator(_calibration_file)] | None = None
     """A calibration file (``audiomlqa calibrate``), or ``{file, quantile, scale}``: thresholds from human speech."""
 
-    RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("workers", "batch_size", "limit", "output")
+    RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("workers", "batch_size", "limit", "output", "overlap")
     """Fields that may change between a run and its resumption without changing any result."""
 
     @field_validator("shard", mode="before")
@@ -377,16 +380,28 @@ def _load_voices(cfg: SynthesisConfig, languages: set[str]) -> dict[str, _Voice]
 
 
 @contextmanager
-def _tts_pool(workers: int) -> Iterator[Callable]:
-    """``map`` over TTS jobs: in ``workers`` processes, or in this one."""
-    if workers <= 1:
-        yield lambda jobs: [_tts_job(*j) for j in jobs]
-        return
-    pool = ProcessPoolExecutor(workers)
+def _tts_pool(workers: int, overlap: bool = True) -> Iterator[Callable[[list], Future]]:
+    """``submit(jobs)`` → a future of their clips, spoken in ``workers`` processes (or this one). With ``overlap``
+    the speaking runs on a background thread, so the ASR can listen to one batch while the next is spoken (TTS
+    on CPU, ASR on the GPU: neither waits for the other); the TTS engines and CTranslate2 release the GIL."""
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+
+    def speak(jobs: list) -> list:
+        return list(pool.map(_tts_job, *zip(*jobs))) if pool is not None else [_tts_job(*j) for j in jobs]
+
+    def at_once(jobs: list) -> Future:
+        done: Future = Future()
+        done.set_result(speak(jobs))
+        return done
+
+    runner = ThreadPoolExecutor(1, thread_name_prefix="audiomlqa-tts") if overlap else None
     try:
-        yield lambda jobs: list(pool.map(_tts_job, *zip(*jobs)))
+        yield (lambda jobs: runner.submit(speak, jobs)) if runner is not None else at_once
     finally:
-        pool.shutdown(cancel_futures=True)
+        if runner is not None:
+            runner.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -397,6 +412,9 @@ class SynthesisResult:
     output: Path
     summary: dict
     rows_written: int
+    timing: dict = field(default_factory=dict)
+    """Wall seconds of this call: ``total``, ``asr`` (listening and judging), ``waiting_for_tts`` (the ASR side idle
+    while a batch was still being spoken) and ``tts`` (summed synthesis time of the clips)."""
 
 
 def select_questions(cfg: SynthesisConfig) -> list[Question]:
@@ -547,26 +565,48 @@ def _synthesize(
     if todo or not run_file.exists():  # a rerun with nothing left to do keeps the record of the run that did it
         write_json(run_file, _run_record(cfg, voices, asr, command))
 
-    written = 0
+    written, timing, started = 0, dict.fromkeys(("asr", "waiting_for_tts", "tts"), 0.0), time.perf_counter()
+    # Batches of one question language; a batch's unfinished questions come back as the next batch to speak, so
+    # each round makes one more attempt at them. One batch is always being spoken ahead of the one being judged.
+    work = deque(
+        (lang, group[start : start + cfg.batch_size])
+        for lang in dict.fromkeys(q.question_lang for q in todo)
+        for group in [[q for q in todo if q.question_lang == lang]]
+        for start in range(0, len(group), cfg.batch_size)
+    )
     with (
-        _tts_pool(cfg.workers if todo else 1) as speak,
+        _tts_pool(cfg.workers if todo else 1, overlap=cfg.overlap) as submit,
         progress_bar("synthesize", len(questions), completed=len(questions) - len(todo), enabled=progress) as bar,
     ):
-        for lang in dict.fromkeys(q.question_lang for q in todo):
-            group = [q for q in todo if q.question_lang == lang]
-            for start in range(0, len(group), cfg.batch_size):
-                active = group[start : start + cfg.batch_size]
-                while active:  # each round makes one more attempt at the batch's unfinished questions
-                    batch = [(q, state.next(q)) for q in active]
-                    rows = _attempt_batch(batch, lang, cfg, voices[lang], asr, speak, out)
-                    for r in rows:
-                        state.record(r)
-                    append_rows(manifest, rows)
-                    written += len(rows)
-                    bar.advance(sum(state.next(q) is None for q in active))
-                    if on_batch is not None:
-                        on_batch(written)
-                    active = [q for q in active if state.next(q) is not None]
+
+        def speak_next() -> _Spoken | None:
+            if not work:
+                return None
+            lang, active = work.popleft()
+            return _speak(lang, [(q, state.next(q)) for q in active], cfg, voices[lang], submit)
+
+        current = speak_next()
+        while current is not None:
+            ahead = speak_next()
+            t0 = time.perf_counter()
+            clips = current.clips.result()
+            t1 = time.perf_counter()
+            rows = _judge_batch(current, clips, cfg, voices[current.lang], asr, out)
+            for r in rows:
+                state.record(r)
+            append_rows(manifest, rows)
+            timing["waiting_for_tts"] += t1 - t0
+            timing["asr"] += time.perf_counter() - t1
+            timing["tts"] += sum(seconds for _, seconds in clips)
+            written += len(rows)
+            bar.advance(sum(state.next(q) is None for q, _ in current.batch))
+            if on_batch is not None:
+                on_batch(written)
+            again = [q for q, _ in current.batch if state.next(q) is not None]
+            if again:
+                work.appendleft((current.lang, again))
+            current = ahead if ahead is not None else speak_next()
+    timing["total"] = time.perf_counter() - started
     from audiomlqa.figures import write_figures
 
     human = cfg.calibration.languages if cfg.calibration is not None else {}
@@ -574,7 +614,7 @@ def _synthesize(
     summary = summarize(rows, selection, human=human)
     write_json(out / f"summary{cfg.suffix}.json", summary)
     write_figures(out / "figures", rows, {k: v["errors"] for k, v in human.items()}, suffix=cfg.suffix)
-    return SynthesisResult(out, summary, written)
+    return SynthesisResult(out, summary, written, {k: round(v, 4) for k, v in timing.items()})
 
 
 def _write_selection(path: Path, questions: Sequence[Question]) -> list[tuple[str, str]]:
@@ -597,23 +637,31 @@ def _write_selection(path: Path, questions: Sequence[Question]) -> list[tuple[st
     return list(rows)
 
 
-def _attempt_batch(
-    batch: Sequence[tuple[Question, int]],
-    lang: str,
-    cfg: SynthesisConfig,
-    voice: _Voice,
-    asr,
-    speak: Callable,
-    out: Path,
-) -> list[Attempt]:
-    """One more attempt at each question of ``batch`` (question, attempts so far): speak, listen, judge, record."""
+@dataclass
+class _Spoken:
+    """A batch handed to the TTS: which attempt of which question, how each is spoken, and the clips to come."""
+
+    lang: str
+    batch: list[tuple[Question, int]]
+    plans: list[AttemptPlan]
+    texts: list[str]
+    clips: Future
+
+
+def _speak(lang: str, batch: list[tuple[Question, int]], cfg: SynthesisConfig, voice: _Voice, submit) -> _Spoken:
+    """Hand one more attempt at each question of ``batch`` (question, attempt number) to the TTS."""
+    plans = [plan_attempt(voice.voices, cfg.rates, cfg.seed, k) for _, k in batch]
+    texts = [spoken_text(q.question) for q, _ in batch]
+    return _Spoken(lang, batch, plans, texts, submit([voice.job(t, lang, p) for t, p in zip(texts, plans)]))
+
+
+def _judge_batch(spoken: _Spoken, clips: list, cfg: SynthesisConfig, voice: _Voice, asr, out: Path) -> list[Attempt]:
+    """Listen to a spoken batch, judge every clip and write its audio: the manifest rows of these attempts."""
     from audiomlqa.asr import SAMPLE_RATE
     from audiomlqa.audio import write_flac
     from audiomlqa.text import error_rate, normalize_for_asr
 
-    plans = [plan_attempt(voice.voices, cfg.rates, cfg.seed, k) for _, k in batch]
-    texts = [spoken_text(q.question) for q, _ in batch]
-    clips = speak([voice.job(text, lang, plan) for text, plan in zip(texts, plans)])
+    lang, batch, plans, texts = spoken.lang, spoken.batch, spoken.plans, spoken.texts
     t0 = time.perf_counter()
     audible = [i for i, (speech, _) in enumerate(clips) if len(speech.samples) and texts[i]]
     heard = asr.transcribe([clips[i][0].samples for i in audible], lang, [texts[i] for i in audible]) if audible else []
@@ -680,7 +728,7 @@ def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: s
             for lang in voices
         },
         "config": jsonable(cfg.fingerprint()),
-        "runtime": {"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit},
+        "runtime": {"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit, "overlap": cfg.overlap},
         "audiomlqa_version": __version__,
         "python": platform.python_version(),
         "tts": {lang: v.info for lang, v in voices.items()},
