@@ -5,7 +5,9 @@ faster-whisper's ``transcribe`` on the file with default settings (beam 5, tempe
 language detection), score. Ours: ``audiomlqa.synthesis.synthesize`` with one attempt per question
 (so both make the same number of clips): greedy, language forced, length capped, batched — once with
 eSpeak NG for every language (like for like with the naive loop), once with the offline default map
-(Kokoro-82M for en/de/es/hi/zh, eSpeak for ar/vi; beam 5 for de/hi).
+(Kokoro-82M for en/de/es/hi/zh, eSpeak for ar/vi; beam 5 for de/hi). Each pipeline runs twice: taking
+turns (speak a batch, then judge it) and overlapped (the next batch is spoken while this one is judged), and
+prints where the wall time went: the ASR judging, the ASR side idle waiting for the TTS, and the TTS's own time.
 All use the same loaded Whisper base (CTranslate2 int8) and exclude model loading.
 
     python benchmarks/bench_synthesize.py [--per-language 8] [--batch-size 16]
@@ -22,7 +24,6 @@ import soundfile as sf
 
 from audiomlqa.asr import load_asr
 from audiomlqa.audio import prepare
-from audiomlqa.manifest import read_manifest
 from audiomlqa.sources import load_questions
 from audiomlqa.synthesis import DEFAULT_ASR, PACKAGED_SAMPLE, SynthesisConfig, synthesize
 from audiomlqa.text import DEFAULT_METRIC, error_rate, normalize_for_asr
@@ -55,20 +56,8 @@ def main() -> None:
 
         runs = {}
         default_asr = load_asr(**{k: v for k, v in DEFAULT_ASR.items() if k != "backend"})
-        for name, extra, run_asr in (
-            ("eSpeak only", {"tts": {"default": {"backend": "espeak"}}, "asr": {"backend": "faster-whisper"}}, asr),
-            ("default map", {}, default_asr),
-        ):
-            cfg = SynthesisConfig.from_dict(
-                {
-                    "source": args.source,
-                    "per_language": args.per_language,
-                    "output": f"{tmp}/{len(runs)}",
-                    "max_attempts": 1,
-                    "batch_size": args.batch_size,
-                    **extra,
-                }
-            )
+        espeak = {"tts": {"default": {"backend": "espeak"}}, "asr": {"backend": "faster-whisper"}}
+        for name, extra, run_asr in (("eSpeak only", espeak, asr), ("default map", {}, default_asr)):
             synthesize(
                 SynthesisConfig.from_dict(
                     {**extra, "source": args.source, "limit": 1, "output": f"{tmp}/warm{len(runs)}", "max_attempts": 1}
@@ -76,22 +65,37 @@ def main() -> None:
                 progress=False,
                 asr=run_asr,
             )  # load TTS models outside the timing
-            t0 = time.perf_counter()
-            synthesize(cfg, progress=False, asr=run_asr)
-            runs[name] = (time.perf_counter() - t0, read_manifest(Path(cfg.output) / "manifest.jsonl"))
+            for overlap in (False, True):
+                cfg = SynthesisConfig.from_dict(
+                    {
+                        "source": args.source,
+                        "per_language": args.per_language,
+                        "output": f"{tmp}/{len(runs)}",
+                        "max_attempts": 1,
+                        "batch_size": args.batch_size,
+                        "overlap": overlap,
+                        **extra,
+                    }
+                )
+                t0 = time.perf_counter()
+                result = synthesize(cfg, progress=False, asr=run_asr)
+                runs[(name, overlap)] = (time.perf_counter() - t0, result)
 
     n = len(questions)
-    print(f"naive loop (eSpeak):      {naive:7.1f} s  {n / naive:6.2f} clips/s")
-    for name, (seconds, rows) in runs.items():
-        tts_s = sum(r.tts_seconds for r in rows)
-        asr_s = sum(r.asr_seconds for r in rows)
-        passed = sum(r.accepted for r in rows)
+    print(f"naive loop (eSpeak):                 {naive:7.1f} s  {n / naive:6.2f} clips/s")
+    for (name, overlap), (seconds, result) in runs.items():
+        t = result.timing
+        passed = sum(s["accepted"] for s in result.summary["pairs"].values())
+        mode = "overlapped" if overlap else "turns"
         print(
-            f"pipeline, {name + ':':15s} {seconds:7.1f} s  {n / seconds:6.2f} clips/s  "
-            f"speed-up vs naive {naive / seconds:.2f}x  "
-            f"first-attempt pass {passed}/{n}; time share TTS {100 * tts_s / (tts_s + asr_s):.0f}% ({tts_s:.1f} s), "
-            f"ASR {100 * asr_s / (tts_s + asr_s):.0f}% ({asr_s:.1f} s)"
+            f"pipeline, {name}, {mode + ':':11s} {seconds:7.1f} s  {n / seconds:6.2f} clips/s  "
+            f"speed-up vs naive {naive / seconds:.2f}x  first-attempt pass {passed}/{n}; of the wall time: ASR "
+            f"{100 * t['asr'] / t['total']:.0f}%, waiting for TTS {100 * t['waiting_for_tts'] / t['total']:.0f}%; "
+            f"TTS busy {t['tts']:.1f} s"
         )
+        if overlap:
+            turns = runs[(name, False)][0]
+            print(f"  overlapped / turns wall time, {name}: {seconds / turns:.2f}")
 
 
 if __name__ == "__main__":
