@@ -20,9 +20,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from audiomlqa.config import Language
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.languages import LANGUAGES
 
@@ -48,10 +51,16 @@ _ASR_RUNTIME = ("device", "cpu_threads")
 """ASR settings that change where the judge runs, not what it hears: a calibration holds across them."""
 
 
+_NOT_MANDARIN = ("yue", "zh-hk", "zh_hk", "zh-yue")
+"""Cantonese labels (Common Voice ``zh-HK``, FLEURS ``yue_hant_hk``): not MLQA's zh, which is Mandarin."""
+
+
 def reference_language(value: object) -> str | None:
     """An MLQA language code from a dataset's language label: ``de``, ``de_de``, ``de-DE``, ``German``,
-    ``cmn_hans_cn``; None for a language MLQA does not have."""
+    ``cmn_hans_cn``; None for a language MLQA does not have (Cantonese included)."""
     text = str(value).strip().lower()
+    if text.startswith(_NOT_MANDARIN):
+        return None
     if text in _NAMES:
         return _NAMES[text]
     code = re.split(r"[-_ ]", text)[0]
@@ -147,7 +156,11 @@ def _read_folder(root: Path, lang: str | None) -> Reference:
         if code is None:
             skipped[token] = skipped.get(token, 0) + 1
             continue
-        clips.append(ReferenceClip(name, code, transcript.read_text(encoding="utf-8").strip(), _loader(path)))
+        try:
+            text = transcript.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise AudioMLQAError(f"cannot read transcript {transcript}: {first_line(e)} (save it as UTF-8)") from None
+        clips.append(ReferenceClip(name, code, text, _loader(path)))
     return Reference(root.resolve().name, clips, skipped)
 
 
@@ -308,41 +321,74 @@ def leave_one_out_acceptance(errors: Sequence[float], quantile: float, scale: fl
     return round(kept / len(errors), 6)
 
 
+class _Clip(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    error: float = Field(ge=0, allow_inf_nan=False)
+
+
+class _LanguageEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    metric: Literal["wer", "cer"]
+    clips: list[_Clip] = Field(min_length=1)
+
+
+class _Reference(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class _Document(BaseModel):
+    """What :func:`read_calibration` insists on; the rest of the file is kept as written."""
+
+    model_config = ConfigDict(extra="allow")
+    format: Literal["audiomlqa-calibration/1"]
+    reference: _Reference
+    asr_settings: dict
+    languages: dict[Language, _LanguageEntry] = Field(min_length=1)
+
+
 def read_calibration(path: str | Path) -> dict:
-    """A calibration file, checked enough that a wrong or damaged file is one line, not a traceback later."""
+    """A calibration file, checked to the leaves, so a wrong or damaged file is one line, not a traceback later
+    (or a threshold silently NaN)."""
     import json
+
+    from audiomlqa.config import describe_error
 
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise AudioMLQAError(f"cannot read calibration file {path}: {e.strerror or e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise AudioMLQAError(f"cannot read calibration file {path}: {getattr(e, 'strerror', None) or e}") from None
     except ValueError as e:
         raise AudioMLQAError(f"{path} is not JSON ({first_line(e)}); rerun audiomlqa calibrate") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise AudioMLQAError(
-            f"{path} is not an audiomlqa calibration file ({FORMAT}); make one with audiomlqa calibrate"
-        )
-    for lang, entry in (doc.get("languages") or {}).items():
-        if lang not in LANGUAGES or not isinstance(entry, dict) or not entry.get("clips"):
-            raise AudioMLQAError(f"{path}: language entry {lang!r} is damaged; rerun audiomlqa calibrate")
+        raise AudioMLQAError(f"{path} is not an audiomlqa calibration file ({FORMAT}); make one: audiomlqa calibrate")
+    try:
+        _Document.model_validate(doc)
+    except ValidationError as e:
+        raise AudioMLQAError(f"{describe_error(e, str(path))}; rerun audiomlqa calibrate") from None
     return doc
 
 
+def language_numbers(errors: Sequence[float], metric: str, quantile: float, scale: float) -> dict:
+    """One calibrated language as a synthesis run records it: the threshold the rule gives and the human-speech
+    numbers behind it (the errors kept, so another rule can be applied to the same measurement)."""
+    return {
+        "threshold": threshold_rule(errors, quantile, scale),
+        "n": len(errors),
+        "metric": metric,
+        **{k: v for k, v in error_statistics(errors).items() if k in ("median", "p90")},
+        "leave_one_out_acceptance": leave_one_out_acceptance(errors, quantile, scale),
+        "errors": list(errors),
+    }
+
+
 def calibrated_thresholds(doc: dict, quantile: float, scale: float) -> dict[str, dict]:
-    """Per calibrated language: the threshold the rule gives and the human-speech numbers behind it."""
-    out = {}
-    for lang, entry in doc["languages"].items():
-        errors = [c["error"] for c in entry["clips"]]
-        out[lang] = {
-            "threshold": threshold_rule(errors, quantile, scale),
-            "n": len(errors),
-            "metric": entry["metric"],
-            "median": entry["median"],
-            "p90": entry["p90"],
-            "leave_one_out_acceptance": leave_one_out_acceptance(errors, quantile, scale),
-            "errors": errors,
-        }
-    return out
+    """Per calibrated language of a calibration file: :func:`language_numbers` under the rule."""
+    return {
+        lang: language_numbers([c["error"] for c in entry["clips"]], entry["metric"], quantile, scale)
+        for lang, entry in doc["languages"].items()
+    }
 
 
 def calibration_table(doc: dict):

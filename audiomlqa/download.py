@@ -54,6 +54,10 @@ def download_mlqa(
     a complete folder returns at once, a verified archive is not fetched again, a partial one is resumed."""
     root = Path(to)
     expected = _checked_sha256(sha256 or MLQA_SHA256)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AudioMLQAError(f"cannot put MLQA in {root}: {e.strerror or e}; give a writable folder (--to)") from None
     say = log or (lambda _message: None)
     folder = root / FOLDER
     if _is_complete(folder, expected):

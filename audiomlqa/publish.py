@@ -168,6 +168,9 @@ def _example(run: SynthesisRun, row: Attempt) -> dict:
         "answers": answers,
         "audio": {"path": Path(row.audio).name, "bytes": inside(run.directory, row.audio, "audio path").read_bytes()},
         **{column: getattr(row, field) for column, field in PROVENANCE_COLUMNS.items()},
+        # a local checkpoint (an MMS voice, a Whisper folder) is named, not located
+        "tts_voice": public_path(row.voice),
+        "asr_model": public_path(row.asr_model),
     }
 
 
@@ -470,12 +473,18 @@ def public_command(command: str | None) -> str | None:
         return None
     out = []
     for token in tokens:
-        key, eq, value = token.partition("=") if token.startswith("-") and "=" in token else ("", "", token)
-        out.append(key + eq + _public_path(value))
+        if "=" in token and not token.startswith(("/", "~")):  # --output=/x, or an override asr.model=/x
+            key, eq, value = token.partition("=")
+        elif token.startswith("-") and not token.startswith("--") and len(token) > 2:  # -o/x
+            key, eq, value = token[:2], "", token[2:]
+        else:
+            key, eq, value = "", "", token
+        out.append(key + eq + public_path(value))
     return shlex.join(out)
 
 
-def _public_path(value: str) -> str:
+def public_path(value: str) -> str:
+    """An absolute path cut to its name (a recipe to ``recipes/…``); anything else as it is."""
     if not (value.startswith(("/", "~")) or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")):
         return value
     parts = Path(value).parts
@@ -620,7 +629,8 @@ def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
     for run in runs:
         for lang, info in (run.record.get("tts") or {}).items():
             origin = info.get("voice_origin") or f"{info.get('backend')} (its voices' origin was not recorded)"
-            voices.setdefault(lang, set()).add(f"{origin}; voices {', '.join(info.get('voices') or ['—'])}")
+            names = ", ".join(public_path(v) for v in info.get("voices") or ["—"])
+            voices.setdefault(lang, set()).add(f"{origin}; voices {names}")
     lines += [
         "- **Synthetic voices, not people.** Every question is read by a TTS voice at normalised loudness, "
         "without noise or reverberation: results need not transfer to human, spontaneous or noisy speech."
@@ -652,7 +662,7 @@ def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
 
 
 def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
-    models = sorted({(run.record.get("asr") or {}).get("model", "?") for run in runs})
+    models = sorted({public_path((run.record.get("asr") or {}).get("model", "?")) for run in runs})
     thresholds: dict[str, str] = {}
     for run in runs:
         for lang, t in (run.record.get("thresholds") or {}).items():
@@ -681,6 +691,13 @@ def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
                 for lang, e in sorted(calibrated.items(), key=lambda kv: language_key(kv[0]))
             )
             + "."
+        )
+    files = {_calibration(run).get("sha256") for run in runs if _calibration(run)}
+    if len(files) > 1 or (files and any(not _calibration(run) for run in runs)):
+        lines.append(
+            f"  - **The merged runs were judged under {len(files)} different calibration(s)"
+            + (" and some under none" if any(not _calibration(run) for run in runs) else "")
+            + ":** the numbers above are one run's; each row's `threshold` column is its own."
         )
     uncalibrated = sorted(set(thresholds) - set(calibrated), key=language_key)
     if uncalibrated:
@@ -767,8 +784,8 @@ def _run_line(run: SynthesisRun) -> str:
         f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "
         + (f"`{cmd}`; " if cmd else "")
         + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
-        f"ASR {asr.get('model', '?')} ({asr.get('backend', '?')}, beam {asr.get('beam_size', '?')}{beams}, "
-        "temperature 0); "
+        f"ASR {public_path(asr.get('model', '?'))} ({asr.get('backend', '?')}, "
+        f"beam {asr.get('beam_size', '?')}{beams}, temperature 0); "
         f"thresholds {thresholds}; packages {packages}"
     )
 

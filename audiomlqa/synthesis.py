@@ -24,10 +24,11 @@ import os
 import platform
 import re
 import statistics
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,32 +63,46 @@ DEFAULT_UNVERIFIED = ["ar", "vi"]
 
 class CalibrationRule(Settings):
     """Thresholds from ``audiomlqa calibrate``: per calibrated language, ``scale`` × the ``quantile`` of the ASR's
-    error on human speech (:mod:`audiomlqa.calibration`); other languages keep their fixed threshold. The file's
-    numbers are read in when the config is made, so run.json records them and a resumed run must match them."""
+    error on human speech (:mod:`audiomlqa.calibration`); other languages keep their fixed threshold.
 
-    file: str
+    The file's measurements are read in when the config is made (``reference``, ``sha256``, ``asr_settings`` and
+    each language's errors in ``languages``), so run.json records them and a resumed run must match them; the
+    thresholds are recomputed from those errors on every validation, so an override of ``quantile`` or ``scale``
+    takes effect, and a ``file`` whose checksum differs from the recorded one is read again."""
+
+    file: str | None = None
+    """The calibration file; it may move between a run and its resumption (the record keeps its numbers)."""
     quantile: Number = Field(DEFAULT_QUANTILE, gt=0, le=1)
     scale: Number = Field(DEFAULT_SCALE, gt=0)
     reference: str = ""
     sha256: str = ""
     asr_settings: dict = Field(default_factory=dict)
     languages: dict[Language, dict] = Field(default_factory=dict)
-    """Filled from the file: language → threshold and the human-speech numbers behind it."""
+    """Language → threshold and the human-speech numbers behind it, errors included."""
 
     @model_validator(mode="after")
     def _read(self) -> CalibrationRule:
-        from audiomlqa.calibration import calibrated_thresholds, read_calibration
+        from audiomlqa.calibration import calibrated_thresholds, language_numbers, read_calibration
         from audiomlqa.files import sha256_file
 
-        if not self.languages:
-            try:
+        try:
+            fresh = self.file is not None and Path(self.file).is_file() and sha256_file(self.file) != self.sha256
+            if fresh or not self.languages:
+                if self.file is None:
+                    raise AudioMLQAError("give the calibration file: calibration.file or --calibration FILE")
                 doc = read_calibration(self.file)
-            except AudioMLQAError as e:
-                raise ValueError(str(e)) from None
-            self.reference = doc["reference"]["name"]
-            self.sha256 = sha256_file(self.file)
-            self.asr_settings = doc["asr_settings"]
-            self.languages = calibrated_thresholds(doc, self.quantile, self.scale)
+                self.reference, self.sha256 = doc["reference"]["name"], sha256_file(self.file)
+                self.asr_settings = doc["asr_settings"]
+                self.languages = calibrated_thresholds(doc, self.quantile, self.scale)
+            else:
+                self.languages = {
+                    lang: language_numbers(e["errors"], e["metric"], self.quantile, self.scale)
+                    for lang, e in self.languages.items()
+                }
+        except AudioMLQAError as e:
+            raise ValueError(str(e)) from None
+        except (KeyError, TypeError):
+            raise ValueError("the recorded calibration is damaged: give the calibration file again") from None
         return self
 
     def describe(self, lang: str) -> str:
@@ -260,6 +275,11 @@ def calibrate_filter(
     from audiomlqa.calibration import calibrate
     from audiomlqa.files import write_json
 
+    if not reference.clips:
+        calibrate(reference, None, {})  # the one-line error, before any model loads
+    output = Path(output)
+    if output.is_dir() or not os.access(output.parent if str(output.parent) else ".", os.W_OK):
+        raise AudioMLQAError(f"cannot write the calibration to {output}: give a file in a writable folder (-o)")
     metric = {lang: cfg.metric_for(lang) for lang in {c.lang for c in reference.clips}}
     doc = calibrate(
         reference,
@@ -385,9 +405,17 @@ def _tts_pool(workers: int, overlap: bool = True) -> Iterator[Callable[[list], F
     the speaking runs on a background thread, so the ASR can listen to one batch while the next is spoken (TTS
     on CPU, ASR on the GPU: neither waits for the other); the TTS engines and CTranslate2 release the GIL."""
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    stop = threading.Event()  # set on the way out (an error, Ctrl-C): the batch being spoken stops at its next clip
 
     def speak(jobs: list) -> list:
-        return list(pool.map(_tts_job, *zip(*jobs))) if pool is not None else [_tts_job(*j) for j in jobs]
+        if pool is not None:
+            return list(pool.map(_tts_job, *zip(*jobs)))
+        clips = []
+        for job in jobs:
+            if stop.is_set():
+                raise CancelledError
+            clips.append(_tts_job(*job))
+        return clips
 
     def at_once(jobs: list) -> Future:
         done: Future = Future()
@@ -398,10 +426,13 @@ def _tts_pool(workers: int, overlap: bool = True) -> Iterator[Callable[[list], F
     try:
         yield (lambda jobs: runner.submit(speak, jobs)) if runner is not None else at_once
     finally:
+        stop.set()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if runner is not None:
             runner.shutdown(wait=True, cancel_futures=True)
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.shutdown(wait=True)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -463,6 +494,8 @@ def _changed_settings(previous: dict, cfg: SynthesisConfig) -> list[str]:
     current = cfg.fingerprint()
     try:
         runtime = {k: getattr(cfg, k) for k in cfg.RUNTIME_ONLY}
+        if cfg.calibration is not None and isinstance(previous.get("calibration"), dict):
+            previous = {**previous, "calibration": {**previous["calibration"], "file": None}}
         previous = SynthesisConfig.model_validate({**previous, **runtime}).fingerprint()
     except Exception:  # noqa: BLE001 - settings this version no longer knows: compare as saved
         pass
@@ -567,7 +600,8 @@ def _synthesize(
 
     written, timing, started = 0, dict.fromkeys(("asr", "waiting_for_tts", "tts"), 0.0), time.perf_counter()
     # Batches of one question language; a batch's unfinished questions come back as the next batch to speak, so
-    # each round makes one more attempt at them. One batch is always being spoken ahead of the one being judged.
+    # each round makes one more attempt at them. Overlapped, one batch is spoken ahead of the one being judged;
+    # taking turns, a batch is spoken only once the one before it is judged (and its retries come first).
     work = deque(
         (lang, group[start : start + cfg.batch_size])
         for lang in dict.fromkeys(q.question_lang for q in todo)
@@ -580,14 +614,18 @@ def _synthesize(
     ):
 
         def speak_next() -> _Spoken | None:
+            """Hand the next batch to the TTS (taking turns, this speaks it: the ASR side waits)."""
             if not work:
                 return None
+            t = time.perf_counter()
             lang, active = work.popleft()
-            return _speak(lang, [(q, state.next(q)) for q in active], cfg, voices[lang], submit)
+            spoken = _speak(lang, [(q, state.next(q)) for q in active], cfg, voices[lang], submit)
+            timing["waiting_for_tts"] += time.perf_counter() - t
+            return spoken
 
         current = speak_next()
         while current is not None:
-            ahead = speak_next()
+            ahead = speak_next() if cfg.overlap else None
             t0 = time.perf_counter()
             clips = current.clips.result()
             t1 = time.perf_counter()
@@ -610,7 +648,8 @@ def _synthesize(
     from audiomlqa.figures import write_figures
 
     human = cfg.calibration.languages if cfg.calibration is not None else {}
-    rows = [r for r in read_manifest(manifest) if r.key in set(selection)]
+    wanted = set(selection)
+    rows = [r for r in read_manifest(manifest) if r.key in wanted]
     summary = summarize(rows, selection, human=human)
     write_json(out / f"summary{cfg.suffix}.json", summary)
     write_figures(out / "figures", rows, {k: v["errors"] for k, v in human.items()}, suffix=cfg.suffix)

@@ -95,12 +95,37 @@ def test_a_calibration_measured_with_another_asr_or_a_damaged_file_is_refused_in
     cal, doc = calibrated
     other = {**doc, "asr_settings": {**doc["asr_settings"], "beam_size": 3}}
     (tmp_path / "other.json").write_text(json.dumps(other), encoding="utf-8")
-    (tmp_path / "damaged.json").write_text('{"format": "audiomlqa-calibration/1", "languages": {"en": 1}}')
+    (tmp_path / "damaged.json").write_text(json.dumps({**doc, "languages": {"en": 1}}), encoding="utf-8")
+    wrong = {**doc, "reference": "fleurs"}
+    (tmp_path / "wrong.json").write_text(json.dumps(wrong), encoding="utf-8")
+    nan = json.loads(json.dumps(doc))
+    nan["languages"]["en"]["clips"][0]["error"] = float("nan")
+    (tmp_path / "nan.json").write_text(json.dumps(nan), encoding="utf-8")
     args = ["synthesize", "--languages", "en", "--limit", "1", "-o", tmp_path / "out"]
     assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "other.json"), "was measured with ASR", "calibrate")
-    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "damaged.json"), "'en' is damaged")
+    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "damaged.json"), "languages.en", "rerun")
+    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "wrong.json"), "reference", "rerun")
+    assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "nan.json"), "languages.en.clips[0].error")
     assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "missing.json"), "cannot read calibration file")
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+def test_overrides_recompute_calibrated_thresholds_and_a_moved_file_still_resumes(calibrated, tmp_path):
+    from audiomlqa.synthesis import _changed_settings, load_synthesis_config
+
+    cal, doc = calibrated
+    errors = [c["error"] for c in doc["languages"]["en"]["clips"]]
+    base = load_synthesis_config(None, [], calibration=str(cal))
+    doubled = load_synthesis_config(None, ["calibration.scale=2", "calibration.quantile=0.5"], calibration=str(cal))
+    assert base.threshold_for("en") == threshold_rule(errors, 0.9, 1.0)
+    assert doubled.threshold_for("en") == threshold_rule(errors, 0.5, 2.0)
+    assert doubled.threshold_rule("en").startswith("calibrated: 2 × p50")
+    moved = tmp_path / "moved.json"
+    moved.write_bytes(cal.read_bytes())
+    saved = base.fingerprint()
+    del saved["max_attempts"]  # as a run.json of a version without this setting
+    assert _changed_settings(saved, load_synthesis_config(None, [], calibration=str(moved))) == []
+    assert _changed_settings(saved, doubled) == ["calibration"]
 
 
 def test_a_reference_clip_without_a_language_or_transcript_is_a_one_line_error(tmp_path):
@@ -130,7 +155,7 @@ def test_a_hugging_face_reference_maps_its_language_labels_and_decodes_at_16_khz
 def test_language_labels_of_common_datasets_map_to_mlqa_codes():
     cases = {"de_de": "de", "de-DE": "de", "German": "de", "cmn_hans_cn": "zh", "zh-CN": "zh", "es_419": "es"}
     assert {label: reference_language(label) for label in cases} == cases
-    assert reference_language("fr_fr") is None
+    assert [reference_language(x) for x in ("fr_fr", "zh-HK", "yue_hant_hk")] == [None, None, None]
 
 
 @given(st.lists(st.floats(0, 2), min_size=2, max_size=30), st.floats(0.05, 1.0))

@@ -193,15 +193,15 @@ def test_score_and_questions_read_a_published_folder(espeak_run, tmp_path):
     assert report["provenance"]["datasets"][f"{dest}#en/validation"] != ""
 
 
-def _calibration_file(path: Path) -> Path:
-    """A calibration of the default judge for en, as `audiomlqa calibrate` writes one (human clips' errors)."""
+def _calibration_file(path: Path, asr_model: str) -> Path:
+    """A calibration of the judge for en, as `audiomlqa calibrate` writes one (human clips' errors)."""
     from audiomlqa.calibration import FORMAT, comparable_asr_settings, error_statistics
 
     errors = [0.0, 0.05, 0.1, 0.1, 0.15]
     doc = {
         "format": FORMAT,
         "reference": {"name": "fleurs", "clips": 5, "skipped": {}},
-        "asr_settings": comparable_asr_settings(SynthesisConfig().asr.model_dump(mode="json")),
+        "asr_settings": comparable_asr_settings({**SynthesisConfig().asr.model_dump(mode="json"), "model": asr_model}),
         "languages": {
             "en": {
                 "n": 5,
@@ -216,11 +216,16 @@ def _calibration_file(path: Path) -> Path:
 
 
 def test_the_card_states_its_limits_metadata_and_citations_shows_figures_and_holds_no_absolute_path(tmp_path):
+    import pyarrow.parquet as pq
     from helpers import audiomlqa
 
+    from audiomlqa.asr.default_model import whisper_base_dir
+
     out, ds = tmp_path / "synth", tmp_path / "dataset"
-    cal = _calibration_file(tmp_path / "calibration.json")
+    judge = whisper_base_dir()  # the judge as a local folder: the card names it, never locates it
+    cal = _calibration_file(tmp_path / "calibration.json", str(judge))
     args = ["--languages", "en,vi", "--per-language", "2", "--tts", "espeak", "--max-attempts", "1", "-o", out]
+    args += ["--asr-model", judge]
     run = audiomlqa("synthesize", *args, "--calibration", cal, "--quiet")
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "figures" / "errors.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -236,13 +241,15 @@ def test_the_card_states_its_limits_metadata_and_citations_shows_figures_and_hol
     assert "vi: eSpeak NG formant synthesis" in limitations and "en: eSpeak NG" in limitations
     assert "en calibrated: 1 × p90 of the ASR's WER on 5 human clips (fleurs" in limitations
     assert "Not measured on human speech: vi" in limitations and "Unverified: vi" in limitations
-    assert "en median 0.100 over 5 clips" in limitations and "whisper-base" in limitations
+    assert "en median 0.100 over 5 clips" in limitations and f"ASR model ({judge.name})" in limitations
     for key in ("lewis2020mlqa", "conneau2023fleurs", "gopal2026languageaware"):
         assert key in card.split("## Citation")[1]
     for figure in ("figures/errors.png", "figures/pass-rate.png"):
         assert f"]({figure})" in card and (ds / figure).read_bytes()[:4] == b"\x89PNG"
     record = json.loads((ds / "publish.json").read_text(encoding="utf-8"))
     assert {"figures/errors.png", "figures/pass-rate.png"} <= set(record["files"])
-    for text in (card, (ds / "publish.json").read_text(encoding="utf-8")):
-        assert str(tmp_path) not in text and str(Path.home()) + "/" not in text
+    table = pq.read_table(next((ds / "data" / "en").glob("*.parquet")))
+    values = " ".join(str(v) for c in table.column_names if c != "audio" for v in table.column(c).to_pylist())
+    for text in (card, (ds / "publish.json").read_text(encoding="utf-8"), values):
+        assert str(tmp_path) not in text and str(judge.parent) not in text
     assert "audiomlqa publish synth --to dataset --include-rejected" in card

@@ -288,21 +288,25 @@ def test_worker_processes_do_the_same_attempts_as_one_process(tmp_path):
 
 def test_speaking_ahead_of_the_asr_makes_the_same_rows_as_taking_turns(tmp_path):
     """The overlapped pipeline (next batch spoken while this one is judged) changes when work happens, not what
-    is made: with batches of 1 and retries, both write the same attempts with the same audio and decisions."""
+    is made: with batches of 1 and retries, both write the same attempts with the same audio and decisions.
+    Taking turns keeps the sequential order: each batch's retries right after it."""
     base = {"pairs": ["en", "de"], "per_language": 2, "max_attempts": 2, "batch_size": 1}
     base["tts"] = {"default": {"backend": "kokoro"}}  # deterministic (eSpeak NG carries state between calls)
     base["thresholds"] = {"en": 0.0, "de": 0.0}  # every imperfect clip is retried: the retry rounds interleave
     turns = synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "turns"), "overlap": False}))
     ahead = synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "ahead")}), progress=False)
     decided = ("pair", "id", "attempt", "voice", "seed", "rate", "audio", "audio_sha256", "transcript", "accepted")
-    rows = [
-        [tuple(getattr(r, k) for k in decided) for r in read_manifest(tmp_path / d / "manifest.jsonl")]
+    rows = {
+        d: [tuple(getattr(r, k) for k in decided) for r in read_manifest(tmp_path / d / "manifest.jsonl")]
         for d in ("turns", "ahead")
-    ]
-    assert rows[0] == rows[1] and len(rows[0]) > 4
+    }
+    assert sorted(rows["turns"]) == sorted(rows["ahead"]) and len(rows["turns"]) > 4
+    order = [(pair, qid) for pair, qid, *_ in rows["turns"]]
+    assert order == sorted(order, key=order.index)  # a question's attempts are adjacent: its retries came next
     decisions = [
         {p: {k: v for k, v in s.items() if k != "real_time_factor"} for p, s in r.summary["pairs"].items()}
         for r in (turns, ahead)
     ]
     assert decisions[0] == decisions[1]
     assert set(ahead.timing) == {"total", "asr", "waiting_for_tts", "tts"} and ahead.timing["tts"] > 0
+    assert turns.timing["waiting_for_tts"] >= 0.9 * turns.timing["tts"]  # taking turns, the ASR waits for it all

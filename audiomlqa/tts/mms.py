@@ -91,7 +91,9 @@ class MMSBackend:
         return Speech(waveform.float().cpu().numpy(), model.config.sampling_rate)
 
     def voice_origin(self, lang: str) -> str:
-        return f"MMS-TTS (VITS) {self.models.get(lang, '?')}, one model per language trained on {lang} read speech"
+        checkpoint = self.models.get(lang, "?")
+        name = Path(checkpoint).name if Path(checkpoint).exists() else checkpoint  # a local folder: named only
+        return f"MMS-TTS (VITS) {name}, one model per language trained on {lang} read speech"
 
     def describe(self) -> dict:
         import transformers
