@@ -125,33 +125,36 @@ def _start(command: list[str], port_pattern: str) -> tuple[subprocess.Popen, int
     return process, int(match.group(1))
 
 
-@pytest.fixture
-def range_server(tmp_path: Path) -> Iterator[Served]:
-    """The Range-honouring server above, on a port the OS picked."""
-    root = tmp_path / "www"
+def _serve(tmp_path: Path, name: str, command, port_pattern: str, ranges: Path) -> Iterator[Served]:
+    """Serve a fresh test archive from ``tmp_path/name`` with ``command(root)``; stopped when the test ends."""
+    root = tmp_path / name
     root.mkdir()
     archive = root / "MLQA_V1.zip"
     sha = make_zip(archive)
-    script, ranges = tmp_path / "range_server.py", tmp_path / "ranges.log"
-    script.write_text(RANGE_SERVER)
-    process, port = _start([sys.executable, "-u", str(script), str(root), str(ranges)], r"^(\d+)$")
+    process, port = _start(command(root), port_pattern)
     served = Served(f"http://127.0.0.1:{port}", root, archive, sha, ranges, process)
     yield served
     served.stop()
 
 
 @pytest.fixture
+def range_server(tmp_path: Path) -> Iterator[Served]:
+    """The Range-honouring server above, on a port the OS picked."""
+    script, ranges = tmp_path / "range_server.py", tmp_path / "ranges.log"
+    script.write_text(RANGE_SERVER)
+    yield from _serve(
+        tmp_path, "www", lambda root: [sys.executable, "-u", str(script), str(root), str(ranges)], r"^(\d+)$", ranges
+    )
+
+
+@pytest.fixture
 def plain_server(tmp_path: Path) -> Iterator[Served]:
     """Python's own ``http.server``: always 200 with the whole file, whatever Range asks."""
-    root = tmp_path / "plain"
-    root.mkdir()
-    archive = root / "MLQA_V1.zip"
-    sha = make_zip(archive)
-    command = [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(root)]
-    process, port = _start(command, r"port (\d+)")
-    served = Served(f"http://127.0.0.1:{port}", root, archive, sha, tmp_path / "none.log", process)
-    yield served
-    served.stop()
+
+    def command(root: Path) -> list[str]:
+        return [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", str(root)]
+
+    yield from _serve(tmp_path, "plain", command, r"port (\d+)", tmp_path / "none.log")
 
 
 def closed_port() -> int:
