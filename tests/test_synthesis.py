@@ -290,9 +290,9 @@ def test_speaking_ahead_of_the_asr_makes_the_same_rows_as_taking_turns(tmp_path)
     """The overlapped pipeline (next batch spoken while this one is judged) changes when work happens, not what
     is made: with batches of 1 and retries, both write the same attempts with the same audio and decisions.
     Taking turns keeps the sequential order: each batch's retries right after it."""
-    base = {"pairs": ["de"], "per_language": 3, "max_attempts": 2, "batch_size": 1}
+    base = {"pairs": ["en"], "per_language": 3, "max_attempts": 2, "batch_size": 1}
     base["tts"] = {"default": {"backend": "kokoro"}}  # deterministic (eSpeak NG carries state between calls)
-    base["thresholds"] = {"de": 0.0}  # every imperfect clip is retried: the retry rounds interleave
+    base["thresholds"] = {"en": 0.0}  # every imperfect clip is retried: the retry rounds interleave
     turns = synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "turns"), "overlap": False}))
     ahead = synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "ahead")}), progress=False)
     decided = ("pair", "id", "attempt", "voice", "seed", "rate", "audio", "audio_sha256", "transcript", "accepted")
@@ -300,7 +300,7 @@ def test_speaking_ahead_of_the_asr_makes_the_same_rows_as_taking_turns(tmp_path)
         d: [tuple(getattr(r, k) for k in decided) for r in read_manifest(tmp_path / d / "manifest.jsonl")]
         for d in ("turns", "ahead")
     }
-    assert sorted(rows["turns"]) == sorted(rows["ahead"]) and len(rows["turns"]) > 4
+    assert sorted(rows["turns"]) == sorted(rows["ahead"]) and len(rows["turns"]) > 3  # a retry among them
     order = [(pair, qid) for pair, qid, *_ in rows["turns"]]
     assert order == sorted(order, key=order.index)  # a question's attempts are adjacent: its retries came next
     decisions = [
