@@ -665,7 +665,11 @@ def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
     models = sorted({public_path((run.record.get("asr") or {}).get("model", "?")) for run in runs})
     thresholds: dict[str, str] = {}
     for run in runs:
-        for lang, t in (run.record.get("thresholds") or {}).items():
+        fixed = run.record.get("config", {}).get("thresholds", {})  # a run recorded before rules were
+        recorded = run.record.get("thresholds") or {
+            lang: {"rule": f"fixed: {fixed.get(lang, '?')}"} for lang in run.record.get("tts") or {}
+        }
+        for lang, t in recorded.items():
             thresholds.setdefault(lang, t.get("rule") or f"{t.get('threshold')}")
     lines = [
         f"- **The judge is an ASR model ({', '.join(models)}).** A clip was kept when its error was at most its "
