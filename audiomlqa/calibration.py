@@ -86,6 +86,13 @@ class Reference:
     skipped: dict[str, int]
     """Clips left out, by their language label (languages MLQA does not have)."""
 
+    def __post_init__(self) -> None:
+        if not self.clips:  # nothing to calibrate: said before any model loads
+            raise AudioMLQAError(
+                f"{self.name}: no clip in an MLQA language ({', '.join(LANGUAGES)})"
+                + (f"; skipped {_skipped(self.skipped)}" if self.skipped else "")
+            )
+
 
 def read_reference(
     reference: str | Path,
@@ -247,11 +254,6 @@ def calibrate(
     from audiomlqa.progress import progress_bar
     from audiomlqa.text import DEFAULT_METRIC, error_rate, normalize_for_asr
 
-    if not reference.clips:
-        raise AudioMLQAError(
-            f"{reference.name}: no clip in an MLQA language ({', '.join(LANGUAGES)})"
-            + (f"; skipped {_skipped(reference.skipped)}" if reference.skipped else "")
-        )
     by_lang: dict[str, list[ReferenceClip]] = {}
     for clip in reference.clips:
         by_lang.setdefault(clip.lang, []).append(clip)

@@ -82,7 +82,7 @@ def _error_figure(plt, standing: list[Attempt], human: dict[str, list[float]]):
                     label=label or f"human (n={len(values)})",
                 )
         threshold = clips[0].threshold
-        source = (clips[0].threshold_rule or "fixed").split(":")[0]
+        source = clips[0].threshold_source
         ax.axvline(threshold, color=_THRESHOLD_COLOUR, linestyle="--", linewidth=1, label="threshold")
         ax.set_title(f"{lang}: threshold {threshold:.3g} ({source})", fontsize=8)
         ax.set_xlabel(clips[0].metric.upper())

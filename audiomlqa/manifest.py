@@ -70,6 +70,11 @@ class Attempt:
     def key(self) -> tuple[str, str]:
         return self.pair, self.id
 
+    @property
+    def threshold_source(self) -> str:
+        """``calibrated`` or ``fixed`` (rows of earlier versions had fixed thresholds only)."""
+        return "calibrated" if (self.threshold_rule or "").startswith("calibrated") else "fixed"
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -86,12 +86,12 @@ class CalibrationRule(Settings):
         from audiomlqa.files import sha256_file
 
         try:
-            fresh = self.file is not None and Path(self.file).is_file() and sha256_file(self.file) != self.sha256
-            if fresh or not self.languages:
+            sha = sha256_file(self.file) if self.file is not None and Path(self.file).is_file() else None
+            if (sha is not None and sha != self.sha256) or not self.languages:
                 if self.file is None:
                     raise AudioMLQAError("give the calibration file: calibration.file or --calibration FILE")
                 doc = read_calibration(self.file)
-                self.reference, self.sha256 = doc["reference"]["name"], sha256_file(self.file)
+                self.reference, self.sha256 = doc["reference"]["name"], sha or sha256_file(self.file)
                 self.asr_settings = doc["asr_settings"]
                 self.languages = calibrated_thresholds(doc, self.quantile, self.scale)
             else:
@@ -275,8 +275,6 @@ def calibrate_filter(
     from audiomlqa.calibration import calibrate
     from audiomlqa.files import write_json
 
-    if not reference.clips:
-        calibrate(reference, None, {})  # the one-line error, before any model loads
     output = Path(output)
     if output.is_dir() or not os.access(output.parent if str(output.parent) else ".", os.W_OK):
         raise AudioMLQAError(f"cannot write the calibration to {output}: give a file in a writable folder (-o)")
@@ -717,6 +715,7 @@ def _judge_batch(spoken: _Spoken, clips: list, cfg: SynthesisConfig, voice: _Voi
     transcripts = dict(zip(audible, heard))
     asr_seconds = (time.perf_counter() - t0) / max(1, len(audible))
     metric, threshold, verified = cfg.metric_for(lang), cfg.threshold_for(lang), lang not in cfg.unverified
+    rule = cfg.threshold_rule(lang)
     rows = []
     for i, ((q, k), plan, (speech, tts_seconds)) in enumerate(zip(batch, plans, clips)):
         row = Attempt(
@@ -736,7 +735,7 @@ def _judge_batch(spoken: _Spoken, clips: list, cfg: SynthesisConfig, voice: _Voi
             asr_model=asr.model_id,
             metric=metric,
             threshold=threshold,
-            threshold_rule=cfg.threshold_rule(lang),
+            threshold_rule=rule,
             verified=verified,
             tts_license=voice.info["license"],
             tts_seconds=round(tts_seconds, 4),
@@ -818,7 +817,7 @@ def summarize(
                 "verified": r.verified,
                 "backend": r.backend,
                 "threshold": r.threshold,
-                "threshold_source": (r.threshold_rule or "fixed").split(":")[0],
+                "threshold_source": r.threshold_source,
                 "human_median_error": (human or {}).get(r.question_lang, {}).get("median"),
                 "human_clips": (human or {}).get(r.question_lang, {}).get("n", 0),
                 "attempted": 0,
