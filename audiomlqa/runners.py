@@ -418,7 +418,7 @@ def _placed_asr(spec: CascadeSpec):
 
         update["model"] = resolve(asr.model)
     if asr.device is None and spec.device != "auto":
-        update["device"] = spec.device.partition(":")[0] if asr.backend == "faster-whisper" else spec.device
+        update["device"] = spec.device  # cuda:N reaches faster-whisper whole (its device_index)
     gpu = (update.get("device") or asr.device or "cpu").startswith("cuda")
     if asr.backend == "transformers" and asr.dtype is None and spec.dtype != "auto":
         update["dtype"] = spec.dtype

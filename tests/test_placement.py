@@ -141,3 +141,40 @@ def test_pushing_a_checkpoint_offline_fails_in_one_line_and_keeps_it(tmp_path, m
     with pytest.raises(AudioMLQAError, match=r"could not push to the Hub repo 'someone/model' .*complete in"):
         push(tmp_path / "final", "someone/model", repo_type="model", message="m")
     assert (tmp_path / "final" / "config.json").exists()
+
+
+def test_faster_whisper_is_built_on_the_gpu_the_spec_names_not_gpu_0(tmp_path):
+    from audiomlqa.asr.faster_whisper import model_arguments
+    from audiomlqa.runners import _placed_asr
+
+    spec = load_spec(ROOT / "models" / "tiny-cascade.json", ["asr.backend=faster-whisper", "asr.model=null"])
+    on_second_gpu = spec.fields.model_copy(update={"device": "cuda:1", "dtype": "float16"})
+    asr = _placed_asr(on_second_gpu)
+    assert asr.device == "cuda:1" and asr.compute_type == "float16"
+    arguments = model_arguments("whisper-dir", asr.device, asr.compute_type, 0)
+    assert (arguments["device"], arguments["device_index"]) == ("cuda", 1)
+    on_cpu = model_arguments("w", "cpu", "int8", 0)
+    assert (on_cpu["device"], on_cpu["device_index"]) == ("cpu", 0)
+    with pytest.raises(AudioMLQAError, match="cuda:N"):
+        model_arguments("w", "cuda:one", "int8", 0)
+
+
+def test_each_process_of_a_two_process_launch_builds_its_whisper_on_its_own_gpu(tmp_path):
+    script = tmp_path / "which_gpu.py"
+    script.write_text(
+        "import json, os\n"
+        "from audiomlqa.asr.faster_whisper import model_arguments\n"
+        "a = model_arguments('whisper-dir', 'cuda', 'float16', 0)\n"
+        "print(json.dumps({'rank': int(os.environ['RANK']), 'device': a['device'], 'index': a['device_index']}))\n"
+    )
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--standalone", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = sorted((r["rank"], r["device"], r["index"]) for r in map(json.loads, out.stdout.splitlines()))
+    assert seen == [(0, "cuda", 0), (1, "cuda", 1)]

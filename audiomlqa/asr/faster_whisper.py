@@ -8,6 +8,7 @@ log-Mel features, padded to Whisper's 30 s window, encoded together and decoded 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,38 @@ from audiomlqa.asr import DEFAULT_PROMPTS, length_cap
 from audiomlqa.errors import AudioMLQAError
 
 _N_FRAMES = 3000
+
+
+def ctranslate2_device(device: str) -> tuple[str, int]:
+    """``cuda:N`` as CTranslate2 wants it: the device type and ``device_index`` apart. A bare ``cuda`` in a
+    process of a multi-process launch (``torchrun``, ``accelerate launch``: ``WORLD_SIZE`` > 1) is that process's own
+    GPU, ``LOCAL_RANK``, as :func:`audiomlqa.llm.devices.resolve_device` places the LLMs."""
+    kind, _, index = device.partition(":")
+    if kind != "cuda":
+        if index:
+            raise AudioMLQAError(f"unknown ASR device {device!r}: use cpu, cuda or cuda:N")
+        return kind, 0
+    if index:
+        if not index.isdigit():
+            raise AudioMLQAError(f"unknown ASR device {device!r}: use cpu, cuda or cuda:N")
+        return "cuda", int(index)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return "cuda", int(os.environ.get("LOCAL_RANK", "0"))
+    return "cuda", 0
+
+
+def model_arguments(path: str, device: str, compute_type: str, cpu_threads: int) -> dict:
+    """The keyword arguments ``faster_whisper.WhisperModel`` is built with (a pure function, so tests can check
+    the GPU each process gets without one)."""
+    kind, index = ctranslate2_device(device)
+    return {
+        "model_size_or_path": path,
+        "device": kind,
+        "device_index": index,
+        "compute_type": compute_type,
+        "cpu_threads": cpu_threads,
+        "local_files_only": Path(path).exists(),
+    }
 
 
 class FasterWhisperASR:
@@ -42,13 +75,9 @@ class FasterWhisperASR:
         else:
             path = self.model_id = model
         try:
-            self.model = WhisperModel(
-                path,
-                device=device,
-                compute_type=compute_type,
-                cpu_threads=cpu_threads,
-                local_files_only=Path(path).exists(),
-            )
+            self.model = WhisperModel(**model_arguments(path, device, compute_type, cpu_threads))
+        except AudioMLQAError:
+            raise
         except Exception as e:  # CTranslate2/HF hub raise many types; report one line
             raise AudioMLQAError(
                 f"cannot load Whisper model {model or path!r}: {str(e).splitlines()[0][:200]}"
