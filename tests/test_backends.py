@@ -78,6 +78,7 @@ def test_pipeline_runs_on_mms_and_transformers_backends(tmp_path, tiny_vits, tin
             "max_attempts": 2,
             "tts": {"en": {"backend": "mms", "options": {"models": {"en": str(tiny_vits)}}}},
             "asr": {"backend": "transformers", "model": str(tiny_whisper)},
+            "thresholds": {"en": 0.0},
         }
     )
     synthesize(cfg, progress=False)

@@ -147,7 +147,6 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
         return {k for k, r in standing_attempts(read_manifest(d / "manifest.jsonl")).items() if r.accepted}
 
     assert accepted(killed_dir) == accepted(tmp_path / "whole")
-    assert len(accepted(killed_dir)) >= 4, "eSpeak English should mostly pass Whisper base"
     for r in rows:  # files and manifest agree; every file decodes
         if r.audio:
             audio, sr = sf.read(killed_dir / r.audio)

