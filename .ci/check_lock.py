@@ -52,9 +52,7 @@ def requirements(meta: dict, extra: str) -> list[Requirement]:
 
 
 def pins(text: str) -> dict[str, Version]:
-    return {
-        canonicalize_name(m[1]): Version(m[2]) for m in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s\\;]+)", text, re.M)
-    }
+    return {canonicalize_name(m[1]): Version(m[2]) for m in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s\\;]+)", text, re.M)}
 
 
 def problems() -> list[str]:
