@@ -1,4 +1,5 @@
-"""The append-only synthesis manifest: one :class:`Attempt` per JSON line, safe against ``kill -9``.
+"""A synthesis run's two records: the append-only manifest (one :class:`Attempt` per JSON line, safe against
+``kill -9``) and ``run.json`` (:class:`RunRecord`: the settings, voices, judge and threshold rules of the run).
 
 Rows are appended and fsynced batch by batch. A run killed mid-write leaves at most one truncated
 last line; :func:`read_manifest` drops it (and :func:`repair` cuts it off before appending), so a
@@ -12,8 +13,9 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError
@@ -82,6 +84,100 @@ class Attempt:
     def from_dict(cls, row: dict) -> Attempt:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in row.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Where a language's threshold came from: ``fixed`` (the recipe's number) or ``calibrated`` (``scale`` × the
+    ``quantile`` of the ASR's error on ``clips`` human clips of ``reference``); ``rule`` says it in words."""
+
+    kind: Literal["fixed", "calibrated"]
+    threshold: float | None
+    metric: str | None
+    rule: str
+    quantile: float | None = None
+    scale: float | None = None
+    clips: int | None = None
+    reference: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None or k == "threshold"}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> ThresholdRule:
+        """Records before ``kind`` existed said it only in words (``calibrated: …`` or ``fixed: …``)."""
+        rule = doc.get("rule") or f"fixed: {doc.get('threshold', '?')}"
+        kind = doc.get("kind") or ("calibrated" if rule.startswith("calibrated") else "fixed")
+        known = {f.name for f in dataclasses.fields(cls)} - {"kind", "rule"}
+        return cls(kind=kind, rule=rule, **{k: doc.get(k) for k in known})
+
+
+@dataclass
+class RunRecord:
+    """``run.json``: what a synthesis run was made with. Records of earlier versions read as well: a record
+    without threshold rules gets fixed ones from its config's thresholds."""
+
+    config: dict
+    """The settings the results depend on (``SynthesisConfig.fingerprint``): a resumed run must have the same."""
+    thresholds: dict[str, ThresholdRule] = field(default_factory=dict)
+    command: str | None = None
+    runtime: dict = field(default_factory=dict)
+    audiomlqa_version: str | None = None
+    python: str | None = None
+    tts: dict[str, dict] = field(default_factory=dict)
+    """Question language → what its TTS backend says of itself (engine, voices, licence, voice origin)."""
+    asr: dict | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def split(self) -> str:
+        return self.config.get("split", "dev")
+
+    @property
+    def source_lang(self) -> str | None:
+        return self.config.get("source_lang")
+
+    @property
+    def calibration(self) -> dict:
+        """The calibration the run's thresholds came from (its numbers, reference and sha256), or {}."""
+        return self.config.get("calibration") or {}
+
+    def to_dict(self) -> dict:
+        return {
+            "command": self.command,
+            "thresholds": {lang: rule.to_dict() for lang, rule in self.thresholds.items()},
+            "config": self.config,
+            "runtime": self.runtime,
+            "audiomlqa_version": self.audiomlqa_version,
+            "python": self.python,
+            "tts": self.tts,
+            "asr": self.asr,
+            "packages": self.packages,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> RunRecord:
+        if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
+            raise ValueError("not a run record")
+        config = doc.get("config") or {}
+        thresholds = doc.get("thresholds")
+        if not thresholds:
+            fixed = config.get("thresholds") or {}
+            thresholds = {
+                lang: {"threshold": fixed.get(lang), "rule": f"fixed: {fixed.get(lang, '?')}"}
+                for lang in doc.get("tts") or {}
+            }
+        return cls(
+            config=config,
+            thresholds={lang: ThresholdRule.from_dict(t) for lang, t in thresholds.items()},
+            command=doc.get("command"),
+            runtime=doc.get("runtime") or {},
+            audiomlqa_version=doc.get("audiomlqa_version"),
+            python=doc.get("python"),
+            tts=doc.get("tts") or {},
+            asr=doc.get("asr"),
+            packages=doc.get("packages") or {},
+        )
 
 
 def read_manifest(path: Path) -> list[Attempt]:

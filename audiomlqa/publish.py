@@ -31,7 +31,7 @@ from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import inside, replace_dir, sha256_file, write_json, write_text
 from audiomlqa.languages import language_key, pair_key, parse_pair
-from audiomlqa.manifest import Attempt, clip_problem, read_manifest, standing_attempts
+from audiomlqa.manifest import Attempt, RunRecord, clip_problem, read_manifest, standing_attempts
 from audiomlqa.sources import HF_SPLIT, SPLITS
 
 REJECTED_CONFIG = "rejected"
@@ -103,7 +103,7 @@ class SynthesisRun:
 
     directory: Path
     suffix: str
-    record: dict
+    record: RunRecord
     rows: list[Attempt]
     questions: dict[tuple[str, str], dict]
 
@@ -114,7 +114,7 @@ class SynthesisRun:
 
     @property
     def split(self) -> str:
-        return HF_SPLIT[SPLITS[self.record.get("config", {}).get("split", "dev")]]
+        return HF_SPLIT[SPLITS[self.record.split]]
 
     @property
     def name(self) -> str:
@@ -139,13 +139,13 @@ def find_runs(outputs: Sequence[str | Path]) -> list[SynthesisRun]:
                         f"{out}: {manifest.name} has no {f.name} beside it; rerun the synthesis command to complete it"
                     )
             try:
-                record = json.loads(run_file.read_text(encoding="utf-8"))
+                record = RunRecord.from_dict(json.loads(run_file.read_text(encoding="utf-8")))
                 questions = {}
                 for line in questions_file.read_text(encoding="utf-8").splitlines():
                     if line.strip():
                         q = json.loads(line)
                         questions[(q["pair"], q["id"])] = q
-            except (ValueError, KeyError) as e:
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise AudioMLQAError(
                     f"{out}: {run_file.name} or {questions_file.name} is damaged ({e.__class__.__name__}); "
                     "rerun synthesis"
@@ -457,7 +457,7 @@ def _human_errors(runs: Sequence[SynthesisRun]) -> dict[str, list[float]]:
 
 
 def _calibration(run: SynthesisRun) -> dict:
-    return run.record.get("config", {}).get("calibration") or {}
+    return run.record.calibration
 
 
 def public_command(command: str | None) -> str | None:
@@ -525,7 +525,7 @@ def _card_header(layout: dict, configs: list[str], runs: Sequence[SynthesisRun])
     benchmark = [c for c in configs if c != REJECTED_CONFIG]
     languages = sorted({x for c in benchmark for x in parse_pair(c)}, key=language_key)
     examples = sum(info["num_examples"] for c in benchmark for info in layout[c].values())
-    from_mlqa = all(run.record.get("config", {}).get("source_lang") is None for run in runs)
+    from_mlqa = all(run.record.source_lang is None for run in runs)
     header = {
         "pretty_name": "Audio-MLQA",
         "license": _DATASET_LICENSE,
@@ -627,7 +627,7 @@ def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
     lines = ["", "## Limitations", ""]
     voices: dict[str, set[str]] = {}
     for run in runs:
-        for lang, info in (run.record.get("tts") or {}).items():
+        for lang, info in run.record.tts.items():
             origin = info.get("voice_origin") or f"{info.get('backend')} (its voices' origin was not recorded)"
             names = ", ".join(public_path(v) for v in info.get("voices") or ["—"])
             voices.setdefault(lang, set()).add(f"{origin}; voices {names}")
@@ -662,15 +662,11 @@ def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
 
 
 def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
-    models = sorted({public_path((run.record.get("asr") or {}).get("model", "?")) for run in runs})
+    models = sorted({public_path((run.record.asr or {}).get("model", "?")) for run in runs})
     thresholds: dict[str, str] = {}
     for run in runs:
-        fixed = run.record.get("config", {}).get("thresholds", {})  # a run recorded before rules were
-        recorded = run.record.get("thresholds") or {
-            lang: {"rule": f"fixed: {fixed.get(lang, '?')}"} for lang in run.record.get("tts") or {}
-        }
-        for lang, t in recorded.items():
-            thresholds.setdefault(lang, t.get("rule") or f"{t.get('threshold')}")
+        for lang, t in run.record.thresholds.items():
+            thresholds.setdefault(lang, t.rule)
     lines = [
         f"- **The judge is an ASR model ({', '.join(models)}).** A clip was kept when its error was at most its "
         "language's threshold: "
@@ -681,7 +677,7 @@ def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
         lang: e
         for run in runs
         for lang, e in (_calibration(run).get("languages") or {}).items()
-        if lang in (run.record.get("thresholds") or {})
+        if run.record.thresholds.get(lang) is not None and run.record.thresholds[lang].kind == "calibrated"
     }
     if calibrated:
         reference = next(_calibration(run).get("reference") for run in runs if _calibration(run))
@@ -764,7 +760,7 @@ def _card_how_made(runs: Sequence[SynthesisRun], command: str | None) -> list[st
     lines += [_run_line(run) for run in runs]
     tts_engines: dict[str, set[str]] = {}
     for run in runs:
-        for lang, info in (run.record.get("tts") or {}).items():
+        for lang, info in run.record.tts.items():
             engine = f"{info.get('backend')}: {info.get('engine') or info.get('model') or ''}".strip(": ")
             tts_engines.setdefault(lang, set()).add(engine)
     if tts_engines:
@@ -778,16 +774,16 @@ def _card_how_made(runs: Sequence[SynthesisRun], command: str | None) -> list[st
 
 def _run_line(run: SynthesisRun) -> str:
     rec = run.record
-    cmd = public_command(rec.get("command"))
-    asr = rec.get("asr") or {}
+    cmd = public_command(rec.command)
+    asr = rec.asr or {}
     beams = "".join(f", {k} beam {v}" for k, v in sorted((asr.get("beam_sizes") or {}).items()))
-    effective = {k: round(v["threshold"], 4) for k, v in (rec.get("thresholds") or {}).items()}
-    thresholds = json.dumps(effective or rec.get("config", {}).get("thresholds", {}), sort_keys=True)
-    packages = ", ".join(f"{k} {v}" for k, v in sorted(rec.get("packages", {}).items()))
+    effective = {k: round(v.threshold, 4) for k, v in rec.thresholds.items() if v.threshold is not None}
+    thresholds = json.dumps(effective or rec.config.get("thresholds", {}), sort_keys=True)
+    packages = ", ".join(f"{k} {v}" for k, v in sorted(rec.packages.items()))
     return (
         f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "
         + (f"`{cmd}`; " if cmd else "")
-        + f"audiomlqa {rec.get('audiomlqa_version')}, Python {rec.get('python')}; "
+        + f"audiomlqa {rec.audiomlqa_version}, Python {rec.python}; "
         f"ASR {public_path(asr.get('model', '?'))} ({asr.get('backend', '?')}, "
         f"beam {asr.get('beam_size', '?')}{beams}, temperature 0); "
         f"thresholds {thresholds}; packages {packages}"

@@ -43,7 +43,16 @@ from audiomlqa.config import Integer, Language, Number, Settings, as_validator, 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.files import jsonable, write_json, write_jsonl
 from audiomlqa.languages import pair_key, parse_pair
-from audiomlqa.manifest import Attempt, append_rows, latest, read_manifest, repair, standing_attempts
+from audiomlqa.manifest import (
+    Attempt,
+    RunRecord,
+    ThresholdRule,
+    append_rows,
+    latest,
+    read_manifest,
+    repair,
+    standing_attempts,
+)
 from audiomlqa.progress import progress_bar
 from audiomlqa.sources import PACKAGED_SAMPLE, Question, load_questions
 from audiomlqa.tables import Table
@@ -226,11 +235,27 @@ class SynthesisConfig(Settings):
         return self.thresholds.get(lang, DEFAULT_THRESHOLDS[lang])
 
     def threshold_rule(self, lang: str) -> str:
-        """Where ``lang``'s threshold comes from, in words."""
-        if self.calibration is not None and lang in self.calibration.languages:
-            return self.calibration.describe(lang)
-        why = "; no human reference speech for it in the calibration" if self.calibration is not None else ""
-        return f"fixed: {self.threshold_for(lang)} ({self.metric_for(lang).upper()}{why})"
+        """Where ``lang``'s threshold comes from, in words (manifest rows carry this)."""
+        return self.rule_for(lang).rule
+
+    def rule_for(self, lang: str) -> ThresholdRule:
+        """Where ``lang``'s threshold comes from, as run.json records it."""
+        threshold, metric = self.threshold_for(lang), self.metric_for(lang)
+        cal = self.calibration
+        if cal is not None and lang in cal.languages:
+            numbers = cal.languages[lang]
+            return ThresholdRule(
+                "calibrated",
+                threshold,
+                metric,
+                cal.describe(lang),
+                cal.quantile,
+                cal.scale,
+                numbers["n"],
+                cal.reference,
+            )
+        why = "; no human reference speech for it in the calibration" if cal is not None else ""
+        return ThresholdRule("fixed", threshold, metric, f"fixed: {threshold} ({metric.upper()}{why})")
 
     def fingerprint(self) -> dict:
         """The settings the results depend on (run.json's ``config``): a resumed run must have the same. A
@@ -604,7 +629,7 @@ def _synthesize(
     if todo and asr is None:
         asr = cfg.asr.load()
     if todo or not run_file.exists():  # a rerun with nothing left to do keeps the record of the run that did it
-        write_json(run_file, _run_record(cfg, voices, asr, command))
+        write_json(run_file, _run_record(cfg, voices, asr, command).to_dict())
 
     written, timing, started = 0, dict.fromkeys(("asr", "waiting_for_tts", "tts"), 0.0), time.perf_counter()
     # Batches of one question language; a batch's unfinished questions come back as the next batch to speak, so
@@ -764,24 +789,17 @@ def _judge_batch(spoken: _Spoken, clips: list, cfg: SynthesisConfig, voice: _Voi
     return rows
 
 
-def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: str | None) -> dict:
-    return {
-        "command": command,
-        "thresholds": {
-            lang: {
-                "threshold": cfg.threshold_for(lang),
-                "metric": cfg.metric_for(lang),
-                "rule": cfg.threshold_rule(lang),
-            }
-            for lang in voices
-        },
-        "config": jsonable(cfg.fingerprint()),
-        "runtime": {"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit, "overlap": cfg.overlap},
-        "audiomlqa_version": __version__,
-        "python": platform.python_version(),
-        "tts": {lang: v.info for lang, v in voices.items()},
-        "asr": asr.describe() if asr is not None else None,
-        "packages": package_versions(
+def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: str | None) -> RunRecord:
+    return RunRecord(
+        command=command,
+        thresholds={lang: cfg.rule_for(lang) for lang in voices},
+        config=jsonable(cfg.fingerprint()),
+        runtime={"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit, "overlap": cfg.overlap},
+        audiomlqa_version=__version__,
+        python=platform.python_version(),
+        tts={lang: v.info for lang, v in voices.items()},
+        asr=asr.describe() if asr is not None else None,
+        packages=package_versions(
             (
                 "espeakng-loader",
                 "faster-whisper",
@@ -795,7 +813,7 @@ def _run_record(cfg: SynthesisConfig, voices: dict[str, _Voice], asr, command: s
                 "torch",
             )
         ),
-    }
+    )
 
 
 def summarize(

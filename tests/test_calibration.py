@@ -73,7 +73,10 @@ def test_synthesis_with_a_calibration_takes_its_thresholds_and_records_the_rule(
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["thresholds"]["en"]["threshold"] == expected
     assert record["thresholds"]["en"]["rule"].startswith("calibrated: 1 × p90 of the ASR's WER on 3 human clips")
+    assert record["thresholds"]["en"]["kind"] == "calibrated" and record["thresholds"]["en"]["clips"] == 3
+    assert (record["thresholds"]["en"]["quantile"], record["thresholds"]["en"]["scale"]) == (0.9, 1.0)
     assert record["thresholds"]["vi"] == {
+        "kind": "fixed",
         "threshold": 0.7,
         "metric": "wer",
         "rule": "fixed: 0.7 (WER; no human reference speech for it in the calibration)",
@@ -184,3 +187,18 @@ def test_calibrating_on_fleurs_measures_whisper_base_on_native_speakers_of_en_de
         assert 0.0 <= entry["median"] <= 0.3 and entry["median"] <= entry["p90"] <= entry["max"]
         assert 0.5 <= entry["leave_one_out_acceptance"] <= 1.0
     assert "en" in out.stdout and "leave-one-out" in out.stdout
+
+
+def test_a_run_record_reads_back_typed_and_older_records_get_their_rules():
+    from audiomlqa.manifest import RunRecord, ThresholdRule
+
+    rule = ThresholdRule("calibrated", 0.13, "wer", "calibrated: 1 × p90 …", 0.9, 1.0, 10, "fleurs")
+    record = RunRecord(config={"split": "test"}, thresholds={"en": rule}, tts={"en": {"backend": "espeak"}})
+    assert RunRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record and record.split == "test"
+    before_rules = RunRecord.from_dict({"config": {"thresholds": {"en": 0.2}}, "tts": {"en": {}, "de": {}}})
+    assert before_rules.thresholds["en"] == ThresholdRule("fixed", 0.2, None, "fixed: 0.2")
+    assert before_rules.thresholds["de"].rule == "fixed: ?" and before_rules.calibration == {}
+    before_kinds = RunRecord.from_dict({"thresholds": {"en": {"threshold": 0.1, "rule": "calibrated: x"}}})
+    assert before_kinds.thresholds["en"].kind == "calibrated"
+    with pytest.raises(ValueError):
+        RunRecord.from_dict({"config": "damaged"})
