@@ -74,10 +74,11 @@ class CalibrationRule(Settings):
     """Thresholds from ``audiomlqa calibrate``: per calibrated language, ``scale`` × the ``quantile`` of the ASR's
     error on human speech (:mod:`audiomlqa.calibration`); other languages keep their fixed threshold.
 
-    The file's measurements are read in when the config is made (``reference``, ``sha256``, ``asr_settings`` and
-    each language's errors in ``languages``), so run.json records them and a resumed run must match them; the
-    thresholds are recomputed from those errors on every validation, so an override of ``quantile`` or ``scale``
-    takes effect, and a ``file`` whose checksum differs from the recorded one is read again."""
+    Validation reads no file: it only recomputes each recorded language's threshold from its recorded errors (so
+    an override of ``quantile`` or ``scale`` takes effect). :meth:`loaded` reads the file's measurements in
+    (``reference``, ``sha256``, ``asr_settings`` and each language's errors in ``languages``) — when there are none
+    yet, or the file's checksum differs from the recorded one — so run.json records them and a resumed run must
+    match them; :func:`resolve_calibration` is the one place that calls it."""
 
     file: str | None = None
     """The calibration file; it may move between a run and its resumption (the record keeps its numbers)."""
@@ -90,29 +91,39 @@ class CalibrationRule(Settings):
     """Language → threshold and the human-speech numbers behind it, errors included."""
 
     @model_validator(mode="after")
-    def _read(self) -> CalibrationRule:
-        from audiomlqa.calibration import calibrated_thresholds, language_numbers, read_calibration
-        from audiomlqa.files import sha256_file
+    def _recompute(self) -> CalibrationRule:
+        from audiomlqa.calibration import language_numbers
 
+        if self.file is None and not self.languages:
+            raise ValueError("give the calibration file: calibration.file or --calibration FILE")
         try:
-            sha = sha256_file(self.file) if self.file is not None and Path(self.file).is_file() else None
-            if (sha is not None and sha != self.sha256) or not self.languages:
-                if self.file is None:
-                    raise AudioMLQAError("give the calibration file: calibration.file or --calibration FILE")
-                doc = read_calibration(self.file)
-                self.reference, self.sha256 = doc["reference"]["name"], sha or sha256_file(self.file)
-                self.asr_settings = doc["asr_settings"]
-                self.languages = calibrated_thresholds(doc, self.quantile, self.scale)
-            else:
-                self.languages = {
-                    lang: language_numbers(e["errors"], e["metric"], self.quantile, self.scale)
-                    for lang, e in self.languages.items()
-                }
-        except AudioMLQAError as e:
-            raise ValueError(str(e)) from None
+            self.languages = {
+                lang: language_numbers(e["errors"], e["metric"], self.quantile, self.scale)
+                for lang, e in self.languages.items()
+            }
         except (KeyError, TypeError):
             raise ValueError("the recorded calibration is damaged: give the calibration file again") from None
         return self
+
+    def loaded(self) -> CalibrationRule:
+        """This rule with its file's measurements read in (itself when they are already the file's)."""
+        from audiomlqa.calibration import calibrated_thresholds, read_calibration
+        from audiomlqa.files import sha256_file
+
+        sha = sha256_file(self.file) if self.file is not None and Path(self.file).is_file() else None
+        if self.languages and (sha is None or sha == self.sha256):
+            return self
+        if self.file is None:
+            raise AudioMLQAError("give the calibration file: calibration.file or --calibration FILE")
+        doc = read_calibration(self.file)
+        return self.model_copy(
+            update={
+                "reference": doc["reference"]["name"],
+                "sha256": sha or sha256_file(self.file),
+                "asr_settings": doc["asr_settings"],
+                "languages": calibrated_thresholds(doc, self.quantile, self.scale),
+            }
+        )
 
     def describe(self, lang: str) -> str:
         """The rule and numbers behind ``lang``'s threshold, in words (manifest rows, summary, card)."""
@@ -195,31 +206,31 @@ class SynthesisConfig(Settings):
             raise ValueError("rates must be positive speed factors")
         return value
 
-    @model_validator(mode="after")
-    def _calibration_matches(self) -> SynthesisConfig:
-        """A calibration only holds for the ASR judge and metric it was measured with."""
+    def calibration_problem(self) -> str | None:
+        """Why the (loaded) calibration does not hold for this run: it only holds for the ASR judge and metrics it
+        was measured with."""
         from audiomlqa.calibration import comparable_asr_settings
 
         cal = self.calibration
         if cal is None:
-            return self
+            return None
         ours = comparable_asr_settings(self.asr.model_dump(mode="json"))
         if ours != cal.asr_settings:
-            raise ValueError(
+            return (
                 f"{cal.file} was measured with ASR {json.dumps(cal.asr_settings)}, this run judges with "
                 f"{json.dumps(ours)}: run audiomlqa calibrate with the same --recipe / --asr-model"
             )
         for lang, c in cal.languages.items():
             if c["metric"] != self.metric_for(lang):
-                raise ValueError(
+                return (
                     f"{cal.file} measured {lang} by {c['metric'].upper()}, this run scores it by "
                     f"{self.metric_for(lang).upper()}: calibrate with the same metric"
                 )
-        return self
+        return None
 
     @classmethod
     def from_dict(cls, data: dict, where: str | None = None) -> SynthesisConfig:
-        return parse(cls, data, where)
+        return resolve_calibration(parse(cls, data, where), where)
 
     def tts_for(self, lang: str) -> TTSChoice:
         return self.tts.get(lang) or self.tts.get("default") or EspeakChoice()
@@ -271,6 +282,22 @@ class SynthesisConfig(Settings):
         return "" if n == 1 else f"-{i}-of-{n}"
 
 
+def resolve_calibration(cfg: SynthesisConfig, where: str | None = None) -> SynthesisConfig:
+    """``cfg`` with its calibration file read in and checked against its judge: the one place a config touches
+    a file, after validation (which reads none)."""
+    if cfg.calibration is None:
+        return cfg
+    prefix = f"{where}: calibration: " if where else "calibration: "
+    try:
+        cfg = cfg.model_copy(update={"calibration": cfg.calibration.loaded()})
+    except AudioMLQAError as e:
+        raise AudioMLQAError(prefix + str(e)) from None
+    problem = cfg.calibration_problem()
+    if problem:
+        raise AudioMLQAError(prefix + problem)
+    return cfg
+
+
 def load_synthesis_config(
     recipe: str | Path | None = None,
     overrides: Sequence[str] = (),
@@ -290,7 +317,8 @@ def load_synthesis_config(
     if asr_model:
         asr = data.get("asr", DEFAULT_ASR)
         data["asr"] = {**(asr if isinstance(asr, dict) else {}), "model": asr_model}
-    return with_overrides(SynthesisConfig, data, overrides, str(recipe) if recipe else None)
+    where = str(recipe) if recipe else None
+    return resolve_calibration(with_overrides(SynthesisConfig, data, overrides, where), where)
 
 
 def calibrate_filter(
@@ -597,6 +625,7 @@ def synthesize(
     """
     from audiomlqa.locks import exclusive
 
+    cfg = resolve_calibration(cfg)
     out = Path(cfg.output)
     questions = select_questions(cfg)
     if not questions:
