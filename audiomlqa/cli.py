@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from audiomlqa.errors import AudioMLQAError
+from audiomlqa.errors import AudioMLQAError, mask_secrets
 
 app = typer.Typer(
     name="audiomlqa",
@@ -54,7 +54,7 @@ def one_line_errors(fn):
         try:
             return fn(*args, **kwargs)
         except AudioMLQAError as e:
-            typer.echo(f"error: {e}", err=True)
+            typer.echo(f"error: {mask_secrets(str(e))}", err=True)  # the last guard: no key's value in a message
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: finished work is kept; rerun the same command to resume", err=True)

@@ -4,8 +4,12 @@
 goes, in ``OUTPUT/<model>/``::
 
     <config>.json        {id: extracted answer} — a predictions file ``audiomlqa score`` reads as it is
-    <config>.raw.json    raw generations (and the cascade's transcripts), with the spec and prompt they came from
-    scores.json          per config EM/F1 on raw and extracted answers, macro average, provenance
+    <config>.raw.json    raw generations (and the cascade's transcripts), with the spec and prompt they came from,
+                         and the ids that were over the model's context window
+    scores.json          per config EM/F1 on raw and extracted answers, over-window counts, macro average, provenance
+
+A question whose prompt does not fit the model's context window (:mod:`audiomlqa.llm.window`) is not answered: its
+answer is empty, it scores as no answer, and it is counted as over window, per config and in total.
 
 A rerun skips answered ids (a killed run loses at most one batch); ``overwrite`` starts again. A
 cache made with another spec or prompt version is refused rather than mixed in.
@@ -57,12 +61,16 @@ class ConfigScore:
     raw_exact_match: float
     raw_f1: float
     total: int
+    over_window: int = 0
+    """Questions whose prompt did not fit the model's context window: not answered, scored as no answer."""
     judge_mean: float | None = None
     """The judge's mean score 0–5 over the answers it scored (``--judge``), with the share scored 4–5, how many
     it scored and failed to, and the Spearman correlation of its scores with F1 per answer."""
     judge_share_4_5: float | None = None
     judge_parsed: int | None = None
     judge_unparsed: int | None = None
+    judge_over_window: int | None = None
+    """Of the unparsed: judge prompts that did not fit the judge's context window (never sent)."""
     judge_f1_spearman: float | None = None
 
 
@@ -86,6 +94,11 @@ class ModelReport:
         values = [getattr(c, key) for c in self.configs if getattr(c, key) is not None]
         return fmean(values) if values else None
 
+    @property
+    def over_window(self) -> int:
+        """Questions over the model's context window, all configs together."""
+        return sum(c.over_window for c in self.configs)
+
     def to_dict(self) -> dict:
         return {
             "model": self.model,
@@ -95,6 +108,7 @@ class ModelReport:
                 for c in self.configs
             },
             "macro_average": {k: self.average(k) for k in (*METRICS, *(JUDGE_METRICS if self.judge else ()))},
+            "over_window": self.over_window,
             **({"judge": self.judge} if self.judge else {}),
             "provenance": self.provenance,
         }
@@ -133,6 +147,7 @@ class _ConfigRun:
     raw_path: Path
     raw: dict[str, str]
     transcripts: dict[str, str]
+    over_window: set[str] = field(default_factory=set)  # ids whose prompt did not fit the model's window
     rows: object = None  # the split's audio column, decoded one batch at a time
     index: dict[str, int] = field(default_factory=dict)  # question id -> row of ``rows``
 
@@ -266,6 +281,7 @@ def _evaluate(
             part = {} if overwrite else _read_cache(run.raw_path, spec, where.dtype)
             run.raw.update(part.get("raw", {}))
             run.transcripts.update(part.get("transcripts", {}))
+            run.over_window.update(part.get("over_window", []))
     todo = [
         x
         for run in runs.values()
@@ -300,7 +316,7 @@ def _evaluate(
         extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
         if rank == 0:
             write_json(out / f"{run.config}.json", extracted, indent=1)
-        results.append(_score_config(run.config, run.gold, run.raw, extracted))
+        results.append(_score_config(run, extracted))
     provenance = {**_provenance(spec, runner, dataset, names, hf_split), "runtime": runtime}
     report = ModelReport(spec.name, str(spec.path), results, provenance, reused, len(todo))
     if judge is not None and rank == 0:
@@ -322,10 +338,12 @@ def _merge_parts(
         if rank == 0:
             merged = {} if overwrite else _read_cache(main, spec, dtype)
             raw, heard, runner = dict(merged.get("raw", {})), dict(merged.get("transcripts", {})), merged.get("runner")
+            over = set(merged.get("over_window", []))
             for r in range(world):
                 part = _read_cache(_part_dir(out, r, world) / main.name, spec, dtype)
                 raw.update(part.get("raw", {}))
                 heard.update(part.get("transcripts", {}))
+                over = (over - part.get("raw", {}).keys()) | set(part.get("over_window", []))
                 runner = runner or part.get("runner")
             write_json(
                 main,
@@ -338,6 +356,7 @@ def _merge_parts(
                     "world_size": world,
                     "raw": raw,
                     "transcripts": heard,
+                    "over_window": sorted(over),
                 },
                 indent=1,
             )
@@ -350,6 +369,7 @@ def _merge_parts(
     for run in runs.values():
         cache = _read_cache(run.raw_path, spec, dtype)
         run.raw, run.transcripts = dict(cache.get("raw", {})), dict(cache.get("transcripts", {}))
+        run.over_window = set(cache.get("over_window", []))
 
 
 def _open_runs(
@@ -362,7 +382,12 @@ def _open_runs(
         cache = {} if overwrite else _read_cache(raw_path, spec, dtype)
         gold = read_hf_dataset(dataset, split, [parse_pair(config)])[0]
         runs[parse_pair(config)] = _ConfigRun(
-            config, gold, raw_path, dict(cache.get("raw", {})), dict(cache.get("transcripts", {}))
+            config,
+            gold,
+            raw_path,
+            dict(cache.get("raw", {})),
+            dict(cache.get("transcripts", {})),
+            set(cache.get("over_window", [])),
         )
     return runs
 
@@ -406,6 +431,11 @@ def _answer(
                 runs[pair].raw[x.id] = got.texts[j]
                 if got.transcripts is not None:
                     runs[pair].transcripts[x.id] = got.transcripts[j]
+                if got.over_window is not None and got.over_window[j]:
+                    runs[pair].raw[x.id] = ""  # never generated: no answer, whatever the runner wrote
+                    runs[pair].over_window.add(x.id)
+                else:
+                    runs[pair].over_window.discard(x.id)
                 entry = spent.setdefault(pair, [0.0, 0])
                 entry[0] += share
                 entry[1] += 1
@@ -420,6 +450,7 @@ def _answer(
                     "runner": runner.describe(),
                     "raw": run.raw,
                     "transcripts": run.transcripts,
+                    "over_window": sorted(run.over_window),
                 }
                 write_json(run.raw_path, cache, indent=1)
             bar.advance(len(batch))
@@ -427,7 +458,11 @@ def _answer(
 
 
 def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None:
-    for what, values in (("answers", got.texts), ("transcripts", got.transcripts)):
+    for what, values in (
+        ("answers", got.texts),
+        ("transcripts", got.transcripts),
+        ("over-window marks", got.over_window),
+    ):
         if values is not None and len(values) != len(batch):
             raise AudioMLQAError(
                 f"{spec.name}: the runner gave {len(values)} {what} for {len(batch)} questions (one per item, in order)"
@@ -436,7 +471,7 @@ def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None
 
 def _judge(report: ModelReport, runs: dict[tuple[str, str], _ConfigRun], judge, out: Path, overwrite: bool) -> None:
     """The judge's score of every extracted answer (cached), per config and pooled, into ``report``."""
-    from audiomlqa.judging import ToJudge, judge_answers, summarize
+    from audiomlqa.judging import OVER_WINDOW, ToJudge, judge_answers, summarize
     from audiomlqa.scoring import score_answer
 
     per_config = {}
@@ -451,21 +486,25 @@ def _judge(report: ModelReport, runs: dict[tuple[str, str], _ConfigRun], judge, 
         ]
     every = [x for rows in per_config.values() for x, _ in rows]
     verdicts = judge_answers(judge, every, out / f"judge-{judge.spec.name}.json", overwrite)
-    pooled_scores, pooled_f1 = [], []
+    pooled_scores, pooled_f1, pooled_over = [], [], 0
     for c in report.configs:
         scores = [verdicts[x.key]["score"] for x, _ in per_config[c.config]]
         f1s = [f for _, f in per_config[c.config]]
-        for k, v in summarize(scores, f1s).items():
+        over = sum(verdicts[x.key]["status"] == OVER_WINDOW for x, _ in per_config[c.config])
+        for k, v in summarize(scores, f1s, over).items():
             setattr(c, k, v)
         pooled_scores += scores
         pooled_f1 += f1s
-    report.judge = {**judge.describe(), **summarize(pooled_scores, pooled_f1)}
+        pooled_over += over
+    report.judge = {**judge.describe(), **summarize(pooled_scores, pooled_f1, pooled_over)}
 
 
-def _score_config(config: str, gold: DatasetFile, raw: dict, extracted: dict) -> ConfigScore:
+def _score_config(run: _ConfigRun, extracted: dict) -> ConfigScore:
+    gold = run.gold
     s_ext = score(gold.gold, extracted, gold.context_lang)
-    s_raw = score(gold.gold, raw, gold.context_lang)
-    return ConfigScore(config, s_ext.exact_match, s_ext.f1, s_raw.exact_match, s_raw.f1, s_ext.total)
+    s_raw = score(gold.gold, run.raw, gold.context_lang)
+    over = sum(q.id in run.over_window for q in gold.questions)
+    return ConfigScore(run.config, s_ext.exact_match, s_ext.f1, s_raw.exact_match, s_raw.f1, s_ext.total, over)
 
 
 def _provenance(spec: ModelSpec, runner, dataset: str, configs: list[str], split: str) -> dict:
@@ -578,6 +617,8 @@ class Comparison:
     def tables(self) -> list[Table]:
         metrics = ["f1", "exact_match", *(["judge_mean"] if any(r.judge for r in self.reports) else [])]
         tables = [comparison_table(self.reports, m) for m in metrics]
+        for t in tables[:2]:
+            t.notes += over_window_notes(self.reports)
         if self.judge_check:
             c = self.judge_check
             tables[-1].notes.append(
@@ -586,6 +627,17 @@ class Comparison:
                 f"({c['unparsed']} unparsed); a usable judge gives about 5 and 0"
             )
         return tables
+
+
+def over_window_notes(reports: Sequence[ModelReport]) -> list[str]:
+    """A line per model with questions over its context window: how many, per config (none: no line)."""
+    return [
+        f"{r.model}: over window: {r.over_window} "
+        f"({', '.join(f'{c.config} {c.over_window}' for c in r.configs if c.over_window)}): prompt and answer longer "
+        "than the model's context window, not answered, scored as no answer"
+        for r in reports
+        if r.over_window
+    ]
 
 
 def _fmt2(x: float | None) -> str:
@@ -641,7 +693,8 @@ def compare_models(
             judge=judging,
             where=where,
         )
-        log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}")
+        over = f", {report.over_window} over the context window" if report.over_window else ""
+        log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}{over}")
         reports.append(report)
     charts = write_charts(reports, Path(output) / "charts") if len(reports) > 1 and primary else []
     if charts and judging is not None:

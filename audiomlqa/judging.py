@@ -8,7 +8,9 @@ or an open model behind any OpenAI-compatible server), decoding greedily with a 
 
 Judgements are cached per model in ``predictions/<model>/judge-<judge>.json``, keyed by (pair, question id, the
 answer judged): a rerun, or another model, only judges what is new. Each keeps the judge's raw output and a
-parse status; an output without a score 0–5 is counted as unparsed and never scored.
+parse status; an output without a score 0–5 is counted as unparsed and never scored. A judge prompt that does not fit
+the judge's context window (:mod:`audiomlqa.llm.window`) is never sent: its status is ``over window``, and it is
+counted as unparsed (and apart, as over window).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ Reply with the score only.
 Score:"""
 JUDGE_PROMPT_SHA256 = hashlib.sha256(f"{JUDGE_PROMPT_VERSION}\n{JUDGE_PROMPT}".encode()).hexdigest()
 _SCORE = re.compile(r"(?<![\d.])([0-5])(?!\d|\.\d)")
+OVER_WINDOW = "over window"
+"""The status of a judgement whose prompt did not fit the judge's context window."""
 
 
 def judge_prompt(question: str, golds: Sequence[str], answer: str) -> str:
@@ -71,7 +75,8 @@ class ToJudge:
 
 
 class Judge:
-    """A judge spec loaded: ``scores(items)`` → (score or None, raw output) per item, in order."""
+    """A judge spec loaded: ``scores(items)`` → (score or None, raw output) per item, in order; the raw output is None
+    where the judge prompt did not fit the judge's window (it was not sent)."""
 
     def __init__(self, spec) -> None:
         from audiomlqa.runners import ApiSpec, TextSpec, placement
@@ -103,12 +108,12 @@ class Judge:
             self._describe = llm.describe
         self.batch_size = fields.batch_size
 
-    def scores(self, items: Sequence[ToJudge]) -> list[tuple[int | None, str]]:
-        out = []
+    def scores(self, items: Sequence[ToJudge]) -> list[tuple[int | None, str | None]]:
+        out: list[tuple[int | None, str | None]] = []
         for start in range(0, len(items), self.batch_size):
             batch = items[start : start + self.batch_size]
             raw = self._complete([judge_prompt(x.question, x.golds, x.answer) for x in batch])
-            out += [(parse_score(r), r) for r in raw]
+            out += [(parse_score(r) if r is not None else None, r) for r in raw]
         return out
 
     def describe(self) -> dict:
@@ -144,7 +149,8 @@ def judge_answers(judge: Judge, items: Sequence[ToJudge], cache_path: Path, over
     cached = {} if overwrite else check_cache(cache_path, judge.spec)
     todo = [x for x in dict.fromkeys(items) if x.key not in cached]
     for x, (score, raw) in zip(todo, judge.scores(todo)):
-        cached[x.key] = {"score": score, "raw": raw, "status": "ok" if score is not None else "unparsed"}
+        status = OVER_WINDOW if raw is None else "ok" if score is not None else "unparsed"
+        cached[x.key] = {"score": score, "raw": raw or "", "status": status}
     if todo or not cache_path.exists():
         write_json(
             cache_path,
@@ -161,9 +167,10 @@ def judge_answers(judge: Judge, items: Sequence[ToJudge], cache_path: Path, over
     return cached
 
 
-def summarize(scores: Sequence[int | None], f1s: Sequence[float]) -> dict:
-    """Mean judge score (0–5) over parsed judgements, the share scored 4–5, how many were unparsed, and the
-    Spearman correlation between judge score and F1 per item (None when either side is constant)."""
+def summarize(scores: Sequence[int | None], f1s: Sequence[float], over_window: int = 0) -> dict:
+    """Mean judge score (0–5) over parsed judgements, the share scored 4–5, how many were unparsed (of them,
+    ``over_window`` were over the judge's window), and the Spearman correlation between judge score and F1 per item
+    (None when either side is constant)."""
     parsed = [(s, f) for s, f in zip(scores, f1s) if s is not None]
     judged = [s for s, _ in parsed]
     return {
@@ -171,6 +178,7 @@ def summarize(scores: Sequence[int | None], f1s: Sequence[float]) -> dict:
         "judge_share_4_5": sum(s >= 4 for s in judged) / len(judged) if judged else None,
         "judge_parsed": len(judged),
         "judge_unparsed": len(scores) - len(judged),
+        "judge_over_window": over_window,
         "judge_f1_spearman": spearman([s for s, _ in parsed], [f for _, f in parsed]),
     }
 
@@ -201,6 +209,7 @@ def run_judge_check(judge: Judge, files, per_config: int) -> dict:
                 wrong.append(ToJudge(pair, q.id, q.question, tuple(q.answer_texts), other.answer_texts[0]))
     scores = judge.scores([*gold, *wrong])
     g, w = [s for s, _ in scores[: len(gold)]], [s for s, _ in scores[len(gold) :]]
+    over = sum(raw is None for _, raw in scores)
     parsed = lambda xs: [x for x in xs if x is not None]  # noqa: E731
     return {
         "judge": judge.spec.name,
@@ -208,6 +217,7 @@ def run_judge_check(judge: Judge, files, per_config: int) -> dict:
         "gold_mean": fmean(parsed(g)) if parsed(g) else None,
         "wrong_mean": fmean(parsed(w)) if parsed(w) else None,
         "unparsed": sum(s is None for s in [*g, *w]),
+        "over_window": over,
     }
 
 
@@ -255,10 +265,13 @@ def judge_prediction_files(
     judge = Judge(judge_spec)
     verdicts = judge_answers(judge, [x for _, x, _ in rows], cache, overwrite)
     pairs = {}
+    over = lambda xs: sum(verdicts[x.key]["status"] == OVER_WINDOW for x in xs)  # noqa: E731
     for pair in dict.fromkeys(p for p, _, _ in rows):
-        mine = [(verdicts[x.key]["score"], f1) for p, x, f1 in rows if p == pair]
-        pairs[pair] = summarize([s for s, _ in mine], [f for _, f in mine])
-    pooled = summarize([verdicts[x.key]["score"] for _, x, _ in rows], [f for _, _, f in rows])
+        mine = [(x, verdicts[x.key]["score"], f1) for p, x, f1 in rows if p == pair]
+        pairs[pair] = summarize([s for _, s, _ in mine], [f for _, _, f in mine], over(x for x, _, _ in mine))
+    pooled = summarize(
+        [verdicts[x.key]["score"] for _, x, _ in rows], [f for _, _, f in rows], over(x for _, x, _ in rows)
+    )
     return {**judge.describe(), "pairs": pairs, "pooled": pooled, "cache": str(cache)}
 
 
@@ -270,11 +283,12 @@ def judge_table(result: dict):
         mean = "—" if s["judge_mean"] is None else f"{s['judge_mean']:.2f}"
         share = "—" if s["judge_share_4_5"] is None else f"{s['judge_share_4_5']:.0%}"
         rho = "—" if s["judge_f1_spearman"] is None else f"{s['judge_f1_spearman']:.2f}"
-        return [name, mean, share, str(s["judge_parsed"]), str(s["judge_unparsed"]), rho]
+        over = s.get("judge_over_window") or 0
+        return [name, mean, share, str(s["judge_parsed"]), str(s["judge_unparsed"]), str(over), rho]
 
     rows = [row(p, s) for p, s in result["pairs"].items()] + [row("all", result["pooled"])]
     return Table(
         f"Judge {result['judge']} ({result['prompt_version']}): mean 0–5, share 4–5, Spearman with F1",
-        ["pair", "judge", "4–5", "scored", "unparsed", "ρ(F1)"],
+        ["pair", "judge", "4–5", "scored", "unparsed", "over window", "ρ(F1)"],
         rows,
     )

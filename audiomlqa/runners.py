@@ -12,6 +12,11 @@ Every runner follows one interface, :class:`Runner`: it receives :class:`Item` b
 shared prompt, so every model is asked the same thing) and returns :class:`Answers` (one raw output per
 item, in order, and the transcripts it heard, if it transcribes). The same extraction is applied to every
 output afterwards.
+
+Every runner knows its model's context window (:mod:`audiomlqa.llm.window`): a prompt whose tokens plus
+``max_new_tokens`` do not fit is never answered; its item is marked over window (an empty answer, counted and
+scored as no answer). In-process models read the window from their config (else their tokenizer); a served model's
+is its server's (it refuses such a prompt, or lists ``max_model_len``) or the spec's ``context_window``.
 """
 
 from __future__ import annotations
@@ -76,6 +81,13 @@ class Answers:
 
     texts: list[str]
     transcripts: list[str] | None = None
+    over_window: list[bool] | None = None
+    """Per item: its prompt did not fit the model's context window, so it got no answer (its text is empty)."""
+
+    @classmethod
+    def of(cls, outputs: Sequence[str | None], transcripts: list[str] | None = None) -> Answers:
+        """From one output per item, None where the prompt did not fit the window."""
+        return cls([t or "" for t in outputs], transcripts, [t is None for t in outputs])
 
 
 @runtime_checkable
@@ -161,9 +173,14 @@ class ApiSpec(_SpecBase):
     """The cascade's ASR (``question: transcript``), run here."""
     concurrency: Integer = Field(4, ge=1)
     retries: Integer = Field(5, ge=0)
-    """Retries of a request after a 429, a 5xx or a dropped connection, with exponential backoff."""
+    """Retries of a request after a 429, a 5xx, a time-out or a refused or dropped connection, with exponential
+    backoff; any other 4xx fails at once, with the server's reason."""
     timeout: Number = Field(120.0, gt=0)
     """Seconds one request may take."""
+    context_window: Integer | None = Field(None, ge=1)
+    """The served model's window in tokens, for a server that does not list it (vLLM lists ``max_model_len``;
+    ``transformers serve`` does not): an answer whose prompt tokens (the reply's ``usage``) plus ``max_new_tokens``
+    exceed it is dropped as over window, as in-process. The server refuses longer prompts itself."""
 
     def client(self, **overrides):
         """The :class:`~audiomlqa.llm.api.ChatAPI` these fields describe (``overrides`` replace some of them)."""
@@ -176,6 +193,7 @@ class ApiSpec(_SpecBase):
             "timeout": self.timeout,
             "max_tokens": self.max_new_tokens,
             "generation": self.generation,
+            "context_window": self.context_window,
         }
         return ChatAPI(self.base_url, self.model, **{**settings, **overrides})
 
@@ -380,14 +398,16 @@ def load_runner(spec: ModelSpec, where: Placement | None = None) -> Runner:
     return _runner_class(spec)(spec.fields.model_copy(update=resolved), base=spec.path.parent)
 
 
-def as_answers(result: Answers | Sequence[str]) -> Answers:
-    """A runner's result as :class:`Answers` (a plain list of strings is answers without transcripts)."""
+def as_answers(result: Answers | Sequence[str | None]) -> Answers:
+    """A runner's result as :class:`Answers` (a plain list is answers without transcripts, None where the prompt
+    did not fit the model's window)."""
     if isinstance(result, Answers):
         return result
-    if isinstance(result, (list, tuple)) and all(isinstance(x, str) for x in result):
-        return Answers(list(result))
+    if isinstance(result, (list, tuple)) and all(x is None or isinstance(x, str) for x in result):
+        return Answers.of(result)
     raise AudioMLQAError(
-        f"a runner returned {type(result).__name__}: return Answers(texts, transcripts) or a list of str"
+        f"a runner returned {type(result).__name__}: return Answers(texts, transcripts) or a list of str (None: over "
+        "the context window)"
     )
 
 
@@ -486,7 +506,7 @@ class TextRunner:
         self.llm = _text_llm(spec)
 
     def answer(self, items: Sequence[Item]) -> Answers:
-        return Answers(self.llm.generate([x.prompt for x in items]))
+        return Answers.of(self.llm.generate([x.prompt for x in items]))
 
     def describe(self) -> dict:
         return {"kind": "text", **self.llm.describe()}
@@ -504,7 +524,7 @@ class CascadeRunner:
     def answer(self, items: Sequence[Item]) -> Answers:
         heard = _transcribe(self.asr, items)
         prompts = [fill_question(x.speech_prompt, t) for x, t in zip(items, heard)]
-        return Answers(self.llm.generate(prompts), heard)
+        return Answers.of(self.llm.generate(prompts), heard)
 
     def describe(self) -> dict:
         return {"kind": "cascade", "asr": self.asr.describe(), **self.llm.describe()}
@@ -530,7 +550,9 @@ class SpeechLLMRunner:
 
     def answer(self, items: Sequence[Item]) -> Answers:
         prompts = [x.speech_prompt for x in items]
-        return Answers(self.model.generate([x.audio for x in items], prompts, prefill=self.prefill, **self.generation))
+        return Answers.of(
+            self.model.generate([x.audio for x in items], prompts, prefill=self.prefill, **self.generation)
+        )
 
     def describe(self) -> dict:
         cfg = self.model.config
@@ -544,6 +566,7 @@ class SpeechLLMRunner:
             "num_banks": cfg.num_banks,
             "generation": self.generation,
             "prefill": self.prefill,
+            "context_window": self.model.window,
         }
 
 
@@ -576,7 +599,7 @@ class AudioChatRunner:
         )
 
     def answer(self, items: Sequence[Item]) -> Answers:
-        return Answers(self.llm.generate([x.speech_prompt for x in items], [x.audio for x in items]))
+        return Answers.of(self.llm.generate([x.speech_prompt for x in items], [x.audio for x in items]))
 
     def describe(self) -> dict:
         return {"kind": "audiochat", **self.llm.describe(), "checkpoint": self.checkpoint, "revision": self.revision}
@@ -597,11 +620,12 @@ class ApiRunner:
         from audiomlqa.llm.api import audio_content
 
         if self.question == "audio":
-            return Answers(self.api.complete([audio_content(x.speech_prompt, x.audio) for x in items]))
+            return Answers.of(self.api.complete([audio_content(x.speech_prompt, x.audio) for x in items]))
         if self.question == "transcript":
             heard = _transcribe(self.asr, items)
-            return Answers(self.api.complete([fill_question(x.speech_prompt, t) for x, t in zip(items, heard)]), heard)
-        return Answers(self.api.complete([x.prompt for x in items]))
+            prompts = [fill_question(x.speech_prompt, t) for x, t in zip(items, heard)]
+            return Answers.of(self.api.complete(prompts), heard)
+        return Answers.of(self.api.complete([x.prompt for x in items]))
 
     def describe(self) -> dict:
         return {

@@ -1,9 +1,19 @@
 """A real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions protocol with scripted statuses, for
-what a real model server will not do on demand: refuse a key, rate-limit, fail and recover.
+what a real model server will not do on demand: refuse a key, rate-limit, fail, recover, refuse a request with a
+reason, echo the key back, or refuse a prompt as longer than its window.
 
-    python scripted_server.py PORT MODE      MODE: flaky (429, then 500, then answers) | locked (401 everywhere)
-                                             | judge (answers "Score: N", N = prompt length mod 6)
-Each request it receives is appended to ``requests.jsonl`` in the working directory.
+    python scripted_server.py PORT MODE
+
+    flaky        429, then 500, then answers                 locked       401 everywhere
+    judge        answers "Score: N", N = prompt length mod 6  bad          400 with a JSON reason, every request
+    bad-text     400 with a plain-text reason                down         500 with a JSON reason, every request
+    echo-400     400 whose reason holds the Authorization header it was sent (echo-500: the same as a 500)
+    echo-models  /v1/models answers 400 with the Authorization header in its reason
+    window       a window of WINDOW characters (a character is a token): /v1/models lists it as max_model_len, a
+                 longer prompt gets vLLM's 400, a shorter one an answer with its length as usage.prompt_tokens
+
+``GET /health`` answers 200 in every mode. Each chat request it receives is appended to ``requests.jsonl`` in the
+working directory.
 """
 
 from __future__ import annotations
@@ -13,7 +23,8 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, MODE = int(sys.argv[1]), sys.argv[2]
-SCRIPT = {"flaky": [429, 500], "locked": [], "judge": []}[MODE]
+SCRIPT = {"flaky": [429, 500]}.get(MODE, [])
+WINDOW = 100
 seen = {"chat": 0}
 
 
@@ -21,33 +32,56 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
+    def reply(self, status: int, body: dict | str) -> None:
+        data = (json.dumps(body) if isinstance(body, dict) else body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/json" if isinstance(body, dict) else "text/plain")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # /v1/models
+    def do_GET(self) -> None:  # /v1/models (and /health, up in every mode)
+        auth = self.headers.get("Authorization", "")
+        if self.path == "/health":
+            return self.reply(200, {"status": "ok"})
         if MODE == "locked":
             return self.reply(401, {"error": {"message": "invalid api key", "type": "auth"}})
-        self.reply(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+        if MODE == "echo-models":
+            return self.reply(400, {"detail": f"no model for the key in '{auth}'"})
+        model = {"id": "scripted", "object": "model", **({"max_model_len": WINDOW} if MODE == "window" else {})}
+        self.reply(200, {"object": "list", "data": [model]})
 
     def do_POST(self) -> None:  # /v1/chat/completions
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        auth = self.headers.get("Authorization", "")
         with open("requests.jsonl", "a") as f:
-            f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization", ""), "body": body}) + "\n")
-        if MODE == "locked":
-            return self.reply(401, {"error": {"message": "invalid api key", "type": "auth"}})
+            f.write(json.dumps({"path": self.path, "auth": auth, "body": body}) + "\n")
+        text = body["messages"][-1]["content"]
+        refusals = {
+            "locked": (401, {"error": {"message": "invalid api key", "type": "auth"}}),
+            "bad": (400, {"error": {"message": "temperature must be at most 2, got 7", "type": "invalid_request"}}),
+            "bad-text": (400, "Bad Request: this server takes no audio\nTraceback (most recent call last): ..."),
+            "down": (500, {"error": {"message": "the engine died (CUDA error: device-side assert)", "type": "server"}}),
+            "echo-400": (400, {"detail": f"unknown key in '{auth}'"}),
+            "echo-500": (500, {"error": {"message": f"upstream refused '{auth}'", "type": "server"}}),
+        }
+        if MODE in refusals:
+            return self.reply(*refusals[MODE])
         n = seen["chat"]
         seen["chat"] += 1
         if n < len(SCRIPT):
             return self.reply(SCRIPT[n], {"error": {"message": f"scripted {SCRIPT[n]}", "type": "server"}})
-        text = body["messages"][-1]["content"]
+        if MODE == "window" and len(text) >= WINDOW:
+            message = (
+                f"This model's maximum context length is {WINDOW} tokens. However, you requested "
+                f"{len(text) + body['max_tokens']} tokens ({len(text)} in the messages, {body['max_tokens']} in the "
+                "completion). Please reduce the length of the messages or completion."
+            )
+            return self.reply(400, {"object": "error", "message": message, "type": "BadRequestError", "code": 400})
         answer = "audio" if isinstance(text, list) else text.rsplit(":", 1)[-1].strip() or "empty"
         if MODE == "judge":
             answer = f"Score: {len(text) % 6}"
+        prompt_tokens = len(text) if MODE == "window" else 1
         self.reply(
             200,
             {
@@ -58,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": f" {answer} "}}
                 ],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1},
             },
         )
 

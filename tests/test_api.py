@@ -91,7 +91,7 @@ def scripted(tmp_path):
         port = free_port()
         proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), mode], cwd=tmp_path)
         procs.append(proc)
-        wait_for(f"http://127.0.0.1:{port}/v1/models", proc) if mode != "locked" else time.sleep(1.0)
+        wait_for(f"http://127.0.0.1:{port}/health", proc)
         return f"http://127.0.0.1:{port}/v1"
 
     yield start
@@ -134,10 +134,11 @@ def api_spec(tmp_path: Path, **fields) -> Path:
 
 
 def test_text_answers_through_transformers_serve_equal_the_in_process_runner(served, tiny_llm, tmp_path):
-    batch = items()
-    local = load_runner(load_spec(ROOT / "models" / "tiny-text.json", ["device=cpu"])).answer(batch).texts
+    batch = items()  # two of the six prompts are longer than the tiny model's window (512 tokens)
+    local = load_runner(load_spec(ROOT / "models" / "tiny-text.json", ["device=cpu"])).answer(batch)
     runner = load_runner(load_spec(api_spec(tmp_path, base_url=served, model=tiny_llm, concurrency=3)))
-    assert runner.answer(batch).texts == local
+    got = runner.answer(batch)
+    assert got.texts == local.texts and got.over_window == local.over_window == [False, True, True, False, False, False]
     assert runner.describe()["base_url"] == served and runner.describe()["concurrency"] == 3
 
 
@@ -149,6 +150,7 @@ def test_the_cascade_transcribes_here_and_asks_the_server(served, tiny_llm, tmp_
     runner = load_runner(load_spec(api_spec(tmp_path, base_url=served, model=tiny_llm, question="transcript", asr=asr)))
     got = runner.answer(batch)
     assert runner.needs_audio and got.transcripts == local.transcripts and got.texts == local.texts
+    assert got.over_window == local.over_window and any(local.over_window)
 
 
 def test_an_audio_question_goes_out_as_an_input_audio_part_and_429_and_500_are_retried(scripted, tmp_path):
@@ -254,3 +256,48 @@ def test_a_judge_behind_transformers_serve_judges_through_the_same_score(served,
     en = model["configs"]["en"]
     assert en["judge_parsed"] + en["judge_unparsed"] == en["total"] == 2  # a random model rarely writes a digit
     assert model["judge"]["base_url"] == served and model["judge"]["prompt_sha256"]
+
+
+def test_a_prompt_over_the_window_has_the_same_outcome_and_count_through_transformers_serve_and_in_process(
+    served, tiny_llm, dataset, tmp_path
+):
+    """The dataset's two questions: one prompt fits the tiny model's 512 tokens, one (736 tokens) does not."""
+    spec = api_spec(tmp_path, base_url=served, model=tiny_llm)
+    local_spec = ROOT / "models" / "tiny-text.json"
+    report = tmp_path / "report.json"  # what --json prints; the tables go to stdout
+    out = audiomlqa(
+        "score", local_spec, spec, "--dataset", dataset, "--predictions-dir", tmp_path / "p", "--markdown",
+        "--output", report, "--quiet",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    local, remote = json.loads(report.read_text())["models"]
+    assert local["over_window"] == remote["over_window"] == 1 and local["configs"] == remote["configs"]
+    assert local["configs"]["en"]["over_window"] == 1 and local["configs"]["en"]["total"] == 2
+    assert "tiny-text: over window: 1 (en 1)" in out.stdout and "served: over window: 1 (en 1)" in out.stdout
+    for name in ("en.json", "en.raw.json"):
+        mine, theirs = (json.loads((tmp_path / "p" / m / name).read_text()) for m in ("tiny-text", "served"))
+        assert mine.get("raw", mine) == theirs.get("raw", theirs) and mine.get("over_window") == theirs.get(
+            "over_window"
+        )
+
+
+def test_a_prompt_leaving_too_little_room_is_over_window_through_a_server_given_the_window(served, tiny_llm, tmp_path):
+    """`transformers serve` refuses only a prompt as long as its window, and does not list the window: a spec that
+    states it applies the in-process rule to a prompt that leaves less room than max_new_tokens."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+
+    def count(prompt: str) -> int:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        return len(tokenizer(text, add_special_tokens=False).input_ids)
+
+    tight = next(p for p in ("a" + " a" * n for n in range(600)) if count(p) == 510)  # 510 + 6 new > 512
+    batch = [Item("tight", "", "", None, "en", "en", tight, tight)]
+    local = load_runner(load_spec(ROOT / "models" / "tiny-text.json", ["device=cpu"])).answer(batch)
+    told = load_runner(load_spec(api_spec(tmp_path, base_url=served, model=tiny_llm, context_window=512)))
+    untold = load_runner(load_spec(api_spec(tmp_path, base_url=served, model=tiny_llm)))
+    assert local.over_window == told.answer(batch).over_window == [True]
+    assert untold.answer(batch).over_window == [False], "the server alone answers past the window"

@@ -22,6 +22,7 @@ import numpy as np
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.llm import SPEECH
+from audiomlqa.llm.window import context_window, generate_fitting
 
 BATCH_KWARGS = {"sampling_rate": SAMPLE_RATE, "text_kwargs": {"padding": True}}
 """A batch's processor arguments: the clips' rate, and prompts padded to one length (the tokenizer pads left). The
@@ -318,6 +319,7 @@ class AudioChatLLM:
         self.system_prompt = system_prompt
         self.adapter: str | None = None
         self.model = self._load_model(dtype, device, device_map)
+        self.window = context_window(self.model.config, self.tokenizer)
         self.generation = {
             "max_new_tokens": max_new_tokens,
             "do_sample": False,
@@ -431,16 +433,29 @@ class AudioChatLLM:
             )
         return self._placed(batch)
 
-    def generate(self, speech_prompts: Sequence[str], audios: Sequence[np.ndarray]) -> list[str]:
+    def generate(self, speech_prompts: Sequence[str], audios: Sequence[np.ndarray]) -> list[str | None]:
+        """One answer per question; None where the prompt, audio tokens included, does not fit the model's window
+        (:mod:`~audiomlqa.llm.window`): it is never generated from."""
         family = self.checkpoint.family
         if family is not None and family.one_at_a_time and len(speech_prompts) > 1:
             return [self._generate([p], [a])[0] for p, a in zip(speech_prompts, audios)]
         return self._generate(speech_prompts, audios)
 
-    def _generate(self, speech_prompts: Sequence[str], audios: Sequence[np.ndarray]) -> list[str]:
+    def _generate(self, speech_prompts: Sequence[str], audios: Sequence[np.ndarray]) -> list[str | None]:
+        batch = self.inputs(speech_prompts, audios)
+        mask = batch.get("attention_mask")
+        lengths = mask.sum(-1).tolist() if mask is not None else [batch["input_ids"].shape[1]] * len(speech_prompts)
+
+        def run(keep: list[int]) -> list[str]:
+            if len(keep) == len(speech_prompts):
+                return self._decode(batch)
+            return self._decode(self.inputs([speech_prompts[i] for i in keep], [audios[i] for i in keep]))
+
+        return generate_fitting(lengths, self.generation.get("max_new_tokens") or 0, self.window, run)
+
+    def _decode(self, batch: dict) -> list[str]:
         import torch
 
-        batch = self.inputs(speech_prompts, audios)
         with torch.inference_mode(), _one_line(f"{type(self.model).__name__} could not answer a batch"):
             out = self.model.generate(**batch, **self.generation)
         if isinstance(out, tuple):  # a model that can speak returns (text, audio)
@@ -460,6 +475,7 @@ class AudioChatLLM:
             "adapter": self.adapter,
             "one_at_a_time": bool(family and family.one_at_a_time),
             "generation": self.generation,
+            "context_window": self.window,
             "device": str(self.model.device),
             "dtype": str(self.model.dtype).removeprefix("torch."),
         }

@@ -31,6 +31,7 @@ from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.llm import SPEECH, generation
 from audiomlqa.llm.loading import load_causal_lm, load_tokenizer
 from audiomlqa.llm.names import resolve
+from audiomlqa.llm.window import context_window, generate_fitting
 from audiomlqa.speechllm import losses
 from audiomlqa.speechllm.config import SpeechLLMConfig
 
@@ -387,8 +388,9 @@ class SpeechLLM(nn.Module):
         max_new_tokens: int = 64,
         prefill: str = "separate",
         **generate_kwargs,
-    ) -> list[str]:
-        """Answer a batch: ``prompts[i]`` (default: the speech alone) with ``{SPEECH}`` replaced by audio ``i``.
+    ) -> list[str | None]:
+        """Answer a batch: ``prompts[i]`` (default: the speech alone) with ``{SPEECH}`` replaced by audio ``i``; None
+        where the prompt, speech tokens included, does not fit the LLM's window (:mod:`~audiomlqa.llm.window`).
 
         The speech tokens are computed for the whole batch; the LLM prefills each prompt alone (a text prefix
         that several prompts share, once) and decodes the batch together (``prefill="separate"``, see
@@ -406,10 +408,24 @@ class SpeechLLM(nn.Module):
             before, after = self.prompt_pieces(prompt)
             rows.append(torch.cat([self.embed(before), tokens.to(dtype), self.embed(after)]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        out = generation.generate(
-            self.llm, rows, pad_token_id=pad, prefill=prefill, max_new_tokens=max_new_tokens, **generate_kwargs
-        )
-        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+        def run(keep: list[int]) -> list[str]:
+            out = generation.generate(
+                self.llm,
+                [rows[i] for i in keep],
+                pad_token_id=pad,
+                prefill=prefill,
+                max_new_tokens=max_new_tokens,
+                **generate_kwargs,
+            )
+            return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+        return generate_fitting([len(r) for r in rows], max_new_tokens, self.window, run)
+
+    @property
+    def window(self) -> int | None:
+        """The LLM's context window in tokens (speech tokens count as tokens)."""
+        return context_window(self.llm.config, self.tokenizer)
 
 
 def log_mel(feature_extractor, audios: Sequence[np.ndarray]) -> torch.Tensor:
