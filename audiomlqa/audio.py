@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.files import atomic_output
+from audiomlqa.utils.files import atomic_output
 
 SAMPLE_RATE = 16_000
 """The rate of every stored clip, ASR input and Speech LLM input (Whisper's)."""
@@ -69,7 +69,7 @@ def write_flac(path: Path, speech: Speech) -> tuple[int, str]:
     which the manifest records so that resuming and publishing can check the clip is still the same."""
     import soundfile as sf
 
-    from audiomlqa.files import sha256_file
+    from audiomlqa.utils.files import sha256_file
 
     with atomic_output(path) as tmp:
         try:

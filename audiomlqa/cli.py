@@ -89,7 +89,7 @@ def _log(line: str) -> None:
 
 def _emit(report: dict, as_json: bool, output: Optional[Path]) -> bool:
     """Write the JSON report to ``output`` and/or stdout; True when stdout got it (nothing else may follow)."""
-    from audiomlqa.files import write_text
+    from audiomlqa.utils.files import write_text
 
     text = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
     if output:
@@ -151,7 +151,7 @@ def score(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Score predictions with MLQA's official F1/EM, or run model specs on Audio-MLQA and compare them."""
-    from audiomlqa.predictions import looks_like_model_spec
+    from audiomlqa.scoring.predictions import looks_like_model_spec
 
     specs = [p for p in inputs if p.is_file() and p.suffix == ".json" and looks_like_model_spec(_peek_json(p))]
     if specs and len(specs) != len(inputs):
@@ -205,16 +205,16 @@ def _score_predictions(
     judge: Optional[Path] = None,
     overwrite: bool = False,
 ) -> None:
-    from audiomlqa.runners import load_spec
-    from audiomlqa.scorecard import score_predictions, scorecard_tables
-    from audiomlqa.tables import print_tables
+    from audiomlqa.evaluation.runners import load_spec
+    from audiomlqa.scoring.scorecard import score_predictions, scorecard_tables
+    from audiomlqa.utils.tables import print_tables
 
     judge_spec = load_spec(judge) if judge else None
     with _results_only_stdout():
         card = score_predictions(predictions, dataset, split=split, lang=lang)
         judged = None
         if judge_spec is not None:
-            from audiomlqa.judging import judge_prediction_files
+            from audiomlqa.evaluation.judge import judge_prediction_files
 
             _quiet_transformers()
             judged = judge_prediction_files(
@@ -227,7 +227,7 @@ def _score_predictions(
     if not _emit(report, as_json, output):
         tables = scorecard_tables(card)
         if judged:
-            from audiomlqa.judging import judge_table
+            from audiomlqa.evaluation.judge import judge_table
 
             tables.append(judge_table(judged))
         print_tables(tables, markdown=markdown)
@@ -249,9 +249,9 @@ def _score_models(
     output: Optional[Path],
     quiet: bool,
 ) -> None:
-    from audiomlqa.evaluation import compare_models, scores_frame
-    from audiomlqa.runners import load_spec
-    from audiomlqa.tables import print_tables
+    from audiomlqa.evaluation.run import compare_models, scores_frame
+    from audiomlqa.evaluation.runners import load_spec
+    from audiomlqa.utils.tables import print_tables
 
     specs = [load_spec(p, overrides) for p in paths]  # every spec checked before any model loads
     judge_spec = load_spec(judge) if judge else None
@@ -362,9 +362,9 @@ def synthesize(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Speak MLQA questions with TTS and keep those an ASR round trip confirms (resumable; rerun to resume)."""
-    from audiomlqa.synthesis import load_synthesis_config, summary_table
-    from audiomlqa.synthesis import synthesize as run_synthesis
-    from audiomlqa.tables import print_tables
+    from audiomlqa.synthesis.pipeline import load_synthesis_config, summary_table
+    from audiomlqa.synthesis.pipeline import synthesize as run_synthesis
+    from audiomlqa.utils.tables import print_tables
 
     cfg = load_synthesis_config(
         recipe,
@@ -423,9 +423,9 @@ def calibrate(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Measure the ASR judge's error on human speech per language; `synthesize --calibration FILE` sets thresholds."""
-    from audiomlqa.calibration import calibration_table, read_reference
-    from audiomlqa.synthesis import calibrate_filter, load_synthesis_config
-    from audiomlqa.tables import print_tables
+    from audiomlqa.synthesis.calibration import calibration_table, read_reference
+    from audiomlqa.synthesis.pipeline import calibrate_filter, load_synthesis_config
+    from audiomlqa.utils.tables import print_tables
 
     cfg = load_synthesis_config(recipe, asr_model=asr_model)
     ref = read_reference(
@@ -483,7 +483,7 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as one JSON document.")] = False,
 ) -> None:
     """Merge synthesis outputs into a Hugging Face dataset (one config per pair, parquet with audio, card)."""
-    from audiomlqa.publish import publish as run_publish
+    from audiomlqa.publish.publishing import publish as run_publish
 
     with _results_only_stdout():
         result = run_publish(

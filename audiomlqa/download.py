@@ -22,8 +22,8 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.files import inside, replace_dir, sha256_file, temporary_name
-from audiomlqa.progress import Bar, stderr_console
+from audiomlqa.utils.files import inside, replace_dir, sha256_file, temporary_name
+from audiomlqa.utils.progress import Bar, stderr_console
 
 MLQA_URL = "https://dl.fbaipublicfiles.com/MLQA/MLQA_V1.zip"
 # Size and sha256 of MLQA_V1.zip as pinned by tensorflow/datasets, tensorflow_datasets/url_checksums/mlqa.txt

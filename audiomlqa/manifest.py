@@ -230,7 +230,7 @@ def append_rows(path: Path, rows: Iterable[Attempt]) -> None:
 def clip_problem(root: Path, row: Attempt) -> str | None:
     """Why the clip of ``row`` cannot be relied on (None when it can): missing, outside ``root``, or not the file
     that was written (size or checksum changed). Rows of earlier versions have no checksum: existence is checked."""
-    from audiomlqa.files import inside, sha256_file
+    from audiomlqa.utils.files import inside, sha256_file
 
     if not row.audio:
         return None

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import read_json
 from audiomlqa.languages import LANGUAGES, check_language, pair_name, parse_pair
+from audiomlqa.utils.files import read_json
 
 SPLITS = {"dev": "dev", "validation": "dev", "test": "test"}
 """Split names accepted everywhere, mapped to MLQA's file prefix (Hugging Face says ``validation``)."""

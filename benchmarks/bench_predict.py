@@ -34,13 +34,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from audiomlqa.evaluation import length_batches
+from audiomlqa.evaluation.prompts import short_answer_prompt
+from audiomlqa.evaluation.run import length_batches
+from audiomlqa.evaluation.runners import MAX_BATCH_CHARS, Item
 from audiomlqa.languages import LANGUAGES
 from audiomlqa.llm.text import TextLLM
-from audiomlqa.prompts import short_answer_prompt
-from audiomlqa.runners import MAX_BATCH_CHARS, Item
 from audiomlqa.sources import load_questions
-from audiomlqa.synthesis import PACKAGED_SAMPLE
+from audiomlqa.synthesis.pipeline import PACKAGED_SAMPLE
 
 
 def measure(llm: TextLLM, name: str, items: list[Item], batch_size: int, max_chars: int, max_new_tokens: int) -> None:

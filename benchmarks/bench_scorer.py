@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from audiomlqa import scoring
+from audiomlqa.scoring import metric as scoring
 from audiomlqa.sources import read_mlqa_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

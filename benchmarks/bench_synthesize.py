@@ -2,7 +2,7 @@
 
 Naive loop (what one writes first): for each question, synthesize with eSpeak, write a WAV, run
 faster-whisper's ``transcribe`` on the file with default settings (beam 5, temperature fallback,
-language detection), score. Ours: ``audiomlqa.synthesis.synthesize`` with one attempt per question
+language detection), score. Ours: ``audiomlqa.synthesis.pipeline.synthesize`` with one attempt per question
 (so both make the same number of clips): greedy, language forced, length capped, batched — once with
 eSpeak NG for every language (like for like with the naive loop), once with the offline default map
 (Kokoro-82M for en/de/es/hi/zh, eSpeak for ar/vi; beam 5 for de/hi). Each pipeline runs twice: taking
@@ -25,10 +25,10 @@ from pathlib import Path
 import soundfile as sf
 
 from audiomlqa.asr import load_asr
+from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
 from audiomlqa.audio import prepare
 from audiomlqa.sources import load_questions
-from audiomlqa.synthesis import DEFAULT_ASR, PACKAGED_SAMPLE, SynthesisConfig, synthesize
-from audiomlqa.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+from audiomlqa.synthesis.pipeline import DEFAULT_ASR, PACKAGED_SAMPLE, SynthesisConfig, synthesize
 from audiomlqa.tts import load_backend
 
 

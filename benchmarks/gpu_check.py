@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import audiomlqa
+from audiomlqa.evaluation.prompts import short_answer_prompt
 from audiomlqa.llm.text import TextLLM
-from audiomlqa.prompts import short_answer_prompt
 from audiomlqa.sources import load_questions
 
 # Imports nothing that needs pydantic or datasets, which the GPU machines' image lacks: carry only this tree.

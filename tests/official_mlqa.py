@@ -1,6 +1,6 @@
 """A plain, line-by-line rendering of the official MLQA v1 algorithm, kept as the parity oracle.
 
-``audiomlqa.scoring`` must return exactly what this returns; tests compare the two on real MLQA files
+``audiomlqa.scoring.metric`` must return exactly what this returns; tests compare the two on real MLQA files
 and on arbitrary Unicode, and ``benchmarks/bench_scorer.py`` times one against the other. Written
 from the published algorithm; deliberately unoptimised (punctuation deleted character by character,
 regexes looked up per call, the prediction normalised for every gold answer and metric).

@@ -21,8 +21,8 @@ pytest.importorskip("transformers")
 
 from helpers import assert_one_line, audiomlqa, publish_spoken  # noqa: E402
 
-from audiomlqa.prompts import short_answer_prompt  # noqa: E402
-from audiomlqa.runners import Item, load_runner, load_spec  # noqa: E402
+from audiomlqa.evaluation.prompts import short_answer_prompt  # noqa: E402
+from audiomlqa.evaluation.runners import Item, load_runner, load_spec  # noqa: E402
 from audiomlqa.sources import load_questions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

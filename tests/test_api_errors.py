@@ -18,7 +18,7 @@ from test_api import scripted  # noqa: E402, F401 - the scripted server, as a fi
 from test_context_window import sample_questions, text_dataset  # noqa: E402
 
 from audiomlqa.errors import AudioMLQAError, mask_secrets  # noqa: E402
-from audiomlqa.runners import Item, load_runner, load_spec  # noqa: E402
+from audiomlqa.evaluation.runners import Item, load_runner, load_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-echo-0123456789abcdef"

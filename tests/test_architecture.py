@@ -12,28 +12,15 @@ import audiomlqa
 
 PACKAGE = Path(audiomlqa.__file__).parent
 
-# Lowest first. A module may import its own layer's modules and any below, never one above.
+# Lowest first, by top-level folder (or module). A module may import its own layer's modules and any below, never
+# one above.
 LAYERS = [
-    {"errors", "languages", "versions"},
-    {"files", "locks", "cache", "plugins", "progress", "tables", "config", "hub", "distributed"},
-    {
-        "audio",
-        "text",
-        "scoring",
-        "sources",
-        "manifest",
-        "predictions",
-        "asr",
-        "tts",
-        "metrics",
-        "calibration",
-        "download",
-        "figures",
-        "__init__",
-    },
-    {"llm", "prompts", "scorecard"},
-    {"speechllm"},
-    {"runners", "synthesis", "publish", "judging"},
+    {"errors", "languages"},
+    {"utils", "config"},
+    {"weights", "audio", "sources", "download", "manifest", "__init__"},
+    {"asr", "tts", "scoring"},
+    {"llm", "testing", "synthesis"},
+    {"speechllm", "publish"},
     {"evaluation"},
     {"cli", "__main__"},
 ]

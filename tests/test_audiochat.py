@@ -19,11 +19,11 @@ pytest.importorskip("transformers")
 from helpers import assert_one_line, audiomlqa, publish_spoken  # noqa: E402
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
+from audiomlqa.evaluation.prompts import short_answer_prompt  # noqa: E402
+from audiomlqa.evaluation.runners import load_runner, load_spec, preflight  # noqa: E402
 from audiomlqa.llm.audiochat import AudioChatLLM, inspect  # noqa: E402
 from audiomlqa.llm.names import resolve  # noqa: E402
-from audiomlqa.llm.tiny_audiochat import BUILDERS  # noqa: E402
-from audiomlqa.prompts import short_answer_prompt  # noqa: E402
-from audiomlqa.runners import load_runner, load_spec, preflight  # noqa: E402
+from audiomlqa.testing.tiny_audiochat import BUILDERS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = sorted(BUILDERS)
@@ -212,8 +212,8 @@ def test_preflight_checks_a_checkpoint_without_loading_its_weights(monkeypatch):
 
 
 def test_a_hub_checkpoint_is_fetched_at_its_revision_configs_first_then_its_weights(tmp_path, monkeypatch):
-    import audiomlqa.hub
-    from audiomlqa.runners import AUDIOCHAT_CONFIG_FILES
+    import audiomlqa.weights.hub
+    from audiomlqa.evaluation.runners import AUDIOCHAT_CONFIG_FILES
 
     calls = []
 
@@ -221,7 +221,7 @@ def test_a_hub_checkpoint_is_fetched_at_its_revision_configs_first_then_its_weig
         calls.append((name, allow_patterns, revision))
         return Path(resolve("tiny-random/qwen2-audio"))
 
-    monkeypatch.setattr(audiomlqa.hub, "fetch", fetch)
+    monkeypatch.setattr(audiomlqa.weights.hub, "fetch", fetch)
     path = spec(tmp_path, checkpoint="Qwen/Qwen2-Audio-7B-Instruct", revision="refs/pr/7")
     runner = load_runner(load_spec(path))
     assert [c[2] for c in calls] == ["refs/pr/7", "refs/pr/7"]

@@ -7,7 +7,7 @@ import pytest
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import read_manifest
-from audiomlqa.synthesis import SynthesisConfig, synthesize
+from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize
 from audiomlqa.tts import TTSBackend, load_backend
 
 pytest.importorskip("transformers")

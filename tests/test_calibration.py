@@ -12,7 +12,7 @@ from helpers import assert_one_line, audiomlqa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiomlqa.calibration import leave_one_out_acceptance, read_reference, reference_language, threshold_rule
+from audiomlqa.synthesis.calibration import leave_one_out_acceptance, read_reference, reference_language, threshold_rule
 
 FLEURS = Path(__file__).resolve().parents[2] / "shared" / "data" / "fleurs"
 SENTENCES = {
@@ -114,7 +114,7 @@ def test_a_calibration_measured_with_another_asr_or_a_damaged_file_is_refused_in
 
 
 def test_overrides_recompute_calibrated_thresholds_and_a_moved_file_still_resumes(calibrated, tmp_path):
-    from audiomlqa.synthesis import _changed_settings, load_synthesis_config
+    from audiomlqa.synthesis.pipeline import _changed_settings, load_synthesis_config
 
     cal, doc = calibrated
     errors = [c["error"] for c in doc["languages"]["en"]["clips"]]

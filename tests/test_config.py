@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from audiomlqa.config import apply_overrides, load_yaml
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.synthesis import SynthesisConfig, load_synthesis_config
+from audiomlqa.synthesis.pipeline import SynthesisConfig, load_synthesis_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def test_options_override_the_recipe_and_keep_its_other_asr_settings(tmp_path):
 def test_a_run_recorded_with_fewer_defaults_spelled_out_still_resumes(tmp_path):
     """run.json of an earlier version held only the settings then known; reading it through today's schema
     fills in the rest, so the same settings are recognised as the same."""
-    from audiomlqa.synthesis import _changed_settings
+    from audiomlqa.synthesis.pipeline import _changed_settings
 
     cfg = SynthesisConfig.from_dict({"languages": ["en"], "tts": {"default": {"backend": "espeak"}}})
     old = cfg.fingerprint()
@@ -120,7 +120,7 @@ def test_a_train_recipe_mistake_fails_in_one_line_before_any_model_loads(tmp_pat
 
 def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
     """YAML 1.1 reads 1e-3 as text; AdamW must still get the number."""
-    from audiomlqa.synthesis import synthesize
+    from audiomlqa.synthesis.pipeline import synthesize
 
     synthesize(
         SynthesisConfig.from_dict(
@@ -190,7 +190,7 @@ def test_a_model_spec_mistake_fails_in_one_line_naming_its_path(tmp_path, spec, 
 
 
 def test_spec_overrides_are_checked_like_the_spec(tmp_path):
-    from audiomlqa.runners import load_spec
+    from audiomlqa.evaluation.runners import load_spec
 
     spec = load_spec(ROOT / "models" / "tiny-text.json", ["batch_size=2", "generation.num_beams=2"])
     assert spec.fields.batch_size == 2 and spec.fields.generation == {"num_beams": 2}

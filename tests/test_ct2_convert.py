@@ -10,11 +10,11 @@ pytest.importorskip("transformers")
 pytest.importorskip("faster_whisper")
 
 from audiomlqa.asr import load_asr  # noqa: E402
-from audiomlqa.asr.ct2_convert import read_ct2_model, whisper_base_transformers_dir  # noqa: E402
-from audiomlqa.asr.default_model import whisper_base_dir  # noqa: E402
 from audiomlqa.asr.faster_whisper import _pad_frames  # noqa: E402
 from audiomlqa.audio import prepare  # noqa: E402
 from audiomlqa.tts import load_backend  # noqa: E402
+from audiomlqa.weights.ct2_convert import read_ct2_model, whisper_base_transformers_dir  # noqa: E402
+from audiomlqa.weights.whisper_base import whisper_base_dir  # noqa: E402
 
 
 def test_reader_sees_every_whisper_base_tensor():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audiomlqa import scoring
+from audiomlqa.scoring import metric as scoring
 from audiomlqa.sources import read_mlqa_dir
 
 evaluate = pytest.importorskip("evaluate")
@@ -12,7 +12,7 @@ evaluate = pytest.importorskip("evaluate")
 
 @pytest.mark.parametrize("lang", ["zh", "es"])
 def test_metric_equals_scorer_offline(monkeypatch, sample_dir, lang):
-    from audiomlqa.metrics import MLQA_METRIC_PATH
+    from audiomlqa.scoring import MLQA_METRIC_PATH
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

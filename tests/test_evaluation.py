@@ -17,11 +17,11 @@ pytest.importorskip("faster_whisper")
 from helpers import publish_spoken  # noqa: E402
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.evaluation import evaluate_model  # noqa: E402
-from audiomlqa.prompts import SPEECH, extract_answer, short_answer_prompt  # noqa: E402
-from audiomlqa.publish import publish  # noqa: E402
-from audiomlqa.runners import load_spec  # noqa: E402
-from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
+from audiomlqa.evaluation.prompts import SPEECH, extract_answer, short_answer_prompt  # noqa: E402
+from audiomlqa.evaluation.run import evaluate_model  # noqa: E402
+from audiomlqa.evaluation.runners import load_spec  # noqa: E402
+from audiomlqa.publish.publishing import publish  # noqa: E402
+from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +115,7 @@ def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
     every answer and transcript still lands in its own config's cache."""
     from tiny_models import EchoRunner
 
-    sample = Path(__import__("audiomlqa.synthesis", fromlist=["PACKAGED_SAMPLE"]).PACKAGED_SAMPLE) / "dev"
+    sample = Path(__import__("audiomlqa.synthesis.pipeline", fromlist=["PACKAGED_SAMPLE"]).PACKAGED_SAMPLE) / "dev"
     source = tmp_path / "MLQA_V1" / "dev"
     source.mkdir(parents=True)
     cross = json.loads((sample / "dev-context-en-question-de.json").read_text())

@@ -14,7 +14,7 @@ from helpers import assert_one_line, audiomlqa, publish_spoken
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiomlqa.judging import JUDGE_PROMPT_SHA256, JUDGE_PROMPT_VERSION, judge_prompt, parse_score, spearman
+from audiomlqa.evaluation.judge import JUDGE_PROMPT_SHA256, JUDGE_PROMPT_VERSION, judge_prompt, parse_score, spearman
 
 ROOT = Path(__file__).resolve().parents[1]
 

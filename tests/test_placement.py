@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.runners import load_runner, load_spec, placement  # noqa: E402
+from audiomlqa.evaluation.runners import load_runner, load_spec, placement  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,7 +133,7 @@ def test_a_hub_checkpoint_offline_fails_in_one_line_and_a_folder_loads(tmp_path)
 
 
 def test_pushing_a_checkpoint_offline_fails_in_one_line_and_keeps_it(tmp_path, monkeypatch):
-    from audiomlqa.hub import push
+    from audiomlqa.weights.hub import push
 
     (tmp_path / "final").mkdir()
     (tmp_path / "final" / "config.json").write_text("{}")
@@ -145,7 +145,7 @@ def test_pushing_a_checkpoint_offline_fails_in_one_line_and_keeps_it(tmp_path, m
 
 def test_faster_whisper_is_built_on_the_gpu_the_spec_names_not_gpu_0(tmp_path):
     from audiomlqa.asr.faster_whisper import model_arguments
-    from audiomlqa.runners import _placed_asr
+    from audiomlqa.evaluation.runners import _placed_asr
 
     spec = load_spec(ROOT / "models" / "tiny-cascade.json", ["asr.backend=faster-whisper", "asr.model=null"])
     on_second_gpu = spec.fields.model_copy(update={"device": "cuda:1", "dtype": "float16"})

@@ -18,8 +18,8 @@ pytest.importorskip("faster_whisper")
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
 from audiomlqa.manifest import read_manifest, standing_attempts  # noqa: E402
-from audiomlqa.publish import publish  # noqa: E402
-from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
+from audiomlqa.publish.publishing import publish  # noqa: E402
+from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_score_and_questions_read_a_published_folder(espeak_run, tmp_path):
 
 def _calibration_file(path: Path, asr_model: str) -> Path:
     """A calibration of the judge for en, as `audiomlqa calibrate` writes one (human clips' errors)."""
-    from audiomlqa.calibration import FORMAT, comparable_asr_settings, error_statistics
+    from audiomlqa.synthesis.calibration import FORMAT, comparable_asr_settings, error_statistics
 
     errors = [0.0, 0.05, 0.1, 0.1, 0.15]
     doc = {
@@ -224,7 +224,7 @@ def test_the_card_states_its_limits_metadata_and_citations_shows_figures_and_hol
     import pyarrow.parquet as pq
     from helpers import audiomlqa
 
-    from audiomlqa.asr.default_model import whisper_base_dir
+    from audiomlqa.weights.whisper_base import whisper_base_dir
 
     out, ds = tmp_path / "synth", tmp_path / "dataset"
     judge = whisper_base_dir()  # the judge as a local folder: the card names it, never locates it

@@ -89,7 +89,7 @@ def test_a_tampered_publish_record_cannot_make_publish_touch_files_outside_the_f
     ds, victim = tmp_path / "ds", tmp_path / "victim.txt"
     assert cli("publish", spoken, "--to", ds).returncode == 0
     victim.write_text("precious")
-    from audiomlqa.files import sha256_file
+    from audiomlqa.utils.files import sha256_file
 
     record = json.loads((ds / "publish.json").read_text())
     record["files"]["../victim.txt"] = sha256_file(victim)
@@ -116,8 +116,8 @@ def test_two_specs_with_one_name_are_refused_before_any_model_loads(tmp_path):
 
 def test_a_publish_killed_while_updating_in_place_can_be_rerun(spoken, tmp_path, monkeypatch):
     """The files an update put in place before a kill are known to the next run (recorded as pending)."""
-    from audiomlqa.files import sha256_file
-    from audiomlqa.publish import _update_in_place, publish
+    from audiomlqa.publish.publishing import _update_in_place, publish
+    from audiomlqa.utils.files import sha256_file
 
     ds, build = tmp_path / "ds", tmp_path / "build"
     publish([spoken], ds)
@@ -279,7 +279,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
             sys.executable,
             "-c",
             (
-                "import time; from audiomlqa.locks import exclusive\n"
+                "import time; from audiomlqa.utils.locks import exclusive\n"
                 f"with exclusive({str(tmp_path / 'o')!r}, 'test'):\n    print('held', flush=True); time.sleep(60)"
             ),
         ],
@@ -288,7 +288,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     )
     assert holder.stdout.readline().strip() == "held"
     from audiomlqa.errors import AudioMLQAError
-    from audiomlqa.locks import exclusive
+    from audiomlqa.utils.locks import exclusive
 
     with pytest.raises(AudioMLQAError, match=f"pid {holder.pid} on "):
         with exclusive(tmp_path / "o", "test"):

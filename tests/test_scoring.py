@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiomlqa import LANGUAGES, scoring
+from audiomlqa import LANGUAGES
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.scoring import metric as scoring
 
 
 @pytest.mark.parametrize(

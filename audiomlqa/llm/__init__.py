@@ -4,7 +4,7 @@
 * :mod:`~audiomlqa.llm.loading` — tokenizers and causal LMs from any of those (a ``.gguf`` file included);
 * :mod:`~audiomlqa.llm.generation` — batched generation that prefills each prompt alone;
 * :mod:`~audiomlqa.llm.text` — a causal LM answering text prompts in batches;
-* :mod:`~audiomlqa.llm.tiny` — tiny random models from real configs, for tests and CPU recipes.
+* :mod:`~audiomlqa.testing.tiny` — tiny random models from real configs, for tests and CPU recipes.
 """
 
 SPEECH = "<speech>"

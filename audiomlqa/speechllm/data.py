@@ -17,7 +17,7 @@ from pydantic import Field
 from audiomlqa.audio import SAMPLE_RATE, read_flac
 from audiomlqa.config import Integer, Language, Number, Settings
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.files import inside
+from audiomlqa.utils.files import inside
 
 
 class SourceConfig(Settings):

@@ -233,7 +233,7 @@ class SpeechLLM(nn.Module):
         ``whisper``/``llm`` given here, e.g. local copies of the same checkpoints)."""
         from safetensors.torch import load_file
 
-        from audiomlqa.hub import fetch
+        from audiomlqa.weights.hub import fetch
 
         directory = fetch(str(directory), "Speech LLM checkpoint")
         try:

@@ -25,10 +25,10 @@ from pydantic import Field
 
 from audiomlqa.config import Integer, Number, Settings, load_settings, parse
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.files import jsonable, write_json
-from audiomlqa.progress import progress_bar
 from audiomlqa.speechllm.config import SpeechLLMConfig
 from audiomlqa.speechllm.data import AsrCorpus, DataConfig, batch_indices, load_asr_corpus
+from audiomlqa.utils.files import jsonable, write_json
+from audiomlqa.utils.progress import progress_bar
 
 LOG_KEYS = ("loss", "loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy")
 
@@ -159,13 +159,13 @@ def train(
     out = Path(cfg.output_dir)
     with contextlib.ExitStack() as stack:
         if int(os.environ.get("RANK", "0")) == 0:  # one lock per run: the launcher's first process holds it
-            from audiomlqa.locks import exclusive
+            from audiomlqa.utils.locks import exclusive
 
             stack.enter_context(exclusive(out, "audiomlqa train-reference"))
         result = _train(cfg, corpus, validation, out, progress, on_step)
     if push_to_hub and result.process_index == 0:
         from audiomlqa import __version__
-        from audiomlqa.hub import push
+        from audiomlqa.weights.hub import push
 
         push(result.final, push_to_hub, repo_type="model", message=f"Speech LLM from audiomlqa {__version__}")
     return result
@@ -183,7 +183,7 @@ def _window_seconds(model: SpeechLLMConfig) -> float:
 
 
 def _print_counts(counts: dict) -> None:
-    from audiomlqa.progress import stderr_console
+    from audiomlqa.utils.progress import stderr_console
 
     dropped = {f"language {k}": v for k, v in counts["language_not_in_bank"].items()}
     reasons = ("empty_text", "longer_than_window", "over_limit")

@@ -13,7 +13,7 @@ from pydantic import Discriminator, Tag
 
 from audiomlqa.audio import Speech
 from audiomlqa.config import UNION_TAGS, Integer, Language, Number, Settings
-from audiomlqa.plugins import load_plugin
+from audiomlqa.utils.plugins import load_plugin
 
 __all__ = ["BACKENDS", "Speech", "TTSBackend", "TTSChoice", "load_backend"]
 

@@ -19,9 +19,9 @@ from importlib import resources
 
 import numpy as np
 
-from audiomlqa.cache import cache_dir, join_parts
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.tts import Speech
+from audiomlqa.weights.cache import cache_dir, join_parts
 
 KOKORO_RATE = 24_000
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"

@@ -251,8 +251,8 @@ def calibrate(
     """Transcribe every reference clip with ``asr`` (its language forced, as in synthesis), score it with the
     filter's normalisation and metric, and return the calibration document (what ``calibration.json`` holds)."""
     from audiomlqa import __version__
-    from audiomlqa.progress import progress_bar
-    from audiomlqa.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+    from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+    from audiomlqa.utils.progress import progress_bar
 
     by_lang: dict[str, list[ReferenceClip]] = {}
     for clip in reference.clips:
@@ -283,7 +283,7 @@ def calibrate(
         "reference": {"name": reference.name, "clips": len(reference.clips), "skipped": reference.skipped},
         "asr": asr.describe(),
         "asr_settings": comparable_asr_settings(asr_settings),
-        "normalisation": "audiomlqa.text.normalize_for_asr (the filter's own)",
+        "normalisation": "audiomlqa.asr.text.normalize_for_asr (the filter's own)",
         "audiomlqa_version": __version__,
         "languages": languages,
     }
@@ -395,7 +395,7 @@ def calibrated_thresholds(doc: dict, quantile: float, scale: float) -> dict[str,
 
 def calibration_table(doc: dict):
     """The calibration as ``audiomlqa calibrate`` prints it."""
-    from audiomlqa.tables import Table
+    from audiomlqa.utils.tables import Table
 
     rows = [
         [

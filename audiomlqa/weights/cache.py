@@ -9,7 +9,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import atomic_output
+from audiomlqa.utils.files import atomic_output
 
 
 def cache_dir() -> Path:

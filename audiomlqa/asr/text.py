@@ -1,6 +1,6 @@
 """Language-aware text normalisation and error rates for the ASR round-trip filter.
 
-Not the MLQA answer normalisation (that is :mod:`audiomlqa.scoring`): here we compare what was
+Not the MLQA answer normalisation (that is :mod:`audiomlqa.scoring.metric`): here we compare what was
 written with what Whisper heard. Per language:
 
 * ``en`` — whisper-normalizer's English normaliser (spellings, number words → digits);

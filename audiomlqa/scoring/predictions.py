@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import read_json
 from audiomlqa.languages import parse_pair
 from audiomlqa.sources import languages_from_name
+from audiomlqa.utils.files import read_json
 
 PredictionMap = Mapping[str, str]
 

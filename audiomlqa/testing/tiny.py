@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiomlqa.cache import cache_dir
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import atomic_output
-from audiomlqa.llm.tiny_audiochat import BUILDERS as AUDIO_CHAT_BUILDERS
+from audiomlqa.testing.tiny_audiochat import BUILDERS as AUDIO_CHAT_BUILDERS
+from audiomlqa.utils.files import atomic_output
+from audiomlqa.weights.cache import cache_dir
 
 TINY_PREFIX = "tiny-random/"
 CHATML = (
@@ -75,7 +75,7 @@ def build(name: str) -> str:
 def _whisper_tokenizer():
     from transformers import WhisperTokenizerFast
 
-    from audiomlqa.asr.default_model import whisper_base_dir
+    from audiomlqa.weights.whisper_base import whisper_base_dir
 
     return WhisperTokenizerFast(tokenizer_file=str(whisper_base_dir() / "tokenizer.json"))
 

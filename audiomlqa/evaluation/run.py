@@ -28,14 +28,9 @@ from statistics import fmean
 import numpy as np
 
 from audiomlqa import __version__
-from audiomlqa.distributed import barrier, rank_world, share
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import inside, write_json
-from audiomlqa.languages import pair_key, parse_pair
-from audiomlqa.locks import exclusive
-from audiomlqa.progress import progress_bar
-from audiomlqa.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
-from audiomlqa.runners import (
+from audiomlqa.evaluation.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
+from audiomlqa.evaluation.runners import (
     MAX_BATCH_CHARS,
     Answers,
     Item,
@@ -47,10 +42,15 @@ from audiomlqa.runners import (
     load_spec,
     preflight,
 )
-from audiomlqa.scoring import SCORER_VERSION, score
+from audiomlqa.languages import pair_key, parse_pair
+from audiomlqa.scoring.metric import SCORER_VERSION, score
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
-from audiomlqa.tables import Table
-from audiomlqa.versions import package_versions
+from audiomlqa.utils.distributed import barrier, rank_world, share
+from audiomlqa.utils.files import inside, write_json
+from audiomlqa.utils.locks import exclusive
+from audiomlqa.utils.progress import progress_bar
+from audiomlqa.utils.tables import Table
+from audiomlqa.utils.versions import package_versions
 
 
 @dataclass
@@ -243,7 +243,7 @@ def evaluate_model(
     where: Placement | None = None,
 ) -> ModelReport:
     """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report; with ``judge``
-    (a :class:`~audiomlqa.judging.Judge`), also the judge's 0–5 score of every answer."""
+    (a :class:`~audiomlqa.evaluation.judge.Judge`), also the judge's 0–5 score of every answer."""
     spec = spec_path if isinstance(spec_path, ModelSpec) else load_spec(spec_path)  # checks before any model loads
     where = where or preflight(spec)  # a CUDA device on a machine without one, or a dead server, fails here
     if split not in SPLITS:
@@ -471,8 +471,8 @@ def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None
 
 def _judge(report: ModelReport, runs: dict[tuple[str, str], _ConfigRun], judge, out: Path, overwrite: bool) -> None:
     """The judge's score of every extracted answer (cached), per config and pooled, into ``report``."""
-    from audiomlqa.judging import OVER_WINDOW, ToJudge, judge_answers, summarize
-    from audiomlqa.scoring import score_answer
+    from audiomlqa.evaluation.judge import OVER_WINDOW, ToJudge, judge_answers, summarize
+    from audiomlqa.scoring.metric import score_answer
 
     per_config = {}
     for run in runs.values():
@@ -671,7 +671,7 @@ def compare_models(
     primary = rank_world()[0] == 0
     judging = None
     if judge is not None and primary:
-        from audiomlqa.judging import Judge, check_cache
+        from audiomlqa.evaluation.judge import Judge, check_cache
 
         for spec in specs:  # judgements cached with another judge prompt or spec are refused before any model runs
             if not overwrite:
@@ -703,7 +703,7 @@ def compare_models(
         log(f"charts: {charts[0].parent}/ ({len(charts)} PNG)")
     check = None
     if judging is not None and judge_check:
-        from audiomlqa.judging import run_judge_check
+        from audiomlqa.evaluation.judge import run_judge_check
 
         check = run_judge_check(judging, read_hf_dataset(dataset, split, [parse_pair(n) for n in names]), judge_check)
         log(f"judge check: gold {_fmt2(check['gold_mean'])}, wrong {_fmt2(check['wrong_mean'])}")

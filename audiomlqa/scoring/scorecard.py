@@ -1,6 +1,6 @@
 """Scoring predictions for many (context, question) pairs, with MLQA's tables and provenance.
 
-The per-pair numbers come from :func:`audiomlqa.scoring.score`, one dataset file at a time, with the
+The per-pair numbers come from :func:`audiomlqa.scoring.metric.score`, one dataset file at a time, with the
 context language as the scoring language. On top: the monolingual table (context = question), the
 generalised cross-lingual (G-XLT) matrix, macro averages, and a provenance block that pins the
 dataset files (sha256), predictions, scorer and Python/Unicode versions.
@@ -19,10 +19,10 @@ from statistics import fmean
 from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import LANGUAGES, pair_key, pair_name
-from audiomlqa.predictions import PredictionMap, Predictions
-from audiomlqa.scoring import SCORER_VERSION, score
+from audiomlqa.scoring.metric import SCORER_VERSION, score
+from audiomlqa.scoring.predictions import PredictionMap, Predictions
 from audiomlqa.sources import DatasetFile
-from audiomlqa.tables import Table
+from audiomlqa.utils.tables import Table
 
 METRICS = ("exact_match", "f1")
 
@@ -195,7 +195,7 @@ def score_predictions(
     predictions: str | Path, dataset: str | Path, *, split: str = "dev", lang: str | None = None
 ) -> Scorecard:
     """``audiomlqa score PREDICTIONS --dataset D``: predictions (a file or folder) against their gold files."""
-    from audiomlqa.predictions import load_predictions
+    from audiomlqa.scoring.predictions import load_predictions
     from audiomlqa.sources import read_dataset_files
 
     preds = load_predictions(predictions)

@@ -61,7 +61,7 @@ def _byte_level_tokenizer(specials: list[str], *, eos: str, pad: str, chat_templ
     from tokenizers import Tokenizer, processors
     from transformers import AddedToken, PreTrainedTokenizerFast
 
-    from audiomlqa.asr.default_model import whisper_base_dir
+    from audiomlqa.weights.whisper_base import whisper_base_dir
 
     backend = Tokenizer.from_file(str(whisper_base_dir() / "tokenizer.json"))
     backend.post_processor = processors.ByteLevel(trim_offsets=False)  # Whisper's wraps text in <|startof…|>

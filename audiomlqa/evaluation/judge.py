@@ -24,7 +24,7 @@ from pathlib import Path
 from statistics import fmean
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import write_json
+from audiomlqa.utils.files import write_json
 
 JUDGE_PROMPT_VERSION = "audiomlqa-judge-v1"
 JUDGE_PROMPT = """You are grading an answer to a reading-comprehension question. The reference answers are \
@@ -79,7 +79,7 @@ class Judge:
     where the judge prompt did not fit the judge's window (it was not sent)."""
 
     def __init__(self, spec) -> None:
-        from audiomlqa.runners import ApiSpec, TextSpec, placement
+        from audiomlqa.evaluation.runners import ApiSpec, TextSpec, placement
 
         fields = spec.fields
         if not isinstance(fields, (TextSpec, ApiSpec)) or getattr(fields, "question", "text") != "text":
@@ -234,8 +234,8 @@ def judge_prediction_files(
     pair and pooled, with its agreement with F1. Judgements are cached beside the predictions
     (``<folder>/judge-<judge>.json``, or ``<file stem>.judge-<judge>.json``)."""
     from audiomlqa.languages import pair_name
-    from audiomlqa.predictions import load_predictions
-    from audiomlqa.scoring import score_answer
+    from audiomlqa.scoring.metric import score_answer
+    from audiomlqa.scoring.predictions import load_predictions
     from audiomlqa.sources import read_dataset_files
 
     predictions = Path(predictions)
@@ -277,7 +277,7 @@ def judge_prediction_files(
 
 def judge_table(result: dict):
     """The judge's scores of a predictions file as a table (pairs, then all pooled)."""
-    from audiomlqa.tables import Table
+    from audiomlqa.utils.tables import Table
 
     def row(name: str, s: dict) -> list[str]:
         mean = "—" if s["judge_mean"] is None else f"{s['judge_mean']:.2f}"

@@ -1,14 +1,14 @@
 """MLQA's official F1 / exact match as a Hugging Face ``evaluate`` metric.
 
-Load it offline from this folder: ``evaluate.load(audiomlqa.metrics.MLQA_METRIC_PATH, "de")``; the
-config name is the scoring (context) language. The numbers are those of ``audiomlqa.scoring``,
+Load it offline from this folder: ``evaluate.load(audiomlqa.scoring.MLQA_METRIC_PATH, "de")``; the
+config name is the scoring (context) language. The numbers are those of ``audiomlqa.scoring.metric``,
 identical to MLQA's ``mlqa_evaluation_v1.py``.
 """
 
 import datasets
 import evaluate
 
-from audiomlqa.scoring import score
+from audiomlqa.scoring.metric import score
 
 _DESCRIPTION = """MLQA v1 exact match and token F1 (0-100) with language-specific normalisation: Unicode
 punctuation removed, articles removed for en/es/de/vi/ar, Chinese scored per character. Predictions:

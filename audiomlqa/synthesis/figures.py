@@ -47,7 +47,7 @@ def write_figures(
 
 
 def _save(plt, fig, path: Path) -> None:
-    from audiomlqa.files import atomic_output
+    from audiomlqa.utils.files import atomic_output
 
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})

