@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.utils.files import atomic_output
+from audiomlqa.utils.files import atomic_output, sha256_file
 
 SAMPLE_RATE = 16_000
 """The rate of every stored clip, ASR input and Speech LLM input (Whisper's)."""
@@ -68,8 +68,6 @@ def write_flac(path: Path, speech: Speech) -> tuple[int, str]:
     name, flushed to disk, read back (frame count and rate checked), then renamed. Returns its size and sha256,
     which the manifest records so that resuming and publishing can check the clip is still the same."""
     import soundfile as sf
-
-    from audiomlqa.utils.files import sha256_file
 
     with atomic_output(path) as tmp:
         try:

@@ -1,6 +1,8 @@
 """The ``audiomlqa`` command line: option parsing only; every command calls a library function.
 
-Results go to stdout (``--json``: exactly one JSON document); progress, logs and warnings go to stderr.
+Results go to stdout (``--json``: exactly one JSON document); progress, logs and warnings go to stderr. A command
+imports its stage (synthesis, publish, evaluation, speechllm) when it runs, so ``--help`` and ``--version`` load no
+model library (torch, transformers).
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from audiomlqa import __version__
+from audiomlqa.config import load_settings
+from audiomlqa.download import download_mlqa
 from audiomlqa.errors import AudioMLQAError, mask_secrets
+from audiomlqa.sources import load_questions
+from audiomlqa.utils.files import write_text
+from audiomlqa.utils.tables import print_tables
 
 app = typer.Typer(
     name="audiomlqa",
@@ -27,12 +35,13 @@ app = typer.Typer(
 
 OVERRIDES_HELP = "key=value overrides of the recipe (values read as YAML), e.g. asr.beam_size=5 max_steps=100."
 LANG_HELP = "Language of a SQuAD file whose name does not say it: de, or de-en (context de, question en)."
+Lang = Annotated[Optional[str], typer.Option(help=LANG_HELP)]
+Quiet = Annotated[bool, typer.Option(help="No progress bar.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
 def _version(value: bool) -> None:
     if value:
-        from audiomlqa import __version__
-
         typer.echo(f"audiomlqa {__version__}")
         raise typer.Exit()
 
@@ -89,8 +98,6 @@ def _log(line: str) -> None:
 
 def _emit(report: dict, as_json: bool, output: Optional[Path]) -> bool:
     """Write the JSON report to ``output`` and/or stdout; True when stdout got it (nothing else may follow)."""
-    from audiomlqa.utils.files import write_text
-
     text = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
     if output:
         write_text(output, text)
@@ -99,25 +106,28 @@ def _emit(report: dict, as_json: bool, output: Optional[Path]) -> bool:
     return as_json
 
 
+ScoreInputs = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Predictions ({id: answer} file, {pair: {id: answer}} file, or a directory of <pair>.json), or one "
+        "or more model specs (models/*.json) to run and compare."
+    ),
+]
+GoldDataset = Annotated[
+    str,
+    typer.Option(
+        "--dataset", "-d", help="SQuAD JSON file, MLQA_V1 directory, or published dataset (folder or Hub id)."
+    ),
+]
+
+
 @app.command()
 @one_line_errors
 def score(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Predictions ({id: answer} file, {pair: {id: answer}} file, or a "
-            "directory of <pair>.json), or one or more model specs "
-            "(models/*.json) to run and compare."
-        ),
-    ],
-    dataset: Annotated[
-        str,
-        typer.Option(
-            "--dataset", "-d", help="SQuAD JSON file, MLQA_V1 directory, or published dataset (folder or Hub id)."
-        ),
-    ],
+    inputs: ScoreInputs,
+    dataset: GoldDataset,
     split: Annotated[str, typer.Option(help="dev (= validation) or test.")] = "dev",
-    lang: Annotated[Optional[str], typer.Option(help=LANG_HELP)] = None,
+    lang: Lang = None,
     configs: Annotated[
         Optional[str], typer.Option(help="Model specs: comma-separated dataset configs (default: every pair).")
     ] = None,
@@ -138,143 +148,45 @@ def score(
         typer.Option(help="Model specs: also score every answer 0–5 with this judge spec (models/judge-*.json)."),
     ] = None,
     judge_check: Annotated[
-        int,
-        typer.Option(help="With --judge: score N gold and N wrong answers per config to check the judge."),
+        int, typer.Option(help="With --judge: score N gold and N wrong answers per config to check the judge.")
     ] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: AsJson = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     csv: Annotated[
         Optional[Path],
         typer.Option("--csv", help="Also write the scores as a CSV table (a row per model/pair and config)."),
     ] = None,
     output: Annotated[Optional[Path], typer.Option(help="Also write the JSON report to this file.")] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Score predictions with MLQA's official F1/EM, or run model specs on Audio-MLQA and compare them."""
-    from audiomlqa.scoring.predictions import looks_like_model_spec
+    from audiomlqa.evaluation import score as score_inputs
 
-    specs = [p for p in inputs if p.is_file() and p.suffix == ".json" and looks_like_model_spec(_peek_json(p))]
-    if specs and len(specs) != len(inputs):
-        raise AudioMLQAError(
-            "give either model specs or predictions, not both: "
-            + ", ".join(str(p) for p in inputs if p not in specs)
-            + " are not model specs"
-        )
-    if specs:
-        return _score_models(
-            specs,
-            dataset,
-            split,
-            _csv(configs),
-            predictions_dir,
-            overwrite,
-            [*(overrides or []), *([f"device={device}"] if device else [])],
-            judge,
-            judge_check,
-            as_json,
-            markdown,
-            csv,
-            output,
-            quiet,
-        )
-    if overrides or device:
-        raise AudioMLQAError("--set and --device apply to model specs; these inputs are predictions")
-    if len(inputs) != 1:
-        raise AudioMLQAError(
-            "score one predictions file or directory at a time (several inputs must all be model specs)"
-        )
-    _score_predictions(inputs[0], dataset, split, lang, as_json, markdown, csv, output, judge, overwrite)
-
-
-def _peek_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # reported properly by the predictions loader
-
-
-def _score_predictions(
-    predictions: Path,
-    dataset: str,
-    split: str,
-    lang: Optional[str],
-    as_json: bool,
-    markdown: bool,
-    csv: Optional[Path],
-    output: Optional[Path],
-    judge: Optional[Path] = None,
-    overwrite: bool = False,
-) -> None:
-    from audiomlqa.evaluation.runners import load_spec
-    from audiomlqa.scoring.scorecard import score_predictions, scorecard_tables
-    from audiomlqa.utils.tables import print_tables
-
-    judge_spec = load_spec(judge) if judge else None
     with _results_only_stdout():
-        card = score_predictions(predictions, dataset, split=split, lang=lang)
-        judged = None
-        if judge_spec is not None:
-            from audiomlqa.evaluation.judge import judge_prediction_files
-
-            _quiet_transformers()
-            judged = judge_prediction_files(
-                judge_spec, predictions, dataset, split=split, lang=lang, overwrite=overwrite
-            )
-    _log(f"scored predictions: {predictions}")  # said once it worked: an error stays one line
-    if csv:
-        card.frame().to_csv(csv, index=False)
-    report = {**card.to_dict(), **({"judge": judged} if judged else {})}
-    if not _emit(report, as_json, output):
-        tables = scorecard_tables(card)
-        if judged:
-            from audiomlqa.evaluation.judge import judge_table
-
-            tables.append(judge_table(judged))
-        print_tables(tables, markdown=markdown)
-
-
-def _score_models(
-    paths: list[Path],
-    dataset: str,
-    split: str,
-    configs: Optional[list[str]],
-    predictions_dir: Path,
-    overwrite: bool,
-    overrides: list[str],
-    judge: Optional[Path],
-    judge_check: int,
-    as_json: bool,
-    markdown: bool,
-    csv: Optional[Path],
-    output: Optional[Path],
-    quiet: bool,
-) -> None:
-    from audiomlqa.evaluation.run import compare_models, scores_frame
-    from audiomlqa.evaluation.runners import load_spec
-    from audiomlqa.utils.tables import print_tables
-
-    specs = [load_spec(p, overrides) for p in paths]  # every spec checked before any model loads
-    judge_spec = load_spec(judge) if judge else None
-    if judge_check < 0:
-        raise AudioMLQAError(f"--judge-check must be 0 or more, not {judge_check}")
-    with _results_only_stdout():
-        _quiet_transformers()
-        result = compare_models(
-            specs,
+        result = score_inputs(
+            inputs,
             dataset,
-            configs=configs,
             split=split,
-            output=predictions_dir,
+            lang=lang,
+            configs=_csv(configs),
+            predictions_dir=predictions_dir,
             overwrite=overwrite,
+            overrides=overrides or [],
+            device=device,
+            judge=judge,
+            judge_check=judge_check,
             progress=not quiet,
             log=_log,
-            judge=judge_spec,
-            judge_check=judge_check,
+            before_models=_quiet_transformers,
         )
-    if not result.primary:  # torchrun / accelerate launch: one report, from the first process
-        return
+    if result.primary:  # torchrun / accelerate launch: one report, from the first process
+        _show(result, as_json, markdown, csv, output)
+
+
+def _show(result, as_json: bool, markdown: bool, csv: Optional[Path], output: Optional[Path]) -> None:
+    """A score's result: its CSV table and JSON report written where asked, then JSON or its tables on stdout."""
     if csv:
-        scores_frame(result.reports).to_csv(csv, index=False)
+        result.frame().to_csv(csv, index=False)
     if not _emit(result.to_dict(), as_json, output):
         print_tables(result.tables(), markdown=markdown)
 
@@ -304,8 +216,6 @@ def questions(
     lang: Annotated[Optional[str], typer.Option(help=LANG_HELP)] = None,
 ) -> None:
     """Print the selected questions as JSON lines (what synthesize would speak)."""
-    from audiomlqa.sources import load_questions
-
     selected = load_questions(
         source,
         split=split,
@@ -321,50 +231,53 @@ def questions(
         sys.stdout.write(json.dumps(q.to_dict(), ensure_ascii=False) + "\n")
 
 
+SynthRecipe = Annotated[
+    Optional[Path], typer.Option(help="YAML recipe (keys of SynthesisConfig); options and overrides change it.")
+]
+SynthSource = Annotated[
+    Optional[str], typer.Option(help="MLQA_V1 dir, SQuAD JSON or HF dataset (default: the packaged MLQA dev sample).")
+]
+SynthOutput = Annotated[
+    Optional[Path], typer.Option("--output", "-o", help="Output directory (default: ./audio-mlqa-sample).")
+]
+SynthTTS = Annotated[Optional[str], typer.Option(help="TTS backend for every language (espeak, kokoro, mms, coqui).")]
+AsrModel = Annotated[
+    Optional[str], typer.Option(help="Whisper model: local path or hub id (default: Whisper base from PyPI).")
+]
+CalibrationFile = Annotated[
+    Optional[Path],
+    typer.Option(help="Calibration file (audiomlqa calibrate): thresholds from the ASR's error on human speech."),
+]
+Shard = Annotated[Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")]
+
+
 @app.command()
 @one_line_errors
 def synthesize(
     overrides: Annotated[Optional[list[str]], typer.Argument(help=OVERRIDES_HELP)] = None,
-    recipe: Annotated[
-        Optional[Path], typer.Option(help="YAML recipe (keys of SynthesisConfig); options and overrides change it.")
-    ] = None,
-    source: Annotated[
-        Optional[str],
-        typer.Option(help="MLQA_V1 dir, SQuAD JSON or HF dataset (default: the packaged MLQA dev sample)."),
-    ] = None,
+    recipe: SynthRecipe = None,
+    source: SynthSource = None,
     split: Annotated[Optional[str], typer.Option(help="dev (validation) or test.")] = None,
-    lang: Annotated[Optional[str], typer.Option(help=LANG_HELP)] = None,
+    lang: Lang = None,
     languages: Annotated[Optional[str], typer.Option(help="Comma-separated languages (default: all 7).")] = None,
     pairs: Annotated[Optional[str], typer.Option(help="Comma-separated context-question pairs, e.g. de,de-en.")] = None,
     per_language: Annotated[Optional[int], typer.Option(help="Questions per pair (seeded sample).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and TTS.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many questions (smoke runs).")] = None,
-    output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Output directory (default: ./audio-mlqa-sample).")
-    ] = None,
-    tts: Annotated[
-        Optional[str], typer.Option(help="TTS backend for every language (espeak, kokoro, mms, coqui).")
-    ] = None,
-    asr_model: Annotated[
-        Optional[str], typer.Option(help="Whisper model: local path or hub id (default: Whisper base from PyPI).")
-    ] = None,
+    output: SynthOutput = None,
+    tts: SynthTTS = None,
+    asr_model: AsrModel = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per question before rejecting it.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Clips per ASR batch.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="TTS worker processes.")] = None,
-    calibration: Annotated[
-        Optional[Path],
-        typer.Option(help="Calibration file (audiomlqa calibrate): thresholds from the ASR's error on human speech."),
-    ] = None,
-    shard: Annotated[
-        Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    calibration: CalibrationFile = None,
+    shard: Shard = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
 ) -> None:
     """Speak MLQA questions with TTS and keep those an ASR round trip confirms (resumable; rerun to resume)."""
-    from audiomlqa.synthesis.pipeline import load_synthesis_config, summary_table
-    from audiomlqa.synthesis.pipeline import synthesize as run_synthesis
-    from audiomlqa.utils.tables import print_tables
+    from audiomlqa.synthesis import load_synthesis_config, summary_table
+    from audiomlqa.synthesis import synthesize as run_synthesis
 
     cfg = load_synthesis_config(
         recipe,
@@ -423,9 +336,7 @@ def calibrate(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Measure the ASR judge's error on human speech per language; `synthesize --calibration FILE` sets thresholds."""
-    from audiomlqa.synthesis.calibration import calibration_table, read_reference
-    from audiomlqa.synthesis.pipeline import calibrate_filter, load_synthesis_config
-    from audiomlqa.utils.tables import print_tables
+    from audiomlqa.synthesis import calibrate_filter, calibration_table, load_synthesis_config, read_reference
 
     cfg = load_synthesis_config(recipe, asr_model=asr_model)
     ref = read_reference(
@@ -454,8 +365,6 @@ def download(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Fetch a source dataset, checked against its pinned sha256; an interrupted download resumes on rerun."""
-    from audiomlqa.download import download_mlqa
-
     if what != "mlqa":
         raise AudioMLQAError(f"cannot download {what!r}: the one source it knows is mlqa")
     with _results_only_stdout():
@@ -483,7 +392,7 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as one JSON document.")] = False,
 ) -> None:
     """Merge synthesis outputs into a Hugging Face dataset (one config per pair, parquet with audio, card)."""
-    from audiomlqa.publish.publishing import publish as run_publish
+    from audiomlqa.publish import publish as run_publish
 
     with _results_only_stdout():
         result = run_publish(
@@ -513,7 +422,7 @@ def train_reference(
     push_to_hub: Annotated[
         Optional[str], typer.Option(help="Also upload the final checkpoint to this Hub model repo (user/name).")
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train the language-aware distilled Speech LLM (or ML-DiVA) on ASR data; rerun to resume."""
     from audiomlqa.speechllm.train import load_train_config, train
@@ -524,27 +433,8 @@ def train_reference(
         result = train(cfg, progress=not quiet, push_to_hub=push_to_hub)
     if result.process_index != 0:  # under torchrun / accelerate launch, one report, not one per process
         return
-    if _emit(result.summary(), as_json, None):
-        return
-    last = result.log[-1] if result.log else {}
-    typer.echo(
-        f"trained {result.steps} step(s)"
-        + (f" (resumed at {result.resumed_from})" if result.resumed_from else "")
-        + (
-            f"; last loss {last['loss']:.4f} (lid {last['loss_lid']:.4f}, in {last['loss_in']:.4f}, "
-            f"out {last['loss_out']:.4f})"
-            if last
-            else ""
-        )
-        + f"; model in {result.final}"
-    )
-    if result.best:
-        best, per_language = result.best, result.best["lid_accuracy_per_language"]
-        languages = " ".join(f"{k} {v:.0%}" for k, v in per_language.items())
-        typer.echo(
-            f"best validation at step {best['step']}: loss {best['loss']:.4f}, held-out language ID "
-            f"{best['lid_accuracy']:.1%} ({languages}) on {best['utterances']} utterance(s)"
-        )
+    if not _emit(result.summary(), as_json, None):
+        typer.echo("\n".join(result.report_lines()))
 
 
 @app.command(name="asr-filter")
@@ -556,7 +446,6 @@ def asr_filter(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Drop ASR utterances Whisper mishears (the paper: WER > 10%); write the rest for train-reference."""
-    from audiomlqa.config import load_settings
     from audiomlqa.speechllm.asr_filter import FilterConfig, filter_corpus
 
     cfg = load_settings(FilterConfig, recipe, overrides or [])
@@ -577,7 +466,6 @@ def asr_corpus(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Speak MLQA context sentences (never the questions) with the project's TTS: ASR data for train-reference."""
-    from audiomlqa.config import load_settings
     from audiomlqa.speechllm.corpus import CorpusConfig, build_corpus
 
     cfg = load_settings(CorpusConfig, recipe, overrides or [])

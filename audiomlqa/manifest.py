@@ -19,6 +19,7 @@ from typing import Literal
 
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.utils.files import inside, sha256_file
 
 
 @dataclass
@@ -230,7 +231,6 @@ def append_rows(path: Path, rows: Iterable[Attempt]) -> None:
 def clip_problem(root: Path, row: Attempt) -> str | None:
     """Why the clip of ``row`` cannot be relied on (None when it can): missing, outside ``root``, or not the file
     that was written (size or checksum changed). Rows of earlier versions have no checksum: existence is checked."""
-    from audiomlqa.utils.files import inside, sha256_file
 
     if not row.audio:
         return None

@@ -266,7 +266,6 @@ def read_hf_dataset(
 
 def file_languages(lang: str | None) -> tuple[str | None, str | None]:
     """``--lang`` for a SQuAD file: ``de`` (context and question) or ``de-en`` (context de, question en)."""
-    from audiomlqa.languages import parse_pair
 
     return parse_pair(lang) if lang else (None, None)
 

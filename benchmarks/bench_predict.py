@@ -34,13 +34,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from audiomlqa.evaluation.prompts import short_answer_prompt
-from audiomlqa.evaluation.run import length_batches
-from audiomlqa.evaluation.runners import MAX_BATCH_CHARS, Item
+from audiomlqa.evaluation import MAX_BATCH_CHARS, Item, length_batches, short_answer_prompt
 from audiomlqa.languages import LANGUAGES
 from audiomlqa.llm.text import TextLLM
 from audiomlqa.sources import load_questions
-from audiomlqa.synthesis.pipeline import PACKAGED_SAMPLE
+from audiomlqa.synthesis import PACKAGED_SAMPLE
 
 
 def measure(llm: TextLLM, name: str, items: list[Item], batch_size: int, max_chars: int, max_new_tokens: int) -> None:

@@ -7,7 +7,7 @@ measures publishing, not synthesis — so manifest rows say ``asr_model: "none (
 Baseline, in the same run: the straightforward ``datasets`` way — ``Dataset.from_list`` with audio
 paths, ``cast_column("audio", Audio())``, the audio bytes embedded (``embed_table_storage``, as
 ``push_to_hub`` does; plain ``to_parquet`` would store only local paths, which is not a dataset anyone
-else can open), ``to_parquet`` per config — against ``audiomlqa.publish.publishing``. Both run once untimed first
+else can open), ``to_parquet`` per config — against ``audiomlqa.publish``. Both run once untimed first
 (imports, page cache). Then ``load_dataset(folder, config)`` plus decoding every clip, cold cache.
 
     python benchmarks/bench_publish.py [--rows 1200] [--source ../shared/data/mlqa/MLQA_V1]
@@ -23,9 +23,9 @@ from pathlib import Path
 
 from audiomlqa.audio import prepare, write_flac
 from audiomlqa.manifest import Attempt, append_rows
-from audiomlqa.publish.publishing import publish
+from audiomlqa.publish import publish
 from audiomlqa.sources import load_questions
-from audiomlqa.synthesis.pipeline import PACKAGED_SAMPLE, safe_name
+from audiomlqa.synthesis import PACKAGED_SAMPLE, safe_name
 from audiomlqa.tts import load_backend
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mlqa" / "MLQA_V1"
@@ -166,7 +166,7 @@ def main() -> None:
         hours = audio_s / 3600
         print(f"publish  baseline (from_list + cast Audio + embed + to_parquet): {t_base:6.2f} s")
         print(
-            f"publish  audiomlqa.publish.publishing (checks, parquet, card):               {t_ours:6.2f} s   "
+            f"publish  audiomlqa.publish (checks, parquet, card):               {t_ours:6.2f} s   "
             f"ratio baseline/ours {t_base / t_ours:.2f}x"
         )
         print(

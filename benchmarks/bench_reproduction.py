@@ -20,13 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-from audiomlqa.evaluation.run import compare_models
-from audiomlqa.evaluation.runners import load_spec
-from audiomlqa.publish.publishing import publish
+from audiomlqa.evaluation import compare_models, load_spec
+from audiomlqa.publish import publish
 from audiomlqa.sources import PACKAGED_SAMPLE
 from audiomlqa.speechllm.corpus import CorpusConfig, build_corpus
 from audiomlqa.speechllm.train import load_train_config, train
-from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize
+from audiomlqa.synthesis import SynthesisConfig, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MLQA = ROOT.parent / "shared" / "data" / "mlqa" / "MLQA_V1"

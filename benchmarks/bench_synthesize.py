@@ -28,7 +28,7 @@ from audiomlqa.asr import load_asr
 from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
 from audiomlqa.audio import prepare
 from audiomlqa.sources import load_questions
-from audiomlqa.synthesis.pipeline import DEFAULT_ASR, PACKAGED_SAMPLE, SynthesisConfig, synthesize
+from audiomlqa.synthesis import DEFAULT_ASR, PACKAGED_SAMPLE, SynthesisConfig, synthesize
 from audiomlqa.tts import load_backend
 
 

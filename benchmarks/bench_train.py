@@ -62,7 +62,7 @@ class Timer:
 
 
 def make_data(tmp: Path) -> str:
-    from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize
+    from audiomlqa.synthesis import SynthesisConfig, synthesize
 
     out = tmp / "asr"
     synthesize(

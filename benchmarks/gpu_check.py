@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import audiomlqa
-from audiomlqa.evaluation.prompts import short_answer_prompt
+from audiomlqa.evaluation import short_answer_prompt
 from audiomlqa.llm.text import TextLLM
 from audiomlqa.sources import load_questions
 

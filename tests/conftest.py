@@ -1,4 +1,6 @@
-"""Shared fixtures: the packaged MLQA sample and, when present, the full MLQA dev set beside the repo."""
+"""Shared fixtures: the packaged MLQA sample and, when present, the full MLQA dev set beside the repo; the ``slow``
+marker of the two tiers (``pytest -m "not slow"``: the quick tier, a few minutes on 2 cores, every module still
+exercised; ``pytest``: everything)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,14 @@ SAMPLE = ROOT / "audiomlqa" / "data" / "mlqa-sample"
 SHARED_MLQA = Path(os.environ.get("AUDIOMLQA_MLQA_DIR", ROOT.parent / "shared" / "data" / "mlqa" / "MLQA_V1"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "slow: a test of tens of seconds or more on 2 cores (training runs, launches of several processes, kills and"
+        " resumes, real Whisper on many clips); the quick tier, pytest -m 'not slow', leaves them out",
+    )
+
+
 @pytest.fixture
 def sample_dir() -> Path:
     return SAMPLE
@@ -22,3 +32,30 @@ def mlqa_dev_dir() -> Path:
     if not (SHARED_MLQA / "dev").is_dir():
         pytest.skip(f"full MLQA dev not found at {SHARED_MLQA}")
     return SHARED_MLQA
+
+
+@pytest.fixture(scope="session")
+def spoken_dataset(tmp_path_factory):
+    """``spoken_dataset(languages, per_language)``: a published Audio-MLQA spoken by eSpeak
+    (``helpers.publish_spoken``), built once per session for each choice and shared by the modules that ask for the
+    same one; tests read it and write their predictions elsewhere."""
+    from helpers import publish_spoken
+
+    built: dict[tuple, Path] = {}
+
+    def get(languages: list[str], per_language: int) -> Path:
+        key = (tuple(languages), per_language)
+        if key not in built:
+            built[key] = publish_spoken(tmp_path_factory.mktemp("spoken"), list(languages), per_language)
+        return built[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory) -> Path:
+    """A tiny random multilingual Whisper with the full 30 s window (``tiny_models.make_tiny_whisper``), built once;
+    the tests load it, never change it."""
+    from tiny_models import make_tiny_whisper
+
+    return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))

@@ -36,8 +36,8 @@ def assert_one_line(out: subprocess.CompletedProcess, *fragments: str) -> str:
 
 def publish_spoken(tmp: Path, languages: list[str], per_language: int) -> Path:
     """A published Audio-MLQA: questions spoken by eSpeak, every clip kept (threshold 1e9)."""
-    from audiomlqa.publish.publishing import publish
-    from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize
+    from audiomlqa.publish import publish
+    from audiomlqa.synthesis import SynthesisConfig, synthesize
 
     synthesize(
         SynthesisConfig.from_dict(

@@ -21,8 +21,7 @@ pytest.importorskip("transformers")
 
 from helpers import assert_one_line, audiomlqa, publish_spoken  # noqa: E402
 
-from audiomlqa.evaluation.prompts import short_answer_prompt  # noqa: E402
-from audiomlqa.evaluation.runners import Item, load_runner, load_spec  # noqa: E402
+from audiomlqa.evaluation import Item, load_runner, load_spec, short_answer_prompt  # noqa: E402
 from audiomlqa.sources import load_questions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,6 +132,7 @@ def api_spec(tmp_path: Path, **fields) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_text_answers_through_transformers_serve_equal_the_in_process_runner(served, tiny_llm, tmp_path):
     batch = items()  # two of the six prompts are longer than the tiny model's window (512 tokens)
     local = load_runner(load_spec(ROOT / "models" / "tiny-text.json", ["device=cpu"])).answer(batch)
@@ -142,6 +142,7 @@ def test_text_answers_through_transformers_serve_equal_the_in_process_runner(ser
     assert runner.describe()["base_url"] == served and runner.describe()["concurrency"] == 3
 
 
+@pytest.mark.slow
 def test_the_cascade_transcribes_here_and_asks_the_server(served, tiny_llm, tmp_path):
     pytest.importorskip("espeakng_loader")
     batch = items(4, audio=True)
@@ -182,6 +183,7 @@ def dataset(tmp_path_factory) -> Path:
     return publish_spoken(tmp_path_factory.mktemp("api"), ["en"], 2)
 
 
+@pytest.mark.slow
 def test_a_dead_server_a_refused_key_and_a_missing_key_fail_in_one_line_and_the_key_never_shows(
     scripted, dataset, tmp_path
 ):
@@ -205,6 +207,7 @@ def test_a_dead_server_a_refused_key_and_a_missing_key_fail_in_one_line_and_the_
     assert "sk-very-secret-value" not in out.stderr + out.stdout
 
 
+@pytest.mark.slow
 def test_score_runs_a_served_model_end_to_end_and_caches_without_the_key(served, tiny_llm, dataset, tmp_path):
     spec = api_spec(tmp_path, base_url=served, model=tiny_llm, api_key_env="SERVED_KEY")
     out = audiomlqa(
@@ -235,6 +238,7 @@ def test_score_runs_a_served_model_end_to_end_and_caches_without_the_key(served,
     assert "0 answer(s) generated, 2 reused" in again.stderr
 
 
+@pytest.mark.slow
 def test_a_judge_behind_transformers_serve_judges_through_the_same_score(served, tiny_llm, dataset, tmp_path):
     judge = api_spec(tmp_path, name="served-judge", base_url=served, model=tiny_llm, max_new_tokens=4)
     out = audiomlqa(
@@ -258,6 +262,7 @@ def test_a_judge_behind_transformers_serve_judges_through_the_same_score(served,
     assert model["judge"]["base_url"] == served and model["judge"]["prompt_sha256"]
 
 
+@pytest.mark.slow
 def test_a_prompt_over_the_window_has_the_same_outcome_and_count_through_transformers_serve_and_in_process(
     served, tiny_llm, dataset, tmp_path
 ):
@@ -281,6 +286,7 @@ def test_a_prompt_over_the_window_has_the_same_outcome_and_count_through_transfo
         )
 
 
+@pytest.mark.slow
 def test_a_prompt_leaving_too_little_room_is_over_window_through_a_server_given_the_window(served, tiny_llm, tmp_path):
     """`transformers serve` refuses only a prompt as long as its window, and does not list the window: a spec that
     states it applies the in-process rule to a prompt that leaves less room than max_new_tokens."""

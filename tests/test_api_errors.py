@@ -18,7 +18,7 @@ from test_api import scripted  # noqa: E402, F401 - the scripted server, as a fi
 from test_context_window import sample_questions, text_dataset  # noqa: E402
 
 from audiomlqa.errors import AudioMLQAError, mask_secrets  # noqa: E402
-from audiomlqa.evaluation.runners import Item, load_runner, load_spec  # noqa: E402
+from audiomlqa.evaluation import Item, load_runner, load_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-echo-0123456789abcdef"
@@ -77,8 +77,11 @@ def test_secrets_are_masked_by_value_the_configured_key_and_every_secret_named_v
     assert mask_secrets("sk-1 and sk-12", ["sk-12", "sk-1"]) == "*** and ***", "the longer key first, masked whole"
 
 
-@pytest.mark.parametrize("mode", ["echo-400", "echo-500", "echo-models"])
-@pytest.mark.parametrize("role", ["model", "judge"])
+@pytest.mark.parametrize(
+    "mode",
+    ["echo-400", pytest.param("echo-500", marks=pytest.mark.slow), pytest.param("echo-models", marks=pytest.mark.slow)],
+)
+@pytest.mark.parametrize("role", ["model", pytest.param("judge", marks=pytest.mark.slow)])
 def test_a_key_the_server_echoes_back_never_appears_in_output_or_files(role, mode, scripted, dataset, tmp_path):  # noqa: F811
     url, out = scripted(mode), tmp_path / "out"
     served = spec(tmp_path, url, api_key_env="LLM_AUTH", retries=1, max_new_tokens=4, concurrency=1)

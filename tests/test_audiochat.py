@@ -16,11 +16,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from helpers import assert_one_line, audiomlqa, publish_spoken  # noqa: E402
+from helpers import assert_one_line, audiomlqa  # noqa: E402
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.evaluation.prompts import short_answer_prompt  # noqa: E402
-from audiomlqa.evaluation.runners import load_runner, load_spec, preflight  # noqa: E402
+from audiomlqa.evaluation import load_runner, load_spec, preflight, short_answer_prompt  # noqa: E402
 from audiomlqa.llm.audiochat import AudioChatLLM, inspect  # noqa: E402
 from audiomlqa.llm.names import resolve  # noqa: E402
 from audiomlqa.testing.tiny_audiochat import BUILDERS  # noqa: E402
@@ -40,8 +39,8 @@ def prompts(*languages: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return publish_spoken(tmp_path_factory.mktemp("audiochat"), ["en", "de"], 2)
+def dataset(spoken_dataset):
+    return spoken_dataset(["en", "de"], 2)  # the one test_judging reads
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -61,19 +60,22 @@ def test_every_shipped_family_has_a_tiny_spec_and_a_real_one():
             load_spec(path)  # every field valid; Hub ids are not fetched
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_each_family_runs_end_to_end_through_score(family, dataset, tmp_path):
-    out = audiomlqa(
-        "score", ROOT / "models" / f"tiny-{family}.json", "--dataset", dataset, "--predictions-dir", tmp_path, "--json"
-    )
+@pytest.mark.slow
+def test_each_family_runs_end_to_end_through_score(dataset, tmp_path):
+    """Every family side by side in one ``score`` run (one process start, not one per family), each checked apart."""
+    specs = [ROOT / "models" / f"tiny-{family}.json" for family in FAMILIES]
+    out = audiomlqa("score", *specs, "--dataset", dataset, "--predictions-dir", tmp_path, "--json")
     assert out.returncode == 0, out.stderr[-3000:]
-    report = json.loads(out.stdout)["models"][0]
-    assert {c: report["configs"][c]["total"] for c in report["configs"]} == {"en": 2, "de": 2}
-    runner = report["provenance"]["runner"]
-    assert runner["kind"] == "audiochat" and runner["family"] == family and runner["dtype"] == "float32"
-    assert runner["checkpoint"] == f"tiny-random/{family}" and report["provenance"]["prompt_version"]
-    raw = json.loads((tmp_path / f"tiny-{family}" / "de.raw.json").read_text())
-    assert len(raw["raw"]) == 2 and all(isinstance(t, str) for t in raw["raw"].values())
+    reports = {r["model"]: r for r in json.loads(out.stdout)["models"]}
+    assert list(reports) == [f"tiny-{family}" for family in FAMILIES]
+    for family in FAMILIES:
+        report = reports[f"tiny-{family}"]
+        assert {c: report["configs"][c]["total"] for c in report["configs"]} == {"en": 2, "de": 2}, family
+        runner = report["provenance"]["runner"]
+        assert runner["kind"] == "audiochat" and runner["family"] == family and runner["dtype"] == "float32"
+        assert runner["checkpoint"] == f"tiny-random/{family}" and report["provenance"]["prompt_version"]
+        raw = json.loads((tmp_path / f"tiny-{family}" / "de.raw.json").read_text())
+        assert len(raw["raw"]) == 2 and all(isinstance(t, str) for t in raw["raw"].values()), family
 
 
 def test_batched_greedy_answers_equal_one_at_a_time_answers(family_model):
@@ -157,6 +159,7 @@ def remote_code_model(target: Path, weights: bool = True) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_remote_code_model_without_trust_remote_code_is_refused_in_one_line(tmp_path, dataset):
     folder = remote_code_model(tmp_path / "remote", weights=False)
     spec_path = spec(tmp_path, checkpoint=str(folder))
@@ -165,6 +168,7 @@ def test_a_remote_code_model_without_trust_remote_code_is_refused_in_one_line(tm
     assert not (tmp_path / "p").exists()
 
 
+@pytest.mark.slow
 def test_a_remote_code_model_runs_when_the_spec_trusts_it(tmp_path):
     folder = remote_code_model(tmp_path / "remote")
     runner = load_runner(load_spec(spec(tmp_path, checkpoint=str(folder), trust_remote_code=True)))
@@ -173,12 +177,14 @@ def test_a_remote_code_model_runs_when_the_spec_trusts_it(tmp_path):
     assert runner.llm.generate(ps, audios) == [runner.llm.generate([p], [a])[0] for p, a in zip(ps, audios)]
 
 
+@pytest.mark.slow
 def test_a_hub_id_offline_fails_in_one_line(tmp_path, dataset):
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     out = audiomlqa("score", spec(tmp_path, checkpoint="Qwen/Qwen2-Audio-7B-Instruct"), "--dataset", dataset, env=env)
     assert_one_line(out, "cannot fetch audio chat model 'Qwen/Qwen2-Audio-7B-Instruct' from the Hub", "local folder")
 
 
+@pytest.mark.slow
 def test_a_processor_without_audio_and_a_text_llm_are_refused_before_weights(tmp_path, dataset):
     deaf = remote_code_model(tmp_path / "deaf", weights=False)
     (deaf / "processor_config.json").unlink()  # a tokenizer only: nothing turns audio into features
@@ -213,7 +219,7 @@ def test_preflight_checks_a_checkpoint_without_loading_its_weights(monkeypatch):
 
 def test_a_hub_checkpoint_is_fetched_at_its_revision_configs_first_then_its_weights(tmp_path, monkeypatch):
     import audiomlqa.weights.hub
-    from audiomlqa.evaluation.runners import AUDIOCHAT_CONFIG_FILES
+    from audiomlqa.evaluation import AUDIOCHAT_CONFIG_FILES
 
     calls = []
 

@@ -7,21 +7,16 @@ import pytest
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import read_manifest
-from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize
+from audiomlqa.synthesis import SynthesisConfig, synthesize
 from audiomlqa.tts import TTSBackend, load_backend
 
 pytest.importorskip("transformers")
-from tiny_models import make_tiny_vits, make_tiny_whisper  # noqa: E402
+from tiny_models import make_tiny_vits  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny_vits(tmp_path_factory):
     return make_tiny_vits(tmp_path_factory.mktemp("vits"))
-
-
-@pytest.fixture(scope="module")
-def tiny_whisper(tmp_path_factory):
-    return make_tiny_whisper(tmp_path_factory.mktemp("whisper"))
 
 
 def test_espeak_speaks_every_mlqa_language():

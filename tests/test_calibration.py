@@ -45,6 +45,7 @@ def calibrated(tmp_path_factory) -> tuple[Path, dict]:
     return tmp / "cal.json", json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_calibrating_on_a_reference_folder_records_every_clips_error_per_language(calibrated):
     path, printed = calibrated
     doc = json.loads(path.read_text(encoding="utf-8"))
@@ -62,6 +63,7 @@ def test_calibrating_on_a_reference_folder_records_every_clips_error_per_languag
     assert str(path.parent) not in path.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_synthesis_with_a_calibration_takes_its_thresholds_and_records_the_rule(calibrated, tmp_path):
     cal, doc = calibrated
     out = tmp_path / "synth"
@@ -94,6 +96,7 @@ def test_synthesis_with_a_calibration_takes_its_thresholds_and_records_the_rule(
     assert_one_line(audiomlqa(*args, "--calibration", tmp_path / "changed.json", "-o", out), "changed: calibration")
 
 
+@pytest.mark.slow
 def test_a_calibration_measured_with_another_asr_or_a_damaged_file_is_refused_in_one_line(calibrated, tmp_path):
     cal, doc = calibrated
     other = {**doc, "asr_settings": {**doc["asr_settings"], "beam_size": 3}}
@@ -113,8 +116,10 @@ def test_a_calibration_measured_with_another_asr_or_a_damaged_file_is_refused_in
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_overrides_recompute_calibrated_thresholds_and_a_moved_file_still_resumes(calibrated, tmp_path):
-    from audiomlqa.synthesis.pipeline import _changed_settings, load_synthesis_config
+    from audiomlqa.synthesis import load_synthesis_config
+    from audiomlqa.synthesis.pipeline import _changed_settings
 
     cal, doc = calibrated
     errors = [c["error"] for c in doc["languages"]["en"]["clips"]]
@@ -176,6 +181,7 @@ def test_the_threshold_rule_is_the_scaled_linear_quantile():
     assert leave_one_out_acceptance([0.1, 0.1, 0.1, 0.9], 1.0, 1.0) == 0.75
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FLEURS.is_dir(), reason=f"FLEURS clips not found at {FLEURS}")
 def test_calibrating_on_fleurs_measures_whisper_base_on_native_speakers_of_en_de_es(tmp_path):
     out = audiomlqa("calibrate", "--reference", FLEURS, "-o", tmp_path / "fleurs.json")

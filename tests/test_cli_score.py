@@ -48,6 +48,7 @@ def test_single_file_json(tmp_path, de_file):
     assert table.returncode == 0 and "60.00" in table.stdout
 
 
+@pytest.mark.slow
 def test_directory_of_pairs_gives_language_table_matrix_and_averages(tmp_path, sample_dir):
     pairs = [("de", "de"), ("de", "en"), ("en", "en"), ("en", "de"), ("zh", "zh")]
     preds_dir = tmp_path / "preds"
@@ -76,6 +77,7 @@ def test_directory_of_pairs_gives_language_table_matrix_and_averages(tmp_path, s
     assert again["pairs"] == report["pairs"]
 
 
+@pytest.mark.slow
 def test_bad_inputs_fail_with_one_clear_line(tmp_path, de_file, sample_dir):
     (tmp_path / "malformed.json").write_text('{"a": "b",')
     assert_one_line_error(run_cli("score", tmp_path / "malformed.json", "--dataset", de_file), "malformed JSON")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from audiomlqa.config import apply_overrides, load_yaml
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.synthesis.pipeline import SynthesisConfig, load_synthesis_config
+from audiomlqa.synthesis import SynthesisConfig, load_synthesis_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,11 +99,17 @@ def test_a_run_recorded_with_fewer_defaults_spelled_out_still_resumes(tmp_path):
     ("override", "message"),
     [
         ("model.gates=conv", "model: unknown setting(s) gates (known: whisper, llm, languages"),
-        ("data.text_colum=text", "data: unknown setting(s) text_colum"),
-        ("model.loss_weights.kl=1", "model.loss_weights.kl[key]: expected 'lid', 'in' or 'out', got 'kl'"),
-        ("max_steps=2.5", "max_steps: expected an integer, got 2.5"),
-        ("learning_rate=fast", "learning_rate: expected a number, got 'fast'"),
-        ("deepspeed.zero_stage=5", "deepspeed.zero_stage: expected 0, 1, 2 or 3, got 5"),
+        pytest.param("data.text_colum=text", "data: unknown setting(s) text_colum", marks=pytest.mark.slow),
+        pytest.param(
+            "model.loss_weights.kl=1",
+            "model.loss_weights.kl[key]: expected 'lid', 'in' or 'out', got 'kl'",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param("max_steps=2.5", "max_steps: expected an integer, got 2.5", marks=pytest.mark.slow),
+        pytest.param("learning_rate=fast", "learning_rate: expected a number, got 'fast'", marks=pytest.mark.slow),
+        pytest.param(
+            "deepspeed.zero_stage=5", "deepspeed.zero_stage: expected 0, 1, 2 or 3, got 5", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_a_train_recipe_mistake_fails_in_one_line_before_any_model_loads(tmp_path, override, message):
@@ -118,9 +124,10 @@ def test_a_train_recipe_mistake_fails_in_one_line_before_any_model_loads(tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
     """YAML 1.1 reads 1e-3 as text; AdamW must still get the number."""
-    from audiomlqa.synthesis.pipeline import synthesize
+    from audiomlqa.synthesis import synthesize
 
     synthesize(
         SynthesisConfig.from_dict(
@@ -165,18 +172,25 @@ def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
             {"kind": "cascade", "llm": "tiny-random/llm", "asr": {"backend": "transformers", "beem": 2}},
             "asr: unknown setting(s) beem (known: ",
         ),
-        (
+        pytest.param(
             {"kind": "cascade", "llm": "tiny-random/llm", "asr": {"beam_size": "five"}},
             "asr.beam_size: expected an integer",
+            marks=pytest.mark.slow,
         ),
-        (
+        pytest.param(
             {"kind": "text", "llm": "tiny-random/llm", "batch_size": "four"},
             "batch_size: expected an integer, got 'four'",
+            marks=pytest.mark.slow,
         ),
-        ({"kind": "text", "llm": "tiny-random/llm", "prefill": "chunked"}, "prefill: expected 'separate' or 'padded'"),
-        (
+        pytest.param(
+            {"kind": "text", "llm": "tiny-random/llm", "prefill": "chunked"},
+            "prefill: expected 'separate' or 'padded'",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
             {"kind": "text", "llm": "tiny-random/llm", "dtype": "float8"},
             "dtype: expected 'auto', 'float32', 'float16' or 'bfloat16'",
+            marks=pytest.mark.slow,
         ),
         ({"kind": "text", "llm": 3}, "llm: expected text, got 3"),
     ],
@@ -190,7 +204,7 @@ def test_a_model_spec_mistake_fails_in_one_line_naming_its_path(tmp_path, spec, 
 
 
 def test_spec_overrides_are_checked_like_the_spec(tmp_path):
-    from audiomlqa.evaluation.runners import load_spec
+    from audiomlqa.evaluation import load_spec
 
     spec = load_spec(ROOT / "models" / "tiny-text.json", ["batch_size=2", "generation.num_beams=2"])
     assert spec.fields.batch_size == 2 and spec.fields.generation == {"num_beams": 2}

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("datasets")
 
-from audiomlqa.evaluation.prompts import short_answer_prompt  # noqa: E402
+from audiomlqa.evaluation import short_answer_prompt  # noqa: E402
 from audiomlqa.llm.window import context_window, fits  # noqa: E402
 from audiomlqa.sources import Question, load_questions  # noqa: E402
 
@@ -109,8 +109,7 @@ def test_a_prompt_fits_when_its_tokens_and_max_new_tokens_fit_the_window(tiny_te
 
 
 def test_over_window_questions_get_no_answer_and_are_counted_per_config_in_total_and_on_rerun(mixed_dataset, tmp_path):
-    from audiomlqa.evaluation.run import compare_models
-    from audiomlqa.evaluation.runners import load_spec
+    from audiomlqa.evaluation import compare_models, load_spec
 
     spec = load_spec(ROOT / "models" / "tiny-text.json", ["device=cpu"])
     first = compare_models([spec], str(mixed_dataset), output=tmp_path / "p", progress=False)
@@ -129,6 +128,7 @@ def test_over_window_questions_get_no_answer_and_are_counted_per_config_in_total
     assert again.generated == 0 and again.reused == 5 and again.to_dict()["configs"] == doc["configs"]
 
 
+@pytest.mark.slow
 def test_the_score_command_shows_over_window_in_its_tables_and_its_json(mixed_dataset, tmp_path):
     from helpers import audiomlqa
 
@@ -151,8 +151,7 @@ def test_the_score_command_shows_over_window_in_its_tables_and_its_json(mixed_da
 
 
 def test_an_over_window_judge_prompt_is_never_judged_and_counts_as_unparsed(tmp_path):
-    from audiomlqa.evaluation.judge import OVER_WINDOW, Judge, ToJudge, judge_answers, summarize
-    from audiomlqa.evaluation.runners import load_spec
+    from audiomlqa.evaluation import OVER_WINDOW, Judge, ToJudge, judge_answers, load_spec, summarize
 
     judge = Judge(load_spec(ROOT / "models" / "judge-tiny.json", ["device=cpu"]))
     short = ToJudge("en", "q1", "Who wrote Faust?", ("Goethe",), "Goethe")

@@ -17,11 +17,10 @@ pytest.importorskip("faster_whisper")
 from helpers import publish_spoken  # noqa: E402
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.evaluation.prompts import SPEECH, extract_answer, short_answer_prompt  # noqa: E402
-from audiomlqa.evaluation.run import evaluate_model  # noqa: E402
-from audiomlqa.evaluation.runners import load_spec  # noqa: E402
-from audiomlqa.publish.publishing import publish  # noqa: E402
-from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize  # noqa: E402
+from audiomlqa.evaluation import evaluate_model, extract_answer, load_spec, short_answer_prompt  # noqa: E402
+from audiomlqa.llm import SPEECH  # noqa: E402
+from audiomlqa.publish import publish  # noqa: E402
+from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +41,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_path):
     preds = tmp_path / "predictions"
     specs = [ROOT / "models" / "tiny-cascade.json", ROOT / "models" / "tiny-text.json"]
@@ -74,6 +74,7 @@ def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_
     assert json.loads(plain.stdout)["f1"] == pytest.approx(report["models"][1]["macro_average"]["f1"])
 
 
+@pytest.mark.slow
 def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_mlqa, tmp_path):
     from audiomlqa.speechllm import SpeechLLM, SpeechLLMConfig
 
@@ -110,12 +111,13 @@ def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_m
         evaluate_model(broken, str(audio_mlqa), output=tmp_path / "p", progress=False)
 
 
+@pytest.mark.slow
 def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
     """en and en-de ask the same questions about the same paragraphs (same ids): they go into one batch, and
     every answer and transcript still lands in its own config's cache."""
     from tiny_models import EchoRunner
 
-    sample = Path(__import__("audiomlqa.synthesis.pipeline", fromlist=["PACKAGED_SAMPLE"]).PACKAGED_SAMPLE) / "dev"
+    sample = Path(__import__("audiomlqa.synthesis", fromlist=["PACKAGED_SAMPLE"]).PACKAGED_SAMPLE) / "dev"
     source = tmp_path / "MLQA_V1" / "dev"
     source.mkdir(parents=True)
     cross = json.loads((sample / "dev-context-en-question-de.json").read_text())
@@ -161,6 +163,7 @@ def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
         assert cached["transcripts"] == {r["id"]: str(len(r["audio"]["array"])) for r in rows}
 
 
+@pytest.mark.slow
 def test_cached_answers_survive_a_new_batch_size_but_not_a_new_generation_length(audio_mlqa, tmp_path):
     spec = json.loads((ROOT / "models" / "tiny-text.json").read_text())
     path = tmp_path / "tiny-text.json"
@@ -174,6 +177,7 @@ def test_cached_answers_survive_a_new_batch_size_but_not_a_new_generation_length
         evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -197,6 +201,7 @@ def test_bad_specs_fail_in_one_line_before_any_model_loads(spec, message, audio_
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_a_config_the_dataset_lacks_fails_before_any_model_loads(audio_mlqa, tmp_path):
     out = run(
         "score",
@@ -246,6 +251,7 @@ def test_prompt_is_in_the_context_language_with_the_speech_where_the_question_go
     assert short_answer_prompt("c", "Wer?", "en").endswith("Question: Wer?\nShort answer:")
 
 
+@pytest.mark.slow
 def test_score_json_pipes_into_a_json_tool_with_the_progress_bar_on(audio_mlqa, tmp_path):
     """As a user pipes it, without --quiet: stdout is exactly one JSON document; the bar and the logs go to stderr,
     also when stderr is a terminal (a pty here) and the bar is drawn."""
@@ -280,6 +286,7 @@ def test_score_json_pipes_into_a_json_tool_with_the_progress_bar_on(audio_mlqa, 
     assert b"tiny-text" in drawn and b"q/s" in drawn, drawn[-500:]  # the bar, with its rate, went to the terminal
 
 
+@pytest.mark.slow
 def test_score_writes_a_csv_table_of_every_model_and_config(audio_mlqa, tmp_path):
     import pandas as pd
 
@@ -302,6 +309,7 @@ def test_score_writes_a_csv_table_of_every_model_and_config(audio_mlqa, tmp_path
     assert table.set_index("config").loc["en", "f1"] == pytest.approx(report["configs"]["en"]["f1"])
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_questions_and_merge_to_what_one_process_gives(audio_mlqa, tmp_path):
     """torchrun + gloo on the CPU: each rank answers the paragraphs that hash to it and caches them apart; rank 0
     merges, and the predictions equal a one-process run's. A rerun resumes from the merged caches."""

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line, audiomlqa, publish_spoken
+from helpers import assert_one_line, audiomlqa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiomlqa.evaluation.judge import JUDGE_PROMPT_SHA256, JUDGE_PROMPT_VERSION, judge_prompt, parse_score, spearman
+from audiomlqa.evaluation import JUDGE_PROMPT_SHA256, JUDGE_PROMPT_VERSION, judge_prompt, parse_score, spearman
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,10 +51,11 @@ pytest.importorskip("espeakng_loader")
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return publish_spoken(tmp_path_factory.mktemp("judged"), ["en", "de"], 2)
+def dataset(spoken_dataset) -> Path:
+    return spoken_dataset(["en", "de"], 2)  # the one test_audiochat reads
 
 
+@pytest.mark.slow
 def test_a_local_judge_scores_every_answer_counts_failures_and_is_cached(dataset, tmp_path):
     args = [
         "score",
@@ -106,6 +107,7 @@ def judge_server(tmp_path):
     proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_a_served_judge_gives_integer_scores_and_the_check_and_agreement_figures(dataset, judge_server, tmp_path):
     spec = tmp_path / "judge.json"
     spec.write_text(
@@ -145,6 +147,7 @@ def test_a_served_judge_gives_integer_scores_and_the_check_and_agreement_figures
     assert "sk-judge-secret" not in cached + out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_a_judge_without_its_key_or_its_server_fails_in_one_line_before_any_model_runs(dataset, tmp_path):
     from test_api import free_port
 
@@ -172,6 +175,7 @@ def test_a_judge_without_its_key_or_its_server_fails_in_one_line_before_any_mode
     assert not (tmp_path / "p" / "tiny-text").exists()
 
 
+@pytest.mark.slow
 def test_a_predictions_file_is_judged_the_same_way(judge_server, tmp_path, sample_dir):
     from audiomlqa.sources import read_mlqa_dir
 

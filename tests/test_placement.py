@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
-from audiomlqa.evaluation.runners import load_runner, load_spec, placement  # noqa: E402
+from audiomlqa.evaluation import load_runner, load_spec, placement  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_pushing_a_checkpoint_offline_fails_in_one_line_and_keeps_it(tmp_path, m
 
 def test_faster_whisper_is_built_on_the_gpu_the_spec_names_not_gpu_0(tmp_path):
     from audiomlqa.asr.faster_whisper import model_arguments
-    from audiomlqa.evaluation.runners import _placed_asr
+    from audiomlqa.evaluation import placed_asr as _placed_asr
 
     spec = load_spec(ROOT / "models" / "tiny-cascade.json", ["asr.backend=faster-whisper", "asr.model=null"])
     on_second_gpu = spec.fields.model_copy(update={"device": "cuda:1", "dtype": "float16"})
@@ -178,3 +178,22 @@ def test_each_process_of_a_two_process_launch_builds_its_whisper_on_its_own_gpu(
     assert out.returncode == 0, out.stderr[-2000:]
     seen = sorted((r["rank"], r["device"], r["index"]) for r in map(json.loads, out.stdout.splitlines()))
     assert seen == [(0, "cuda", 0), (1, "cuda", 1)]
+
+
+def test_a_judge_loads_as_a_runner_at_its_placement_with_its_device_map(tmp_path, monkeypatch):
+    import audiomlqa.llm.text
+    from audiomlqa.evaluation import Judge, ToJudge
+
+    loaded = []
+    real = audiomlqa.llm.text.load_causal_lm
+    monkeypatch.setattr(audiomlqa.llm.text, "load_causal_lm", lambda llm, **kw: loaded.append(kw) or real(llm, **kw))
+    spec = json.loads((ROOT / "models" / "judge-tiny.json").read_text())
+    path = spec_file(tmp_path, **{**spec, "device_map": {"": "cpu"}, "generation": {"do_sample": True}})
+    judge = Judge(load_spec(path))
+    assert placement(judge.spec).device_map == {"": "cpu"}
+    assert [kw["device_map"] for kw in loaded] == [{"": "cpu"}], "the judge's device map reached the loader"
+    assert devices(judge.runner.llm.model) == {"cpu"}
+    assert judge.runner.llm.generation["do_sample"] is False, "a judge decodes greedily, whatever its spec says"
+    assert "kind" not in judge.describe() and judge.describe()["judge"] == "judge-tiny"
+    [(score, raw)] = judge.scores([ToJudge("en", "q1", "Who wrote Faust?", ("Goethe",), "Goethe")])
+    assert isinstance(raw, str) and (score is None or score in range(6))

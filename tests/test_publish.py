@@ -18,8 +18,8 @@ pytest.importorskip("faster_whisper")
 
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
 from audiomlqa.manifest import read_manifest, standing_attempts  # noqa: E402
-from audiomlqa.publish.publishing import publish  # noqa: E402
-from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize  # noqa: E402
+from audiomlqa.publish import publish  # noqa: E402
+from audiomlqa.synthesis import SynthesisConfig, synthesize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,7 @@ def test_publish_then_load_dataset_gives_the_synthesized_audio(espeak_run, tmp_p
             assert example["answers"]["text"] and example["context"] and example["question"] == row.text
 
 
+@pytest.mark.slow
 def test_publishing_twice_is_byte_identical_and_loads_offline(espeak_run, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     publish([espeak_run], a)
@@ -112,6 +113,7 @@ def test_publishing_twice_is_byte_identical_and_loads_offline(espeak_run, tmp_pa
     assert out.stdout.split()[1] == "True"
 
 
+@pytest.mark.slow
 def test_sharded_runs_publish_to_the_same_files_as_one_run(tmp_path):
     """Deterministic backends (seeded tiny VITS, greedy tiny Whisper) so audio is bit-reproducible."""
     pytest.importorskip("transformers")
@@ -183,6 +185,7 @@ def test_push_to_hub_offline_is_one_line_and_keeps_the_folder(espeak_run, tmp_pa
     assert (tmp_path / "ds" / "README.md").exists()
 
 
+@pytest.mark.slow
 def test_score_and_questions_read_a_published_folder(espeak_run, tmp_path):
     dest = tmp_path / "ds"
     publish([espeak_run], dest)
@@ -220,6 +223,7 @@ def _calibration_file(path: Path, asr_model: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_card_states_its_limits_metadata_and_citations_shows_figures_and_holds_no_absolute_path(tmp_path):
     import pyarrow.parquet as pq
     from helpers import audiomlqa

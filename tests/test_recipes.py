@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from audiomlqa.config import load_yaml as load_recipe
-from audiomlqa.synthesis.pipeline import SynthesisConfig
+from audiomlqa.synthesis import SynthesisConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -30,7 +30,7 @@ def test_recipe_is_a_valid_config(path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.json")), ids=lambda p: p.name)
 def test_model_spec_names_a_valid_model(path):
-    from audiomlqa.scoring.predictions import looks_like_model_spec
+    from audiomlqa.scoring import looks_like_model_spec
 
     spec = json.loads(path.read_text())
     assert looks_like_model_spec(spec) and spec["name"] == path.stem
@@ -41,6 +41,7 @@ def test_model_spec_names_a_valid_model(path):
         SpeechLLMConfig.from_dict({**spec["model"], "languages": ["en", "vi", "id", "zh", "es", "de"]})
 
 
+@pytest.mark.slow
 def test_the_paper_recipe_runs_every_backend_option_it_names_on_small_local_checkpoints(tmp_path):
     """The recipe's voices and judge, with only the checkpoints (Hub ids → tiny local models of the same classes:
     VITS for MMS-TTS, a 128-mel CTranslate2 Whisper for large-v3) and the device (cuda → cpu) swapped."""
@@ -49,7 +50,7 @@ def test_the_paper_recipe_runs_every_backend_option_it_names_on_small_local_chec
     from tiny_models import make_tiny_ct2_whisper, make_tiny_vits
 
     from audiomlqa.sources import PACKAGED_SAMPLE
-    from audiomlqa.synthesis.pipeline import synthesize
+    from audiomlqa.synthesis import synthesize
 
     recipe = load_recipe(ROOT / "recipes" / "audio-mlqa-paper.yaml")
     vits, whisper = make_tiny_vits(tmp_path / "vits"), make_tiny_ct2_whisper(tmp_path / "whisper")

@@ -56,6 +56,7 @@ def train_rows(out: Path) -> list[dict]:
     return [r for r in rows if r.get("split") == "train"]
 
 
+@pytest.mark.slow
 def test_zero_2_on_two_processes_is_killed_resumes_exactly_and_writes_final(recipe, tmp_path):
     whole = launch(recipe, tmp_path / "whole")
     stdout, stderr = whole.communicate(timeout=600)

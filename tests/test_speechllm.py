@@ -44,23 +44,26 @@ def fixed_batch(model: SpeechLLM):
 
 
 @pytest.fixture(scope="module")
-def asr_corpus(tmp_path_factory) -> Path:
-    """Real ASR data: the packaged sample spoken by eSpeak, through the real synthesize pipeline."""
-    from audiomlqa.synthesis.pipeline import SynthesisConfig, synthesize
+def short_corpus(tmp_path_factory) -> Path:
+    """Real ASR data: nine short questions (1-2 s, within the tiny Whisper's 2 s window) spoken by eSpeak, three voices
+    per language, written as the audio folder ``audiomlqa asr-corpus`` makes (in a second: no ASR round trip; reading
+    a synthesis output is tested in test_config and test_reliability)."""
+    from audiomlqa.audio import prepare, write_flac
+    from audiomlqa.tts import load_backend
 
-    out = tmp_path_factory.mktemp("asr")
-    synthesize(
-        SynthesisConfig.from_dict(
-            {
-                "languages": LANGS,
-                "per_language": 3,
-                "output": str(out),
-                "max_attempts": 1,
-                "tts": {"default": {"backend": "espeak"}},
-            }
-        ),
-        progress=False,
-    )
+    texts = {
+        "en": ["Where is the river?", "Who wrote the book?", "How old is the city?"],
+        "de": ["Wo liegt die Insel?", "Wer baute die Brücke?", "Wie alt ist die Stadt?"],
+        "zh": ["北京在哪里？", "谁写了这本书？", "这座城市有多老？"],
+    }
+    out, tts, rows = tmp_path_factory.mktemp("short"), load_backend("espeak"), []
+    for lang, sentences in texts.items():
+        voices = tts.voices(lang)
+        for i, text in enumerate(sentences):
+            name, voice = f"{lang}/{i:05d}.flac", voices[i % len(voices)]
+            write_flac(out / name, prepare(tts.synthesize(text, lang, voice)))
+            rows.append({"file_name": name, "text": text, "language": lang, "voice": voice})
+    (out / "metadata.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return out
 
 
@@ -149,7 +152,10 @@ def test_teacher_forcing_follows_its_cosine_schedule_and_forces_the_gold_languag
 
 @pytest.mark.parametrize(
     "distance, first, last, distillation_first, distillation_last",
-    [("l2", 10.1761, 4.2518, 9.0851, 3.2107), ("mse", 1.7472, 1.1520, 0.6562, 0.1119)],
+    [
+        ("l2", 10.1761, 4.2518, 9.0851, 3.2107),
+        pytest.param("mse", 1.7472, 1.1520, 0.6562, 0.1119, marks=pytest.mark.slow),
+    ],
 )
 def test_thirty_steps_on_a_fixed_batch_drive_the_loss_down(
     distance, first, last, distillation_first, distillation_last
@@ -221,16 +227,16 @@ def test_batched_answers_equal_one_at_a_time_answers():
     assert len(set(one)) == 3 and all(one)
 
 
-def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(asr_corpus, tmp_path):
-    whole = train(train_config(asr_corpus, tmp_path / "whole"), progress=False)
+def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(short_corpus, tmp_path):
+    whole = train(train_config(short_corpus, tmp_path / "whole"), progress=False)
 
     def crash(step, _row):
         if step == 5:  # after the step-3 checkpoint, before the step-6 one
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(train_config(asr_corpus, tmp_path / "crashed"), progress=False, on_step=crash)
-    resumed = train(train_config(asr_corpus, tmp_path / "crashed"), progress=False)
+        train(train_config(short_corpus, tmp_path / "crashed"), progress=False, on_step=crash)
+    resumed = train(train_config(short_corpus, tmp_path / "crashed"), progress=False)
     assert resumed.resumed_from == 3 and resumed.steps == 6
     assert [r["loss"] for r in resumed.log] == [r["loss"] for r in whole.log]
     from safetensors.torch import load_file
@@ -240,7 +246,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(asr_corpus
     log_steps = [json.loads(x)["step"] for x in (tmp_path / "crashed" / "train_log.jsonl").read_text().splitlines()]
     assert log_steps == list(range(1, 7))
     with pytest.raises(AudioMLQAError, match="other settings"):
-        train(train_config(asr_corpus, tmp_path / "crashed", learning_rate=2e-3), progress=False)
+        train(train_config(short_corpus, tmp_path / "crashed", learning_rate=2e-3), progress=False)
 
 
 def test_data_order_is_a_pure_function_of_seed_and_step():
@@ -254,7 +260,10 @@ def test_data_order_is_a_pure_function_of_seed_and_step():
     assert not set(ranks[0]) & set(ranks[1])
 
 
-def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
+@pytest.mark.slow
+def test_train_reference_cli_runs_the_tiny_recipe(short_corpus, tmp_path):
+    """The recipe as shipped (Whisper base, 8 s window, five banks) for 6 steps: each batch of 8 reads every training
+    utterance of the small corpus, so the first and the last step's losses are over the same speech."""
     out = subprocess.run(
         [
             sys.executable,
@@ -263,9 +272,9 @@ def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
             "train-reference",
             "--recipe",
             str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
-            f"data.source={asr_corpus}",
+            f"data.source={short_corpus}",
             f"output_dir={tmp_path / 'run'}",
-            "max_steps=12",
+            "max_steps=6",
             "--quiet",
         ],
         capture_output=True,
@@ -274,33 +283,36 @@ def test_train_reference_cli_runs_the_tiny_recipe(asr_corpus, tmp_path):
         env={**os.environ},
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("trained 12 step(s)") and "Traceback" not in out.stderr
-    assert "best validation at step 12" in out.stdout and "held-out language ID" in out.stdout
+    assert out.stdout.startswith("trained 6 step(s)") and "Traceback" not in out.stderr
+    assert "best validation at step 6" in out.stdout and "held-out language ID" in out.stdout
     rows = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     log = [r for r in rows if r["split"] == "train"]
-    assert len(log) == 12 and all(
+    assert len(log) == 6 and all(
         k in log[0]
         for k in ("loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy", "audio_seconds_per_second")
     )
     assert log[-1]["loss_in"] < log[0]["loss_in"]
     [check] = [r for r in rows if r["split"] == "validation"]
-    assert check["step"] == 12 and check["utterances"] > 0
+    assert check["step"] == 6 and check["utterances"] > 0
     assert set(check["lid_accuracy_per_language"]) <= {"en", "de", "es", "vi", "zh"}
     assert all(k in check for k in ("loss", "loss_lid", "loss_in", "loss_out", "lid_accuracy"))
     assert list((tmp_path / "run" / "trackers").rglob("events.out.tfevents*")), "TensorBoard has the metrics too"
     assert SpeechLLM.from_pretrained(tmp_path / "run" / "final").config.num_banks == 5
 
 
-def test_ddp_on_two_cpu_processes_trains_one_model(asr_corpus, tmp_path):
-    """torchrun + gloo: each rank reads its own utterances, gradients are averaged, one log is written."""
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_trains_one_model(short_corpus, tmp_path):
+    """torchrun + gloo: each rank reads its own utterances, gradients are averaged, one log is written (2 utterances
+    per rank and step: what is tested is the plumbing, not what Whisper base hears)."""
     torchrun = Path(sys.executable).with_name("torchrun")
     args = [
         "train-reference",
         "--recipe",
         str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
-        f"data.source={asr_corpus}",
+        f"data.source={short_corpus}",
         "max_steps=4",
         "save_every=2",
+        "batch_size=2",
         "--quiet",
     ]
     out = subprocess.run(
@@ -316,10 +328,11 @@ def test_ddp_on_two_cpu_processes_trains_one_model(asr_corpus, tmp_path):
         TrainConfig.from_dict(
             {
                 **_recipe(),
-                "data": {"source": str(asr_corpus), "accepted_only": False},
+                "data": {"source": str(short_corpus), "accepted_only": False},
                 "output_dir": str(tmp_path / "one"),
                 "max_steps": 4,
                 "save_every": 2,
+                "batch_size": 2,
             }
         ),
         progress=False,
@@ -341,13 +354,19 @@ def _recipe() -> dict:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.gate=lstm", "model.gate: expected 'conv', 'attention' or 'none', got 'lstm'"),
-        ("model.num_banks=3", "num_banks 3 does not match the 5 languages"),
+        pytest.param(
+            "model.gate=lstm", "model.gate: expected 'conv', 'attention' or 'none', got 'lstm'", marks=pytest.mark.slow
+        ),
+        pytest.param("model.num_banks=3", "num_banks 3 does not match the 5 languages", marks=pytest.mark.slow),
         ("model.llm=tiny-random/llm-no-template", "has no chat template: set model.chat_template"),
-        ("model.gate=none", "gate 'none' needs num_banks 1"),
-        ("model.num_queries=1000", "exceeds the Whisper decoder's 448 positions"),
-        ("model.encoder_window_seconds=31", "exceeds the window of 'pypi/whisper-base' (30 s)"),
-        ("data.language_map.zh-CN=klingon", "data.language_map.zh-CN"),
+        pytest.param("model.gate=none", "gate 'none' needs num_banks 1", marks=pytest.mark.slow),
+        pytest.param("model.num_queries=1000", "exceeds the Whisper decoder's 448 positions", marks=pytest.mark.slow),
+        pytest.param(
+            "model.encoder_window_seconds=31",
+            "exceeds the window of 'pypi/whisper-base' (30 s)",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param("data.language_map.zh-CN=klingon", "data.language_map.zh-CN", marks=pytest.mark.slow),
     ],
 )
 def test_bad_configs_fail_in_one_line_before_any_model_loads(override, message, tmp_path):

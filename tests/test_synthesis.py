@@ -16,7 +16,7 @@ import soundfile as sf
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import read_manifest, standing_attempts
-from audiomlqa.synthesis.pipeline import SynthesisConfig, in_shard, judge, plan_attempt, safe_name, synthesize
+from audiomlqa.synthesis import SynthesisConfig, in_shard, judge, plan_attempt, safe_name, synthesize
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("espeakng_loader")
@@ -113,6 +113,7 @@ def test_shards_partition_the_questions():
     assert set().union(*shards) == set(ids) and sum(map(len, shards)) == len(ids)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     whole = cli(*EN, "-o", tmp_path / "whole")
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
@@ -165,6 +166,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert len(read_manifest(manifest)) == len(rows)
 
 
+@pytest.mark.slow
 def test_library_run_records_every_decision(tmp_path):
     cfg = SynthesisConfig.from_dict(
         {"pairs": ["zh", "de-en"], "per_language": 1, "output": str(tmp_path), "max_attempts": 2}
@@ -272,6 +274,7 @@ def test_empty_question_is_rejected_with_its_reason(tmp_path):
     assert result.summary["pairs"]["en"]["attempted"] == 2
 
 
+@pytest.mark.slow
 def test_worker_processes_do_the_same_attempts_as_one_process(tmp_path):
     base = {"pairs": ["en", "vi"], "per_language": 2, "max_attempts": 1}
     synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "one")}), progress=False)
@@ -285,6 +288,7 @@ def test_worker_processes_do_the_same_attempts_as_one_process(tmp_path):
         assert sf.read(tmp_path / "two" / b.audio)[0].size > 0
 
 
+@pytest.mark.slow
 def test_speaking_ahead_of_the_asr_makes_the_same_rows_as_taking_turns(tmp_path):
     """The overlapped pipeline (next batch spoken while this one is judged) changes when work happens, not what
     is made: with batches of 1 and retries, both write the same attempts with the same audio and decisions.

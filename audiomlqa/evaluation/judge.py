@@ -4,27 +4,40 @@ The paper judged with GPT-4.1 but did not publish its prompt, so ours is pinned 
 (:data:`JUDGE_PROMPT_VERSION`) and checksummed (:data:`JUDGE_PROMPT_SHA256`), both written into every report.
 Its rubric is the usual one for open QA judging (as AudioBench's and VoiceBench's): 5 is a correct, complete
 answer, 0 wrong or no answer. A judge is a model spec of kind ``text`` (any local causal LM) or ``api`` (GPT-4.1,
-or an open model behind any OpenAI-compatible server), decoding greedily with a fixed token budget.
+or an open model behind any OpenAI-compatible server, ``question: text``), decoding greedily with a fixed token
+budget. It loads as every model does: the same spec kinds, :func:`~audiomlqa.evaluation.specs.placement` (device,
+dtype, device map) and :func:`~audiomlqa.evaluation.runners.load_runner`; its prompts go to the runner as items.
 
 Judgements are cached per model in ``predictions/<model>/judge-<judge>.json``, keyed by (pair, question id, the
 answer judged): a rerun, or another model, only judges what is new. Each keeps the judge's raw output and a
 parse status; an output without a score 0–5 is counted as unparsed and never scored. A judge prompt that does not fit
 the judge's context window (:mod:`audiomlqa.llm.window`) is never sent: its status is ``over window``, and it is
-counted as unparsed (and apart, as over window).
+counted as unparsed (and apart, as over window). A cache made with another judge prompt or judge spec is refused by
+the guard every cache goes through (:func:`~audiomlqa.evaluation.cache.read_cache`).
+
+Besides judging a run's answers (:func:`judge_answers`), it judges a predictions file as given
+(:func:`judge_prediction_files`, with :func:`judge_table`) and checks that a judge works at all
+(:func:`run_judge_check`: gold answers should score about 5, wrong ones about 0).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import fmean
 
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.evaluation.cache import MadeWith, read_cache
+from audiomlqa.evaluation.runners import Item, as_answers, load_runner
+from audiomlqa.evaluation.specs import ApiSpec, ModelSpec, TextSpec
+from audiomlqa.languages import pair_name
+from audiomlqa.scoring import load_predictions, score_answer
+from audiomlqa.sources import read_dataset_files
 from audiomlqa.utils.files import write_json
+from audiomlqa.utils.tables import Table
 
 JUDGE_PROMPT_VERSION = "audiomlqa-judge-v1"
 JUDGE_PROMPT = """You are grading an answer to a reading-comprehension question. The reference answers are \
@@ -75,78 +88,78 @@ class ToJudge:
 
 
 class Judge:
-    """A judge spec loaded: ``scores(items)`` → (score or None, raw output) per item, in order; the raw output is None
-    where the judge prompt did not fit the judge's window (it was not sent)."""
+    """A judge spec loaded as a runner (:func:`~audiomlqa.evaluation.runners.load_runner`, at its
+    :func:`~audiomlqa.evaluation.specs.placement`: device, dtype and device map), decoding greedily: ``scores(items)``
+    → (score or None, raw output) per item, in order; the raw output is None where the judge prompt did not fit the
+    judge's window (it was not sent)."""
 
-    def __init__(self, spec) -> None:
-        from audiomlqa.evaluation.runners import ApiSpec, TextSpec, placement
-
+    def __init__(self, spec: ModelSpec) -> None:
         fields = spec.fields
         if not isinstance(fields, (TextSpec, ApiSpec)) or getattr(fields, "question", "text") != "text":
             raise AudioMLQAError(f"{spec.path}: a judge is a spec of kind text (a local LLM) or api (question: text)")
         self.spec = spec
-        generation = {**fields.generation, "do_sample": False} if isinstance(fields, TextSpec) else fields.generation
-        if isinstance(fields, ApiSpec):
-            self.api = fields.client()
-            self.api.check()
-            self._complete = self.api.complete
-            self._describe = self.api.describe
-        else:
-            from audiomlqa.llm.text import TextLLM
-
-            where = placement(spec)
-            llm = TextLLM(
-                fields.llm,
-                prompt_mode=fields.prompt_mode,
-                dtype=where.dtype,
-                device=where.device,
-                max_new_tokens=fields.max_new_tokens,
-                generation=generation,
-                prefill=fields.prefill,
-            )
-            self._complete = llm.generate
-            self._describe = llm.describe
         self.batch_size = fields.batch_size
+        self.runner = load_runner(_greedy(spec))  # a dead judge server or a missing key fails here
 
     def scores(self, items: Sequence[ToJudge]) -> list[tuple[int | None, str | None]]:
         out: list[tuple[int | None, str | None]] = []
         for start in range(0, len(items), self.batch_size):
-            batch = items[start : start + self.batch_size]
-            raw = self._complete([judge_prompt(x.question, x.golds, x.answer) for x in batch])
-            out += [(parse_score(r) if r is not None else None, r) for r in raw]
+            batch = [_as_item(x) for x in items[start : start + self.batch_size]]
+            got = as_answers(self.runner.answer(batch))
+            over = got.over_window or [False] * len(batch)
+            out += [(None, None) if o else (parse_score(text), text) for text, o in zip(got.texts, over)]
         return out
 
     def describe(self) -> dict:
+        model = {k: v for k, v in self.runner.describe().items() if k not in ("kind", "question")}  # every judge's
         return {
             "judge": self.spec.name,
             "spec_sha256": self.spec.sha256,
             "prompt_version": JUDGE_PROMPT_VERSION,
             "prompt_sha256": JUDGE_PROMPT_SHA256,
-            **self._describe(),
+            **model,
         }
 
 
-def check_cache(path: Path, judge_spec) -> dict:
+def _greedy(spec: ModelSpec) -> ModelSpec:
+    """A local judge decodes greedily whatever its spec's ``generation`` says (its cache key stays the spec's)."""
+    if not isinstance(spec.fields, TextSpec):
+        return spec
+    generation = {**spec.fields.generation, "do_sample": False}
+    return replace(spec, fields=spec.fields.model_copy(update={"generation": generation}))
+
+
+def _as_item(x: ToJudge) -> Item:
+    """A judge prompt as a runner's item: the prompt carries everything (a text judge reads ``prompt`` only)."""
+    prompt = judge_prompt(x.question, x.golds, x.answer)
+    return Item(x.key, "", x.question, None, "", "", prompt=prompt, speech_prompt=prompt)
+
+
+def judgements_made_with(judge_spec: ModelSpec) -> list[MadeWith]:
+    """What a judgement cache must have been made with: this judge prompt and judge spec."""
+    return [
+        MadeWith(
+            {"prompt_version": JUDGE_PROMPT_VERSION, "prompt_sha256": JUDGE_PROMPT_SHA256},
+            lambda doc: (
+                f"judgements made with judge prompt {doc.get('prompt_version')!r}, not {JUDGE_PROMPT_VERSION!r}: "
+                "pass --overwrite to judge again"
+            ),
+        ),
+        MadeWith(
+            {"judge_spec_sha256": judge_spec.sha256},
+            lambda doc: "judgements of another judge spec: pass --overwrite to judge again",
+        ),
+    ]
+
+
+def read_judgements(path: Path, judge_spec: ModelSpec) -> dict:
     """The judgements cached at ``path`` (empty if none); one made with another judge or prompt is refused."""
-    if not path.exists():
-        return {}
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise AudioMLQAError(f"{path} is damaged: delete it or pass --overwrite") from None
-    if doc.get("prompt_version") != JUDGE_PROMPT_VERSION or doc.get("prompt_sha256") != JUDGE_PROMPT_SHA256:
-        raise AudioMLQAError(
-            f"{path} holds judgements made with judge prompt {doc.get('prompt_version')!r}, not "
-            f"{JUDGE_PROMPT_VERSION!r}: pass --overwrite to judge again"
-        )
-    if doc.get("judge_spec_sha256") != judge_spec.sha256:
-        raise AudioMLQAError(f"{path} holds judgements of another judge spec: pass --overwrite to judge again")
-    return doc.get("items", {})
+    return read_cache(path, judgements_made_with(judge_spec)).get("items", {})
 
 
 def judge_answers(judge: Judge, items: Sequence[ToJudge], cache_path: Path, overwrite: bool = False) -> dict:
     """Judge what the cache lacks; returns {item key: {"score", "raw", "status"}} for every item."""
-    cached = {} if overwrite else check_cache(cache_path, judge.spec)
+    cached = {} if overwrite else read_judgements(cache_path, judge.spec)
     todo = [x for x in dict.fromkeys(items) if x.key not in cached]
     for x, (score, raw) in zip(todo, judge.scores(todo)):
         status = OVER_WINDOW if raw is None else "ok" if score is not None else "unparsed"
@@ -222,7 +235,7 @@ def run_judge_check(judge: Judge, files, per_config: int) -> dict:
 
 
 def judge_prediction_files(
-    judge_spec,
+    judge_spec: ModelSpec,
     predictions: str | Path,
     dataset: str | Path,
     *,
@@ -233,11 +246,6 @@ def judge_prediction_files(
     """``audiomlqa score PREDICTIONS --dataset D --judge J``: the judge's score of every prediction as given, per
     pair and pooled, with its agreement with F1. Judgements are cached beside the predictions
     (``<folder>/judge-<judge>.json``, or ``<file stem>.judge-<judge>.json``)."""
-    from audiomlqa.languages import pair_name
-    from audiomlqa.scoring.metric import score_answer
-    from audiomlqa.scoring.predictions import load_predictions
-    from audiomlqa.sources import read_dataset_files
-
     predictions = Path(predictions)
     cache = (
         predictions / f"judge-{judge_spec.name}.json"
@@ -245,7 +253,7 @@ def judge_prediction_files(
         else predictions.with_name(f"{predictions.stem}.judge-{judge_spec.name}.json")
     )
     if not overwrite:
-        check_cache(cache, judge_spec)
+        read_judgements(cache, judge_spec)
     preds = load_predictions(predictions)
     single = Path(dataset).is_file()
     files = read_dataset_files(dataset, split, None if single else list(preds.by_pair) or None, lang)
@@ -275,9 +283,8 @@ def judge_prediction_files(
     return {**judge.describe(), "pairs": pairs, "pooled": pooled, "cache": str(cache)}
 
 
-def judge_table(result: dict):
+def judge_table(result: dict) -> Table:
     """The judge's scores of a predictions file as a table (pairs, then all pooled)."""
-    from audiomlqa.utils.tables import Table
 
     def row(name: str, s: dict) -> list[str]:
         mean = "—" if s["judge_mean"] is None else f"{s['judge_mean']:.2f}"

@@ -1,117 +1,63 @@
 """Running a model spec on Audio-MLQA and scoring it with MLQA's official metric.
 
 :func:`evaluate_model` answers every question of the requested configs in batches and caches as it
-goes, in ``OUTPUT/<model>/``::
+goes (:mod:`audiomlqa.evaluation.cache`), in ``OUTPUT/<model>/``::
 
     <config>.json        {id: extracted answer} — a predictions file ``audiomlqa score`` reads as it is
     <config>.raw.json    raw generations (and the cascade's transcripts), with the spec and prompt they came from,
                          and the ids that were over the model's context window
     scores.json          per config EM/F1 on raw and extracted answers, over-window counts, macro average, provenance
+                         (:class:`~audiomlqa.evaluation.report.ModelReport`)
 
 A question whose prompt does not fit the model's context window (:mod:`audiomlqa.llm.window`) is not answered: its
 answer is empty, it scores as no answer, and it is counted as over window, per config and in total.
 
 A rerun skips answered ids (a killed run loses at most one batch); ``overwrite`` starts again. A
-cache made with another spec or prompt version is refused rather than mixed in.
+cache made with another spec, prompt version or precision is refused rather than mixed in. Under torchrun or
+``accelerate launch`` each process answers its share of the paragraphs and caches it apart; the first merges them.
+
+:func:`compare_models` runs several specs (every spec, device and server checked before the first model loads),
+optionally with a judge (:mod:`audiomlqa.evaluation.judge`), and charts them side by side.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from statistics import fmean
 
 import numpy as np
 
 from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.evaluation.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
-from audiomlqa.evaluation.runners import (
-    MAX_BATCH_CHARS,
-    Answers,
-    Item,
-    ModelSpec,
-    Placement,
-    Runner,
-    as_answers,
-    load_runner,
-    load_spec,
-    preflight,
+from audiomlqa.evaluation.cache import merge_parts, read_predictions, write_predictions
+from audiomlqa.evaluation.judge import (
+    OVER_WINDOW,
+    Judge,
+    ToJudge,
+    judge_answers,
+    read_judgements,
+    run_judge_check,
+    summarize,
 )
-from audiomlqa.languages import pair_key, parse_pair
-from audiomlqa.scoring.metric import SCORER_VERSION, score
+from audiomlqa.evaluation.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
+from audiomlqa.evaluation.report import Comparison, ConfigScore, ModelReport, two_decimals, write_charts
+from audiomlqa.evaluation.runners import Answers, Item, Runner, as_answers, load_runner
+from audiomlqa.evaluation.specs import MAX_BATCH_CHARS, ModelSpec, Placement, load_spec, preflight
+from audiomlqa.languages import parse_pair
+from audiomlqa.scoring import SCORER_VERSION, score, score_answer
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
 from audiomlqa.utils.distributed import barrier, rank_world, share
 from audiomlqa.utils.files import inside, write_json
 from audiomlqa.utils.locks import exclusive
 from audiomlqa.utils.progress import progress_bar
-from audiomlqa.utils.tables import Table
 from audiomlqa.utils.versions import package_versions
 
-
-@dataclass
-class ConfigScore:
-    config: str
-    exact_match: float
-    f1: float
-    raw_exact_match: float
-    raw_f1: float
-    total: int
-    over_window: int = 0
-    """Questions whose prompt did not fit the model's context window: not answered, scored as no answer."""
-    judge_mean: float | None = None
-    """The judge's mean score 0–5 over the answers it scored (``--judge``), with the share scored 4–5, how many
-    it scored and failed to, and the Spearman correlation of its scores with F1 per answer."""
-    judge_share_4_5: float | None = None
-    judge_parsed: int | None = None
-    judge_unparsed: int | None = None
-    judge_over_window: int | None = None
-    """Of the unparsed: judge prompts that did not fit the judge's context window (never sent)."""
-    judge_f1_spearman: float | None = None
-
-
-METRICS = ("exact_match", "f1", "raw_exact_match", "raw_f1")
-JUDGE_METRICS = ("judge_mean", "judge_share_4_5")
-
-
-@dataclass
-class ModelReport:
-    model: str
-    spec: str
-    configs: list[ConfigScore]
-    provenance: dict
-    reused: int
-    generated: int
-
-    judge: dict | None = None
-    """The judge's description and its per-model figures (all answers pooled), when one judged."""
-
-    def average(self, key: str) -> float | None:
-        values = [getattr(c, key) for c in self.configs if getattr(c, key) is not None]
-        return fmean(values) if values else None
-
-    @property
-    def over_window(self) -> int:
-        """Questions over the model's context window, all configs together."""
-        return sum(c.over_window for c in self.configs)
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "spec": self.spec,
-            "configs": {
-                c.config: {k: v for k, v in c.__dict__.items() if k != "config" and (self.judge or "judge" not in k)}
-                for c in self.configs
-            },
-            "macro_average": {k: self.average(k) for k in (*METRICS, *(JUDGE_METRICS if self.judge else ()))},
-            "over_window": self.over_window,
-            **({"judge": self.judge} if self.judge else {}),
-            "provenance": self.provenance,
-        }
+Pair = tuple[str, str]
+"""A config's (context language, question language)."""
 
 
 def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
@@ -145,11 +91,17 @@ class _ConfigRun:
     config: str
     gold: DatasetFile
     raw_path: Path
-    raw: dict[str, str]
-    transcripts: dict[str, str]
+    raw: dict[str, str] = field(default_factory=dict)
+    transcripts: dict[str, str] = field(default_factory=dict)
     over_window: set[str] = field(default_factory=set)  # ids whose prompt did not fit the model's window
     rows: object = None  # the split's audio column, decoded one batch at a time
     index: dict[str, int] = field(default_factory=dict)  # question id -> row of ``rows``
+
+    def take(self, cache: dict) -> None:
+        """Add a cache's answers, transcripts and over-window marks to these."""
+        self.raw.update(cache.get("raw", {}))
+        self.transcripts.update(cache.get("transcripts", {}))
+        self.over_window.update(cache.get("over_window", []))
 
 
 def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
@@ -181,7 +133,7 @@ def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
     return items
 
 
-def _with_audio(batch: Sequence[Item], runs: dict[tuple[str, str], _ConfigRun]) -> list[Item]:
+def _with_audio(batch: Sequence[Item], runs: dict[Pair, _ConfigRun]) -> list[Item]:
     out = []
     for x in batch:
         run = runs[x.context_lang, x.question_lang]
@@ -211,25 +163,6 @@ def length_batches(items: Sequence[Item], batch_size: int, max_chars: int = MAX_
     return batches
 
 
-def _read_cache(path: Path, spec: ModelSpec, dtype: str) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise AudioMLQAError(f"{path} is damaged: delete it or pass --overwrite") from None
-    if doc.get("spec_sha256") != spec.sha256 or doc.get("prompt_version") != PROMPT_VERSION:
-        raise AudioMLQAError(
-            f"{path} holds predictions of another spec or prompt version: pass --overwrite to redo them"
-        )
-    if doc.get("dtype", dtype) != dtype:  # caches made before precision was recorded are taken as they are
-        raise AudioMLQAError(
-            f"{path} holds predictions made in {doc['dtype']}; this run is {dtype}: set dtype in the "
-            "spec, pass --overwrite, or use another --predictions-dir"
-        )
-    return doc
-
-
 def evaluate_model(
     spec_path: str | Path | ModelSpec,
     dataset: str,
@@ -239,7 +172,7 @@ def evaluate_model(
     output: str | Path = "predictions",
     overwrite: bool = False,
     progress: bool = True,
-    judge=None,
+    judge: Judge | None = None,
     where: Placement | None = None,
 ) -> ModelReport:
     """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report; with ``judge``
@@ -271,17 +204,14 @@ def _evaluate(
     out: Path,
     overwrite: bool,
     progress: bool,
-    judge=None,
+    judge: Judge | None = None,
 ) -> ModelReport:
     runs = _open_runs(spec, str(dataset), names, split, out, overwrite, where.dtype)
     rank, world = rank_world()
     if world > 1:  # this process answers its share and caches it apart; rank 0 merges
         for run in runs.values():
             run.raw_path = _part_dir(out, rank, world) / run.raw_path.name
-            part = {} if overwrite else _read_cache(run.raw_path, spec, where.dtype)
-            run.raw.update(part.get("raw", {}))
-            run.transcripts.update(part.get("transcripts", {}))
-            run.over_window.update(part.get("over_window", []))
+            run.take({} if overwrite else read_predictions(run.raw_path, spec, where.dtype))
     todo = [
         x
         for run in runs.values()
@@ -295,22 +225,7 @@ def _evaluate(
     seconds = _answer(spec, where, runner, todo, runs, progress) if runner is not None else {}
     if world > 1:
         _merge_parts(spec, runs, out, world, where.dtype, overwrite)
-    runtime = {
-        "device": where.device,
-        "dtype": where.dtype,
-        "device_map": where.device_map,
-        "batch_size": spec.fields.batch_size,
-        "world_size": world,
-        "seconds": round(time.perf_counter() - t0, 3),
-        "configs": {
-            runs[p].config: {
-                "seconds": round(t, 3),
-                "generated": n,
-                "questions_per_second": round(n / t, 3) if t else None,
-            }
-            for p, (t, n) in seconds.items()
-        },
-    }
+    runtime = _runtime(spec, where, world, time.perf_counter() - t0, {runs[p].config: s for p, s in seconds.items()})
     results = []
     for run in runs.values():
         extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
@@ -326,8 +241,28 @@ def _evaluate(
     return report
 
 
+def _runtime(spec: ModelSpec, where: Placement, world: int, seconds: float, spent: dict[str, tuple]) -> dict:
+    """Where and how fast the model answered: in all, and per config (seconds, answers, answers per second)."""
+    return {
+        "device": where.device,
+        "dtype": where.dtype,
+        "device_map": where.device_map,
+        "batch_size": spec.fields.batch_size,
+        "world_size": world,
+        "seconds": round(seconds, 3),
+        "configs": {
+            config: {
+                "seconds": round(t, 3),
+                "generated": n,
+                "questions_per_second": round(n / t, 3) if t else None,
+            }
+            for config, (t, n) in spent.items()
+        },
+    }
+
+
 def _merge_parts(
-    spec: ModelSpec, runs: dict[tuple[str, str], _ConfigRun], out: Path, world: int, dtype: str, overwrite: bool
+    spec: ModelSpec, runs: dict[Pair, _ConfigRun], out: Path, world: int, dtype: str, overwrite: bool
 ) -> None:
     """Once every rank has answered: rank 0 merges their parts into the caches (and removes the parts); then every
     rank reads the merged caches, so all report the same scores."""
@@ -336,30 +271,7 @@ def _merge_parts(
     for run in runs.values():
         main = out / run.raw_path.name
         if rank == 0:
-            merged = {} if overwrite else _read_cache(main, spec, dtype)
-            raw, heard, runner = dict(merged.get("raw", {})), dict(merged.get("transcripts", {})), merged.get("runner")
-            over = set(merged.get("over_window", []))
-            for r in range(world):
-                part = _read_cache(_part_dir(out, r, world) / main.name, spec, dtype)
-                raw.update(part.get("raw", {}))
-                heard.update(part.get("transcripts", {}))
-                over = (over - part.get("raw", {}).keys()) | set(part.get("over_window", []))
-                runner = runner or part.get("runner")
-            write_json(
-                main,
-                {
-                    "model": spec.name,
-                    "spec_sha256": spec.sha256,
-                    "prompt_version": PROMPT_VERSION,
-                    "dtype": dtype,
-                    "runner": runner,
-                    "world_size": world,
-                    "raw": raw,
-                    "transcripts": heard,
-                    "over_window": sorted(over),
-                },
-                indent=1,
-            )
+            merge_parts(main, [_part_dir(out, r, world) / main.name for r in range(world)], spec, dtype, overwrite)
         run.raw_path = main
     if rank == 0:
         for r in range(world):
@@ -367,28 +279,21 @@ def _merge_parts(
                 f.unlink()
     barrier()
     for run in runs.values():
-        cache = _read_cache(run.raw_path, spec, dtype)
-        run.raw, run.transcripts = dict(cache.get("raw", {})), dict(cache.get("transcripts", {}))
-        run.over_window = set(cache.get("over_window", []))
+        run.raw, run.transcripts, run.over_window = {}, {}, set()
+        run.take(read_predictions(run.raw_path, spec, dtype))
 
 
 def _open_runs(
     spec: ModelSpec, dataset: str, names: Sequence[str], split: str, out: Path, overwrite: bool, dtype: str
-) -> dict[tuple[str, str], _ConfigRun]:
+) -> dict[Pair, _ConfigRun]:
     """Every config's gold questions and cached answers, by (context, question) language."""
     runs = {}
     for config in names:
         raw_path = out / f"{config}.raw.json"
-        cache = {} if overwrite else _read_cache(raw_path, spec, dtype)
+        cache = {} if overwrite else read_predictions(raw_path, spec, dtype)
         gold = read_hf_dataset(dataset, split, [parse_pair(config)])[0]
-        runs[parse_pair(config)] = _ConfigRun(
-            config,
-            gold,
-            raw_path,
-            dict(cache.get("raw", {})),
-            dict(cache.get("transcripts", {})),
-            set(cache.get("over_window", [])),
-        )
+        runs[parse_pair(config)] = run = _ConfigRun(config, gold, raw_path)
+        run.take(cache)
     return runs
 
 
@@ -397,9 +302,9 @@ def _answer(
     where: Placement,
     runner: Runner,
     todo: Sequence[Item],
-    runs: dict[tuple[str, str], _ConfigRun],
+    runs: dict[Pair, _ConfigRun],
     progress: bool,
-) -> dict[tuple[str, str], tuple[float, int]]:
+) -> dict[Pair, tuple[float, int]]:
     """Answer ``todo`` in batches, caching after each (a killed run loses at most one batch); returns, per
     config, the seconds spent on its questions and how many were answered.
 
@@ -407,11 +312,9 @@ def _answer(
     those prompts go in one batch and share their prefill (see :func:`length_batches`). The next batch's audio
     is decoded in a thread while the model answers the current one.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     label = f"{spec.name} ({len(runs)} config{'s' if len(runs) > 1 else ''})"
     batches = length_batches(todo, spec.fields.batch_size, spec.fields.max_batch_chars)
-    spent: dict[tuple[str, str], list] = {}
+    spent: dict[Pair, list] = {}
 
     def prepare(batch: list[Item]) -> list[Item]:
         return _with_audio(batch, runs) if runner.needs_audio else batch
@@ -423,38 +326,39 @@ def _answer(
             upcoming = decoder.submit(prepare, batches[i + 1]) if i + 1 < len(batches) else None
             t0 = time.perf_counter()
             got = as_answers(runner.answer(batch))
-            share = (time.perf_counter() - t0) / len(batch)
+            seconds = (time.perf_counter() - t0) / len(batch)
             _check_answers(spec, got, batch)
-            touched = set()
-            for j, x in enumerate(batch):
-                pair = (x.context_lang, x.question_lang)
-                runs[pair].raw[x.id] = got.texts[j]
-                if got.transcripts is not None:
-                    runs[pair].transcripts[x.id] = got.transcripts[j]
-                if got.over_window is not None and got.over_window[j]:
-                    runs[pair].raw[x.id] = ""  # never generated: no answer, whatever the runner wrote
-                    runs[pair].over_window.add(x.id)
-                else:
-                    runs[pair].over_window.discard(x.id)
-                entry = spent.setdefault(pair, [0.0, 0])
-                entry[0] += share
-                entry[1] += 1
-                touched.add(pair)
-            for pair in sorted(touched):
+            for pair in sorted(_record(runs, batch, got, seconds, spent)):
                 run = runs[pair]
-                cache = {
-                    "model": spec.name,
-                    "spec_sha256": spec.sha256,
-                    "prompt_version": PROMPT_VERSION,
-                    "dtype": where.dtype,
-                    "runner": runner.describe(),
-                    "raw": run.raw,
-                    "transcripts": run.transcripts,
-                    "over_window": sorted(run.over_window),
-                }
-                write_json(run.raw_path, cache, indent=1)
+                description = runner.describe()
+                write_predictions(
+                    run.raw_path, spec, where.dtype, description, run.raw, run.transcripts, run.over_window
+                )
             bar.advance(len(batch))
     return {pair: (t, n) for pair, (t, n) in spent.items()}
+
+
+def _record(
+    runs: dict[Pair, _ConfigRun], batch: Sequence[Item], got: Answers, seconds: float, spent: dict[Pair, list]
+) -> set[Pair]:
+    """A batch's answers into their configs' runs (an over-window one empty, and marked), ``seconds`` per question
+    into ``spent``; returns the configs it touched."""
+    touched = set()
+    for j, x in enumerate(batch):
+        pair = (x.context_lang, x.question_lang)
+        runs[pair].raw[x.id] = got.texts[j]
+        if got.transcripts is not None:
+            runs[pair].transcripts[x.id] = got.transcripts[j]
+        if got.over_window is not None and got.over_window[j]:
+            runs[pair].raw[x.id] = ""  # never generated: no answer, whatever the runner wrote
+            runs[pair].over_window.add(x.id)
+        else:
+            runs[pair].over_window.discard(x.id)
+        entry = spent.setdefault(pair, [0.0, 0])
+        entry[0] += seconds
+        entry[1] += 1
+        touched.add(pair)
+    return touched
 
 
 def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None:
@@ -469,11 +373,8 @@ def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None
             )
 
 
-def _judge(report: ModelReport, runs: dict[tuple[str, str], _ConfigRun], judge, out: Path, overwrite: bool) -> None:
+def _judge(report: ModelReport, runs: dict[Pair, _ConfigRun], judge: Judge, out: Path, overwrite: bool) -> None:
     """The judge's score of every extracted answer (cached), per config and pooled, into ``report``."""
-    from audiomlqa.evaluation.judge import OVER_WINDOW, ToJudge, judge_answers, summarize
-    from audiomlqa.scoring.metric import score_answer
-
     per_config = {}
     for run in runs.values():
         answers = {q.id: extract_answer(run.raw.get(q.id, "")) for q in run.gold.questions}
@@ -524,124 +425,7 @@ def _provenance(spec: ModelSpec, runner, dataset: str, configs: list[str], split
     }
 
 
-# -- comparing models ---------------------------------------------------------------------------------
-
-
-def scores_frame(reports: Sequence[ModelReport]):
-    """Every model's scores as one long pandas table: a row per (model, config), and one per model for the
-    macro average (config ``macro avg``); columns ``model, config`` and the metrics. ``score --csv`` writes it."""
-    import pandas as pd
-
-    metrics = [*METRICS, *(JUDGE_METRICS if any(r.judge for r in reports) else ())]
-    rows = [
-        {"model": r.model, "config": c.config, **{k: getattr(c, k) for k in metrics}, "total": c.total}
-        for r in reports
-        for c in r.configs
-    ]
-    rows += [
-        {
-            "model": r.model,
-            "config": "macro avg",
-            **{k: r.average(k) for k in metrics},
-            "total": sum(c.total for c in r.configs),
-        }
-        for r in reports
-    ]
-    return pd.DataFrame(rows, columns=["model", "config", *metrics, "total"])
-
-
-def comparison_table(reports: Sequence[ModelReport], metric: str = "f1") -> Table:
-    """Rows: configs (then the macro average); columns: models, extracted-answer ``metric`` (raw in brackets)."""
-    frame = scores_frame(reports)
-    models = list(dict.fromkeys(r.model for r in reports))
-    configs = sorted({c for c in frame["config"] if c != "macro avg"}, key=pair_key) + ["macro avg"]
-    if metric == "judge_mean":  # mean 0–5 (share of answers scored 4–5)
-        pairs = zip(frame["judge_mean"], frame["judge_share_4_5"])
-        cells = frame.assign(cell=["—" if m != m or m is None else f"{m:.2f} ({s:.0%})" for m, s in pairs])
-    else:
-        cells = frame.assign(cell=[f"{e:.1f} ({r:.1f})" for e, r in zip(frame[metric], frame["raw_" + metric])])
-    wide = cells.pivot(index="config", columns="model", values="cell").reindex(index=configs, columns=models)
-    rows = [[config, *("—" if not isinstance(v, str) else v for v in wide.loc[config])] for config in configs]
-    title = f"Audio-MLQA {'F1' if metric == 'f1' else 'EM'}: extracted answer (raw output in brackets)"
-    if metric == "judge_mean":
-        judges = sorted({r.judge["judge"] for r in reports if r.judge})
-        title = f"Audio-MLQA judge score 0–5 ({', '.join(judges)}; share scored 4–5 in brackets)"
-    return Table(title, ["config", *models], rows)
-
-
-def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = "f1") -> list[Path]:
-    """One bar chart per config (and one for the macro average): a bar per model, extracted ``metric``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    directory.mkdir(parents=True, exist_ok=True)
-    table = comparison_table(reports, metric)
-    written = []
-    for row in table.rows:
-        values = [float(cell.split(" ")[0]) if cell != "—" else 0.0 for cell in row[1:]]
-        fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(values), 3.2))
-        bars = ax.bar(table.header[1:], values, color="#4C72B0")
-        judge = metric == "judge_mean"
-        ax.bar_label(bars, fmt="%.2f" if judge else "%.1f")
-        ax.set_ylim(0, 5 if judge else 100)
-        ax.set_ylabel("judge score 0–5" if judge else f"{metric.upper()} (extracted)")
-        ax.set_title(f"Audio-MLQA {row[0]}")
-        fig.tight_layout()
-        path = directory / f"{row[0].replace(' ', '-')}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-    return written
-
-
-@dataclass
-class Comparison:
-    """``audiomlqa score SPEC...``: every model's report, the charts, and how to show them."""
-
-    reports: list[ModelReport]
-    charts: list[Path]
-    seconds: float = 0.0
-    primary: bool = True
-    """False in every process of a multi-process run but the first: only the first reports."""
-    judge_check: dict | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "models": [r.to_dict() for r in self.reports],
-            "charts": [str(c) for c in self.charts],
-            **({"judge_check": self.judge_check} if self.judge_check else {}),
-        }
-
-    def tables(self) -> list[Table]:
-        metrics = ["f1", "exact_match", *(["judge_mean"] if any(r.judge for r in self.reports) else [])]
-        tables = [comparison_table(self.reports, m) for m in metrics]
-        for t in tables[:2]:
-            t.notes += over_window_notes(self.reports)
-        if self.judge_check:
-            c = self.judge_check
-            tables[-1].notes.append(
-                f"judge check ({c['judge']}, {c['n']} questions): gold answers "
-                f"{_fmt2(c['gold_mean'])}, wrong answers {_fmt2(c['wrong_mean'])} "
-                f"({c['unparsed']} unparsed); a usable judge gives about 5 and 0"
-            )
-        return tables
-
-
-def over_window_notes(reports: Sequence[ModelReport]) -> list[str]:
-    """A line per model with questions over its context window: how many, per config (none: no line)."""
-    return [
-        f"{r.model}: over window: {r.over_window} "
-        f"({', '.join(f'{c.config} {c.over_window}' for c in r.configs if c.over_window)}): prompt and answer longer "
-        "than the model's context window, not answered, scored as no answer"
-        for r in reports
-        if r.over_window
-    ]
-
-
-def _fmt2(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
+# -- several models ---------------------------------------------------------------------------------------
 
 
 def compare_models(
@@ -659,24 +443,11 @@ def compare_models(
 ) -> Comparison:
     """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
-    names = [spec.name for spec in specs]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise AudioMLQAError(
-            f"two specs share the name {', '.join(map(repr, repeated))}: names must differ (each "
-            "names a cache folder and a column)"
-        )
+    _check_names(specs)
     placed = [preflight(spec) for spec in specs]  # every device (and server) checked before the first model loads
     names = dataset_configs(dataset, configs)
     primary = rank_world()[0] == 0
-    judging = None
-    if judge is not None and primary:
-        from audiomlqa.evaluation.judge import Judge, check_cache
-
-        for spec in specs:  # judgements cached with another judge prompt or spec are refused before any model runs
-            if not overwrite:
-                check_cache(inside(output, spec.name, "model name") / f"judge-{judge.name}.json", judge)
-        judging = Judge(judge)  # a bad judge spec, a dead judge server or a missing key fails before any model runs
+    judging = _open_judge(judge, specs, output, overwrite) if judge is not None and primary else None
     log = log if (log and primary) else (lambda line: None)
     t0 = time.perf_counter()
     reports = []
@@ -696,15 +467,40 @@ def compare_models(
         over = f", {report.over_window} over the context window" if report.over_window else ""
         log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}{over}")
         reports.append(report)
-    charts = write_charts(reports, Path(output) / "charts") if len(reports) > 1 and primary else []
-    if charts and judging is not None:
-        charts += write_charts(reports, Path(output) / "charts" / "judge", metric="judge_mean")
-    if charts:
-        log(f"charts: {charts[0].parent}/ ({len(charts)} PNG)")
+    charts = _charts(reports, Path(output) / "charts", judging is not None, log) if primary else []
     check = None
     if judging is not None and judge_check:
-        from audiomlqa.evaluation.judge import run_judge_check
-
         check = run_judge_check(judging, read_hf_dataset(dataset, split, [parse_pair(n) for n in names]), judge_check)
-        log(f"judge check: gold {_fmt2(check['gold_mean'])}, wrong {_fmt2(check['wrong_mean'])}")
+        log(f"judge check: gold {two_decimals(check['gold_mean'])}, wrong {two_decimals(check['wrong_mean'])}")
     return Comparison(reports, charts, time.perf_counter() - t0, primary, check)
+
+
+def _check_names(specs: Sequence[ModelSpec]) -> None:
+    names = [spec.name for spec in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise AudioMLQAError(
+            f"two specs share the name {', '.join(map(repr, repeated))}: names must differ (each "
+            "names a cache folder and a column)"
+        )
+
+
+def _open_judge(judge: ModelSpec, specs: Sequence[ModelSpec], output: str | Path, overwrite: bool) -> Judge:
+    """The judge loaded, after every model's judgement cache is checked: judgements cached with another judge prompt
+    or spec, a bad judge spec, a dead judge server or a missing key fail before any model runs."""
+    for spec in specs:
+        if not overwrite:
+            read_judgements(inside(output, spec.name, "model name") / f"judge-{judge.name}.json", judge)
+    return Judge(judge)
+
+
+def _charts(reports: list[ModelReport], directory: Path, judged: bool, log) -> list[Path]:
+    """With several models, a bar chart per config (and the judge's, when one judged)."""
+    if len(reports) < 2:
+        return []
+    charts = write_charts(reports, directory)
+    if charts and judged:
+        charts += write_charts(reports, directory / "judge", metric="judge_mean")
+    if charts:
+        log(f"charts: {charts[0].parent}/ ({len(charts)} PNG)")
+    return charts

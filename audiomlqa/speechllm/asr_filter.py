@@ -15,9 +15,13 @@ from typing import Literal
 from pydantic import Field
 
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
+from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+from audiomlqa.audio import Speech, write_flac
 from audiomlqa.config import Integer, Language, Number, Settings, parse
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.speechllm.data import DataConfig, load_asr_corpus
+from audiomlqa.utils.files import write_json, write_jsonl
+from audiomlqa.utils.progress import progress_bar
 
 
 class FilterConfig(Settings):
@@ -42,10 +46,6 @@ class FilterConfig(Settings):
 
 def filter_corpus(cfg: FilterConfig, *, progress: bool = True) -> dict:
     """Transcribe, measure, keep; returns (and writes to ``filter.json``) what was kept and dropped per language."""
-    from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
-    from audiomlqa.audio import Speech, write_flac
-    from audiomlqa.utils.files import write_json, write_jsonl
-    from audiomlqa.utils.progress import progress_bar
 
     corpus, _ = load_asr_corpus(cfg.data.model_copy(update={"validation": 0.0}), cfg.languages)
     out = Path(cfg.output)

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from pydantic import Field
 
+from audiomlqa.audio import prepare, write_flac
 from audiomlqa.config import Integer, Language, Settings, parse
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.sources import PACKAGED_SAMPLE
+from audiomlqa.sources import PACKAGED_SAMPLE, load_questions
 from audiomlqa.tts import EspeakChoice, TTSChoice, load_backend
+from audiomlqa.utils.files import write_jsonl
+from audiomlqa.utils.progress import progress_bar
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？।؟])\s*")
 _NO_SPACES = {"zh"}  # sentence length is counted in characters there
@@ -62,10 +65,6 @@ def _rank(text: str) -> str:
 def build_corpus(cfg: CorpusConfig, *, progress: bool = True) -> dict:
     """Speak ``cfg.per_language`` context sentences per language into ``cfg.output`` (``<lang>/<n>.flac`` and
     ``metadata.jsonl``: file_name, text, language, voice). A rerun keeps the clips already written. Returns counts."""
-    from audiomlqa.audio import prepare, write_flac
-    from audiomlqa.sources import load_questions
-    from audiomlqa.utils.files import write_jsonl
-    from audiomlqa.utils.progress import progress_bar
 
     out = Path(cfg.output)
     backend = load_backend(cfg.tts.backend, **cfg.tts.constructor_options())

@@ -17,6 +17,7 @@ from pydantic import Field
 from audiomlqa.audio import SAMPLE_RATE, read_flac
 from audiomlqa.config import Integer, Language, Number, Settings
 from audiomlqa.errors import AudioMLQAError, first_line
+from audiomlqa.manifest import read_manifest
 from audiomlqa.utils.files import inside
 
 
@@ -94,7 +95,6 @@ class AsrCorpus:
 
 
 def _from_synthesis(directory: Path, cfg: SourceConfig) -> AsrCorpus:
-    from audiomlqa.manifest import read_manifest
 
     items, durations = [], []
     for manifest in sorted(directory.glob("manifest*.jsonl")):

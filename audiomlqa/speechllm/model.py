@@ -34,6 +34,7 @@ from audiomlqa.llm.names import resolve
 from audiomlqa.llm.window import context_window, generate_fitting
 from audiomlqa.speechllm import losses
 from audiomlqa.speechllm.config import SpeechLLMConfig
+from audiomlqa.weights.hub import fetch
 
 CHECKPOINT_FORMAT = "audiomlqa-speechllm"
 WEIGHTS = "model.safetensors"
@@ -232,8 +233,6 @@ class SpeechLLM(nn.Module):
         """A saved model: its config and trainable weights, with the frozen models it names (or
         ``whisper``/``llm`` given here, e.g. local copies of the same checkpoints)."""
         from safetensors.torch import load_file
-
-        from audiomlqa.weights.hub import fetch
 
         directory = fetch(str(directory), "Speech LLM checkpoint")
         try:

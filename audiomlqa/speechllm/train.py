@@ -1,7 +1,7 @@
 """Training the projector by distillation, with accelerate: one device, DDP, or DeepSpeed ZeRO-2.
 
 :func:`train` is the whole job; ``audiomlqa train-reference --recipe R.yaml key=value`` builds a
-:class:`TrainConfig` from a recipe and calls it. Checkpoints (``output_dir/checkpoints/step-N``)
+:class:`TrainConfig` from a recipe and calls it. Checkpoints (:mod:`~audiomlqa.speechllm.checkpoints`)
 hold the trainable weights, optimizer, scheduler and every RNG state; the data order is a pure
 function of (seed, step), so a rerun of the same command resumes exactly where the last checkpoint
 left off — on CPU, bit for bit.
@@ -13,9 +13,7 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +21,25 @@ from typing import Literal
 
 from pydantic import Field
 
+from audiomlqa import __version__
 from audiomlqa.config import Integer, Number, Settings, load_settings, parse
-from audiomlqa.errors import AudioMLQAError, first_line
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.llm.names import resolve
+from audiomlqa.speechllm.checkpoints import (
+    StepCounter,
+    latest_checkpoint,
+    load_checkpoint,
+    read_log,
+    register_trainable_only_hooks,
+    save_checkpoint,
+    write_log,
+)
 from audiomlqa.speechllm.config import SpeechLLMConfig
 from audiomlqa.speechllm.data import AsrCorpus, DataConfig, batch_indices, load_asr_corpus
 from audiomlqa.utils.files import jsonable, write_json
-from audiomlqa.utils.progress import progress_bar
+from audiomlqa.utils.locks import exclusive
+from audiomlqa.utils.progress import progress_bar, stderr_console
+from audiomlqa.weights.hub import push
 
 LOG_KEYS = ("loss", "loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy")
 
@@ -81,14 +92,6 @@ def load_train_config(recipe: str | Path, overrides: Sequence[str] = ()) -> Trai
     return load_settings(TrainConfig, recipe, overrides)
 
 
-class StepCounter:
-    """The optimizer step reached. A checkpoint records it in its ``DONE`` file (plain text), not in one of
-    accelerate's pickled custom states: resuming never unpickles anything that could run code."""
-
-    def __init__(self) -> None:
-        self.step = 0
-
-
 @dataclass
 class TrainResult:
     output_dir: Path
@@ -120,13 +123,26 @@ class TrainResult:
             "data": self.data,
         }
 
-
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    found = sorted(
-        (p for p in (output_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:])
-    )
-    complete = [p for p in found if (p / "DONE").exists()]
-    return complete[-1] if complete else None
+    def report_lines(self) -> list[str]:
+        """The run in words, as ``train-reference`` prints it: the steps (and where it resumed), the last losses,
+        where the model is, and the best validation (its loss and held-out language ID, per language)."""
+        last = self.log[-1] if self.log else {}
+        resumed = f" (resumed at {self.resumed_from})" if self.resumed_from else ""
+        losses = (
+            f"; last loss {last['loss']:.4f} (lid {last['loss_lid']:.4f}, in {last['loss_in']:.4f}, "
+            f"out {last['loss_out']:.4f})"
+            if last
+            else ""
+        )
+        lines = [f"trained {self.steps} step(s){resumed}{losses}; model in {self.final}"]
+        if self.best:
+            best = self.best
+            languages = " ".join(f"{k} {v:.0%}" for k, v in best["lid_accuracy_per_language"].items())
+            lines.append(
+                f"best validation at step {best['step']}: loss {best['loss']:.4f}, held-out language ID "
+                f"{best['lid_accuracy']:.1%} ({languages}) on {best['utterances']} utterance(s)"
+            )
+        return lines
 
 
 @dataclass
@@ -159,14 +175,9 @@ def train(
     out = Path(cfg.output_dir)
     with contextlib.ExitStack() as stack:
         if int(os.environ.get("RANK", "0")) == 0:  # one lock per run: the launcher's first process holds it
-            from audiomlqa.utils.locks import exclusive
-
             stack.enter_context(exclusive(out, "audiomlqa train-reference"))
         result = _train(cfg, corpus, validation, out, progress, on_step)
     if push_to_hub and result.process_index == 0:
-        from audiomlqa import __version__
-        from audiomlqa.weights.hub import push
-
         push(result.final, push_to_hub, repo_type="model", message=f"Speech LLM from audiomlqa {__version__}")
     return result
 
@@ -177,13 +188,10 @@ def _window_seconds(model: SpeechLLMConfig) -> float:
         return float(model.encoder_window_seconds)
     from transformers import WhisperConfig
 
-    from audiomlqa.llm.names import resolve
-
     return WhisperConfig.from_pretrained(resolve(model.whisper)).max_source_positions / 50
 
 
 def _print_counts(counts: dict) -> None:
-    from audiomlqa.utils.progress import stderr_console
 
     dropped = {f"language {k}": v for k, v in counts["language_not_in_bank"].items()}
     reasons = ("empty_text", "longer_than_window", "over_limit")
@@ -207,13 +215,13 @@ def _train(
     run = _build(cfg, accelerator)
     checkpoint = latest_checkpoint(out)
     if checkpoint is not None:
-        _load_checkpoint(accelerator, run, checkpoint)
+        load_checkpoint(accelerator, run.state, checkpoint)
     resumed_from = run.state.step
     log_path = out / "train_log.jsonl"
-    rows = _read_log(log_path, up_to=run.state.step)
+    rows = read_log(log_path, up_to=run.state.step)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        _write_log(log_path, rows)
+        write_log(log_path, rows)
         write_json(out / "train_config.json", cfg.to_dict())
     log = [r for r in rows if r.get("split", "train") == "train"]
     checks = [r for r in rows if r.get("split") == "validation"]
@@ -221,7 +229,7 @@ def _train(
 
     def record(row: dict) -> None:
         if accelerator.is_main_process:
-            _write_log(log_path, [row], append=True)
+            write_log(log_path, [row], append=True)
         scalars = {f"{row['split']}/{k}": v for k, v in row.items() if isinstance(v, float)}
         for lang, accuracy in row.get("lid_accuracy_per_language", {}).items():
             scalars[f"{row['split']}/lid_accuracy/{lang}"] = accuracy
@@ -241,7 +249,7 @@ def _train(
                 checks.append(_validate(run, validation, cfg))
                 record(checks[-1])
             if run.state.step % cfg.save_every == 0 or done:
-                _save_checkpoint(accelerator, run.core, out, run.state.step, cfg.keep_checkpoints)
+                save_checkpoint(accelerator, run.core, out, run.state.step, cfg.keep_checkpoints)
             if on_step is not None:
                 on_step(run.state.step, row)
     final = out / "final"
@@ -332,7 +340,7 @@ def _build(cfg: TrainConfig, accelerator) -> _Run:
         optimizer, lambda step: learning_rate_factor(step, cfg.warmup_steps, cfg.max_steps)
     )
     state = StepCounter()
-    _register_trainable_only_hooks(accelerator)
+    register_trainable_only_hooks(accelerator)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     languages = {lang: i for i, lang in enumerate(cfg.model.languages)}
     return _Run(accelerator, model, accelerator.unwrap_model(model), optimizer, scheduler, state, languages)
@@ -500,79 +508,6 @@ def _validate(run: _Run, validation: AsrCorpus, cfg: TrainConfig) -> dict:
     }
 
 
-def _register_trainable_only_hooks(accelerator) -> None:
-    """Checkpoints hold the projector only: the frozen Whisper and LLM (billions of weights) are
-    reloaded from their ids, never copied into every checkpoint."""
-    from safetensors.torch import load_file, save_file
-
-    def save(models, weights, output_dir):
-        if accelerator.state.deepspeed_plugin is not None:
-            return  # DeepSpeed saves the trainable parameters itself (exclude_frozen_parameters); weights is empty
-        for i, model in enumerate(models):
-            core = accelerator.unwrap_model(model)
-            if hasattr(core, "projector"):
-                save_file(
-                    {k: v.detach().contiguous().cpu() for k, v in core.projector.state_dict().items()},
-                    str(Path(output_dir) / f"projector_{i}.safetensors"),
-                )
-                weights[i] = {}
-        while weights and weights[-1] == {}:
-            weights.pop()
-
-    def load(models, input_dir):
-        for i in reversed(range(len(models))):
-            core = accelerator.unwrap_model(models[i])
-            path = Path(input_dir) / f"projector_{i}.safetensors"
-            if hasattr(core, "projector") and path.exists():
-                core.projector.load_state_dict(load_file(str(path), device=str(core.device)))
-                models.pop(i)
-
-    accelerator.register_save_state_pre_hook(save)
-    accelerator.register_load_state_pre_hook(load)
-
-
-def _load_checkpoint(accelerator, run: _Run, checkpoint: Path) -> None:
-    """Restore weights, optimizer, schedule and RNG states (accelerate reads its files with ``weights_only``, which
-    refuses any pickle that would run code) and the step from ``DONE``."""
-    import pickle
-
-    from accelerate.utils import load
-
-    try:
-        run.state.step = int((checkpoint / "DONE").read_text().strip())
-        with warnings.catch_warnings():  # torch warns about the pickle protocol of what it then refuses
-            warnings.simplefilter("ignore")
-            for rng in checkpoint.glob("random_states_*.pkl"):  # accelerate skips RNG states it cannot read
-                load(rng)  # (weights_only): an exact resume needs them, and a planted pickle must fail loudly
-            # under DeepSpeed the checkpoint holds the trainable parameters only: the frozen ones are the pretrained
-            accelerator.load_state(str(checkpoint), **_load_kwargs(accelerator))
-    except (pickle.UnpicklingError, RuntimeError, ValueError, OSError, EOFError) as e:
-        why = "a pickle in it is not plain data" if isinstance(e, pickle.UnpicklingError) else first_line(e)
-        raise AudioMLQAError(
-            f"cannot load checkpoint {checkpoint} safely ({why}): delete it to resume from the one before"
-        ) from None
-
-
-def _load_kwargs(accelerator) -> dict:
-    return {"load_module_strict": False} if accelerator.state.deepspeed_plugin is not None else {}
-
-
-def _save_checkpoint(accelerator, core, out: Path, step: int, keep: int) -> None:
-    path = out / "checkpoints" / f"step-{step:07d}"
-    if accelerator.is_main_process and path.exists():
-        shutil.rmtree(path)  # an incomplete one from a killed run
-    accelerator.wait_for_everyone()
-    kwargs = {"exclude_frozen_parameters": True} if accelerator.state.deepspeed_plugin is not None else {}
-    accelerator.save_state(str(path), **kwargs)
-    if accelerator.is_main_process:
-        core.save_pretrained(path / "model")
-        (path / "DONE").write_text(f"{step}\n")  # written last: a checkpoint without it is ignored
-        done = sorted((p for p in (out / "checkpoints").glob("step-*") if (p / "DONE").exists()), key=lambda p: p.name)
-        for old in done[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
 def _check_same_run(cfg: TrainConfig, out: Path) -> None:
     """Refuse to resume a run made with other settings (a changed recipe would silently mix two runs)."""
     saved = out / "train_config.json"
@@ -588,21 +523,3 @@ def _check_same_run(cfg: TrainConfig, out: Path) -> None:
             f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
             "resume with the same recipe or choose another output_dir"
         )
-
-
-def _read_log(path: Path, up_to: int) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(ValueError):
-            row = json.loads(line)
-            if row.get("step", 0) <= up_to:
-                rows.append(row)
-    return rows
-
-
-def _write_log(path: Path, rows: list[dict], append: bool = False) -> None:
-    with open(path, "a" if append else "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")

@@ -16,6 +16,7 @@ language) says how much real speech that rule would turn away.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from audiomlqa.config import Language
+from audiomlqa import __version__
+from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+from audiomlqa.audio import SAMPLE_RATE, Speech, prepare
+from audiomlqa.config import Language, describe_error
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.languages import LANGUAGES
+from audiomlqa.languages import LANGUAGES, check_language
+from audiomlqa.utils.progress import progress_bar
+from audiomlqa.utils.tables import Table
 
 FORMAT = "audiomlqa-calibration/1"
 DEFAULT_QUANTILE = 0.9
@@ -120,8 +126,6 @@ def _is_hf_folder(path: Path) -> bool:
 def _read_audio(path: Path) -> np.ndarray:
     import soundfile as sf
 
-    from audiomlqa.audio import Speech, prepare
-
     try:
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - libsndfile reports unreadable files as several types
@@ -140,8 +144,6 @@ _KNOWN_OTHER = {"fr", "pt", "it", "ja", "ko", "ru", "nl", "pl", "tr", "sv"}
 
 
 def _read_folder(root: Path, lang: str | None) -> Reference:
-    from audiomlqa.languages import check_language
-
     if lang is not None:
         check_language(lang)
     clips, skipped = [], {}
@@ -187,8 +189,6 @@ def _read_hf(
         import datasets
     except ImportError:
         raise AudioMLQAError("a Hugging Face reference needs 'datasets': pip install 'audiomlqa[hf]'") from None
-    from audiomlqa.audio import SAMPLE_RATE
-
     try:
         if Path(name).is_dir():
             ds = datasets.load_from_disk(name)
@@ -227,8 +227,6 @@ def _read_hf(
 
 
 def _hf_loader(ds, i: int, column: str) -> Callable[[], np.ndarray]:
-    from audiomlqa.audio import Speech, prepare
-
     def read() -> np.ndarray:
         audio = ds[i][column]
         return prepare(Speech(np.asarray(audio["array"], dtype=np.float32).reshape(-1), audio["sampling_rate"])).samples
@@ -250,10 +248,6 @@ def calibrate(
 ) -> dict:
     """Transcribe every reference clip with ``asr`` (its language forced, as in synthesis), score it with the
     filter's normalisation and metric, and return the calibration document (what ``calibration.json`` holds)."""
-    from audiomlqa import __version__
-    from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
-    from audiomlqa.utils.progress import progress_bar
-
     by_lang: dict[str, list[ReferenceClip]] = {}
     for clip in reference.clips:
         by_lang.setdefault(clip.lang, []).append(clip)
@@ -353,10 +347,6 @@ class _Document(BaseModel):
 def read_calibration(path: str | Path) -> dict:
     """A calibration file, checked to the leaves, so a wrong or damaged file is one line, not a traceback later
     (or a threshold silently NaN)."""
-    import json
-
-    from audiomlqa.config import describe_error
-
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
@@ -395,8 +385,6 @@ def calibrated_thresholds(doc: dict, quantile: float, scale: float) -> dict[str,
 
 def calibration_table(doc: dict):
     """The calibration as ``audiomlqa calibrate`` prints it."""
-    from audiomlqa.utils.tables import Table
-
     rows = [
         [
             lang,

@@ -16,6 +16,7 @@ from pathlib import Path
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import language_key, pair_key
 from audiomlqa.manifest import Attempt, latest, standing_attempts
+from audiomlqa.utils.files import atomic_output
 
 ERRORS_PNG = "errors"
 PASS_RATE_PNG = "pass-rate"
@@ -47,8 +48,6 @@ def write_figures(
 
 
 def _save(plt, fig, path: Path) -> None:
-    from audiomlqa.utils.files import atomic_output
-
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)

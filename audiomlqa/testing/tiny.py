@@ -15,6 +15,7 @@ from audiomlqa.errors import AudioMLQAError
 from audiomlqa.testing.tiny_audiochat import BUILDERS as AUDIO_CHAT_BUILDERS
 from audiomlqa.utils.files import atomic_output
 from audiomlqa.weights.cache import cache_dir
+from audiomlqa.weights.whisper_base import whisper_base_dir
 
 TINY_PREFIX = "tiny-random/"
 CHATML = (
@@ -74,8 +75,6 @@ def build(name: str) -> str:
 
 def _whisper_tokenizer():
     from transformers import WhisperTokenizerFast
-
-    from audiomlqa.weights.whisper_base import whisper_base_dir
 
     return WhisperTokenizerFast(tokenizer_file=str(whisper_base_dir() / "tokenizer.json"))
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from audiomlqa.weights.whisper_base import whisper_base_dir
+
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 SYSTEM_TURN = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
 
@@ -60,8 +62,6 @@ def _byte_level_tokenizer(specials: list[str], *, eos: str, pad: str, chat_templ
     """The Whisper BPE as a plain byte-level tokenizer (it adds no tokens of its own), with ``specials`` added."""
     from tokenizers import Tokenizer, processors
     from transformers import AddedToken, PreTrainedTokenizerFast
-
-    from audiomlqa.weights.whisper_base import whisper_base_dir
 
     backend = Tokenizer.from_file(str(whisper_base_dir() / "tokenizer.json"))
     backend.post_processor = processors.ByteLevel(trim_offsets=False)  # Whisper's wraps text in <|startof…|>

@@ -21,6 +21,7 @@ import numpy as np
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.tts import Speech
+from audiomlqa.tts.espeak import phonemize
 from audiomlqa.weights.cache import cache_dir, join_parts
 
 KOKORO_RATE = 24_000
@@ -115,7 +116,6 @@ class KokoroBackend:
                     self._zh = zh.ZHG2P()
                 ps, _ = self._zh(text)
             return ps.strip()
-        from audiomlqa.tts.espeak import phonemize
 
         ps = espeak_to_kokoro(phonemize(text, lang), lang)
         end = _FINAL_PUNCT.get(text.strip()[-1:], "")

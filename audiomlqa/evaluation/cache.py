@@ -1,0 +1,114 @@
+"""The caches beside every run: what a model answered, and what a judge said of it, reused only when made alike.
+
+A predictions cache, ``OUTPUT/<model>/<config>.raw.json``, holds a model's raw outputs, the transcripts it heard (a
+cascade's) and the ids over its context window, with the spec (its sha256: :attr:`ModelSpec.sha256`), the prompt
+version and the precision they came from; a judgement cache (:mod:`audiomlqa.evaluation.judge`) holds the judge's
+verdicts with the judge spec and prompt. :func:`read_cache` is the one guard both go through: a damaged cache, or one
+made with another spec, prompt or precision, is refused with the reason (pass ``--overwrite``) rather than mixed in.
+
+:func:`write_predictions` writes one config's cache (after every batch: a killed run loses at most one), and
+:func:`merge_parts` joins the parts that each process of a multi-process run wrote apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.evaluation.prompts import PROMPT_VERSION
+from audiomlqa.evaluation.specs import ModelSpec
+from audiomlqa.utils.files import write_json
+
+
+@dataclass(frozen=True)
+class MadeWith:
+    """Fields a cache must hold these values in to be reused; ``refusal(doc)`` says what it holds instead."""
+
+    expected: Mapping[str, object]
+    refusal: Callable[[dict], str]
+    unrecorded_ok: bool = False
+    """A cache made before these fields were recorded is taken as it is."""
+
+    def matches(self, doc: dict) -> bool:
+        return all(doc.get(k, v if self.unrecorded_ok else None) == v for k, v in self.expected.items())
+
+
+def read_cache(path: Path, made_with: Sequence[MadeWith]) -> dict:
+    """The cache at ``path`` ({} when there is none); a damaged one, or one not made as ``made_with`` says, is
+    refused in one line."""
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise AudioMLQAError(f"{path} is damaged: delete it or pass --overwrite") from None
+    for check in made_with:
+        if not check.matches(doc):
+            raise AudioMLQAError(f"{path} holds {check.refusal(doc)}")
+    return doc
+
+
+def predictions_made_with(spec: ModelSpec, dtype: str) -> list[MadeWith]:
+    """What a predictions cache must have been made with: this spec and prompt version, in this precision."""
+    return [
+        MadeWith(
+            {"spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION},
+            lambda doc: "predictions of another spec or prompt version: pass --overwrite to redo them",
+        ),
+        MadeWith(  # caches made before precision was recorded are taken as they are
+            {"dtype": dtype},
+            lambda doc: (
+                f"predictions made in {doc['dtype']}; this run is {dtype}: set dtype in the spec, pass --overwrite, "
+                "or use another --predictions-dir"
+            ),
+            unrecorded_ok=True,
+        ),
+    ]
+
+
+def read_predictions(path: Path, spec: ModelSpec, dtype: str) -> dict:
+    """One config's cached predictions ({} when none), refused if made with another spec, prompt or precision."""
+    return read_cache(path, predictions_made_with(spec, dtype))
+
+
+def write_predictions(
+    path: Path,
+    spec: ModelSpec,
+    dtype: str,
+    runner: dict | None,
+    raw: dict[str, str],
+    transcripts: dict[str, str],
+    over_window: Iterable[str],
+    world_size: int | None = None,
+) -> None:
+    """One config's cache: the raw outputs, transcripts and over-window ids, with what they were made with."""
+    doc = {
+        "model": spec.name,
+        "spec_sha256": spec.sha256,
+        "prompt_version": PROMPT_VERSION,
+        "dtype": dtype,
+        "runner": runner,
+        **({"world_size": world_size} if world_size is not None else {}),
+        "raw": raw,
+        "transcripts": transcripts,
+        "over_window": sorted(over_window),
+    }
+    write_json(path, doc, indent=1)
+
+
+def merge_parts(main: Path, parts: Sequence[Path], spec: ModelSpec, dtype: str, overwrite: bool) -> None:
+    """The caches each process wrote apart (``parts``, in rank order) merged into ``main``, over what it held
+    (nothing with ``overwrite``); a later part's answer replaces an earlier one, and its over-window marks too."""
+    merged = {} if overwrite else read_predictions(main, spec, dtype)
+    raw, heard, runner = dict(merged.get("raw", {})), dict(merged.get("transcripts", {})), merged.get("runner")
+    over = set(merged.get("over_window", []))
+    for path in parts:
+        part = read_predictions(path, spec, dtype)
+        raw.update(part.get("raw", {}))
+        heard.update(part.get("transcripts", {}))
+        over = (over - part.get("raw", {}).keys()) | set(part.get("over_window", []))
+        runner = runner or part.get("runner")
+    write_predictions(main, spec, dtype, runner, raw, heard, over, world_size=len(parts))

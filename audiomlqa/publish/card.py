@@ -1,0 +1,343 @@
+"""The dataset card (README.md): a YAML header that declares every config, its data files and features (what
+``load_dataset`` and the Hub read), then what a user needs to know, each section written from the runs' own
+records: contents, figures, limitations, how the data was made, licences, what to cite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from audiomlqa import __version__
+from audiomlqa.languages import language_key, pair_key, parse_pair
+from audiomlqa.publish.parquet import features
+from audiomlqa.publish.runs import REJECTED_CONFIG, SynthesisRun, public_command, public_path
+
+_DATASET_LICENSE = "cc-by-sa-3.0"
+
+
+def dataset_card(
+    layout: dict, stats: dict, runs: Sequence[SynthesisRun], command: str | None, figures: Sequence[str] = ()
+) -> str:
+    """README.md: YAML header (configs, data files, features, the Hub's standard metadata) for ``load_dataset``,
+    then the facts a user needs: counts, pass and error rates, figures, the limits of the data (generated from
+    the runs' records), how it was made, under which licences, and what to cite."""
+    configs = sorted(layout, key=pair_key)
+    sections = [
+        _card_header(layout, configs, runs),
+        _card_intro(layout, configs),
+        _card_contents(stats, layout),
+        _card_figures(figures),
+        _card_limitations(stats, runs),
+        _card_how_made(runs, command),
+        _card_licences(stats),
+        _card_citation(runs),
+    ]
+    return "\n".join(line for section in sections for line in section)
+
+
+def _size_category(n: int) -> str:
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return name
+    return "1M<n<10M"
+
+
+def _card_header(layout: dict, configs: list[str], runs: Sequence[SynthesisRun]) -> list[str]:
+    import yaml
+
+    feats = features()
+    benchmark = [c for c in configs if c != REJECTED_CONFIG]
+    languages = sorted({x for c in benchmark for x in parse_pair(c)}, key=language_key)
+    examples = sum(info["num_examples"] for c in benchmark for info in layout[c].values())
+    from_mlqa = all(run.record.source_lang is None for run in runs)
+    header = {
+        "pretty_name": "Audio-MLQA",
+        "license": _DATASET_LICENSE,
+        "language": languages,
+        "annotations_creators": ["crowdsourced"],
+        "language_creators": ["crowdsourced", "machine-generated"],
+        "multilinguality": ["multilingual" if len(languages) > 1 else "monolingual"],
+        "size_categories": [_size_category(examples)],
+        "source_datasets": ["extended|mlqa" if from_mlqa else "extended|other"],
+        "task_categories": ["question-answering"],
+        "task_ids": ["extractive-qa"],
+        "tags": ["audio", "spoken-question-answering", "speech", "synthetic-speech", "mlqa"],
+        "configs": [
+            {
+                "config_name": c,
+                "data_files": [{"split": s, "path": layout[c][s]["path"]} for s in sorted(layout[c])],
+                **({"default": True} if i == 0 else {}),
+            }
+            for i, c in enumerate(configs)
+        ],
+        "dataset_info": [
+            {
+                "config_name": c,
+                "features": feats._to_yaml_list(),
+                "splits": [
+                    {"name": s, "num_examples": layout[c][s]["num_examples"], "num_bytes": layout[c][s]["num_bytes"]}
+                    for s in sorted(layout[c])
+                ],
+            }
+            for c in configs
+        ],
+    }
+    return ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
+
+
+def _card_intro(layout: dict, configs: list[str]) -> list[str]:
+    return [
+        "# Audio-MLQA",
+        "",
+        "MLQA (Lewis et al., 2020) with **spoken questions**: every question was synthesized with text-to-speech and "
+        "kept only if an ASR round trip (Whisper) heard what was written. Contexts and answers stay text. "
+        f"Made with audiomlqa {__version__}.",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("PATH_OR_REPO_ID", "{configs[0]}", split="{sorted(layout[configs[0]])[0]}")',
+        'ds[0]["audio"]["array"], ds[0]["question"], ds[0]["answers"]',
+        "```",
+        "",
+        "Configs are (context, question) language pairs: `de` is German context with a German question, "
+        "`de-en` German context with an English question. Splits follow MLQA (`validation` = dev, `test`). "
+        "Score answers with MLQA's official metric: `audiomlqa score predictions/ --dataset PATH_OR_REPO_ID`.",
+        "",
+    ]
+
+
+def _card_contents(stats: dict, layout: dict) -> list[str]:
+    lines = [
+        "## Contents",
+        "",
+        "| pair | split | questions | kept | pass rate | metric | median error | audio hours | verified "
+        "| TTS (licence) |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|---|",
+    ]
+    for s in stats.values():
+        med = "—" if s["median_error"] is None else f"{s['median_error']:.3f}"
+        lines.append(
+            f"| {s['pair']} | {s['split']} | {s['attempted']} | {s['accepted']} | {100 * s['pass_rate']:.1f}% | "
+            f"{s['metric'].upper()} | {med} | {s['audio_hours']:.3f} | {'yes' if s['verified'] else '**no**'} | "
+            f"{', '.join(s['tts']) or '—'} |"
+        )
+    if REJECTED_CONFIG in layout:
+        lines += [
+            "",
+            f"The `{REJECTED_CONFIG}` config holds the questions that failed the filter (their best attempt), "
+            "for analysis; it is not part of the benchmark.",
+        ]
+    return lines
+
+
+def _card_figures(figures: Sequence[str]) -> list[str]:
+    if not figures:
+        return []
+    captions = {
+        "errors": "ASR round-trip error of each question's kept (or best) clip per question language, beside the "
+        "ASR's error on human speech where the filter was calibrated; the dashed line is the threshold.",
+        "pass-rate": "Share of questions kept and attempts made per question, per pair.",
+    }
+    lines = ["", "## Figures", ""]
+    for f in figures:
+        caption = captions.get(Path(f).stem, Path(f).stem)
+        lines += [f"![{caption}]({f})", "", f"*{caption}*", ""]
+    return lines
+
+
+def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
+    """What the data cannot tell, from what the runs recorded: voices, the ASR judge and its thresholds, what
+    the filter leaves out."""
+    lines = ["", "## Limitations", ""]
+    voices: dict[str, set[str]] = {}
+    for run in runs:
+        for lang, info in run.record.tts.items():
+            origin = info.get("voice_origin") or f"{info.get('backend')} (its voices' origin was not recorded)"
+            names = ", ".join(public_path(v) for v in info.get("voices") or ["—"])
+            voices.setdefault(lang, set()).add(f"{origin}; voices {names}")
+    lines += [
+        "- **Synthetic voices, not people.** Every question is read by a TTS voice at normalised loudness, "
+        "without noise or reverberation: results need not transfer to human, spontaneous or noisy speech."
+    ]
+    lines += [
+        f"  - {lang}: {'; '.join(sorted(v))}." for lang, v in sorted(voices.items(), key=lambda kv: language_key(kv[0]))
+    ]
+    lines += _limitations_judge(runs)
+    unverified = sorted({s["pair"] for s in stats.values() if not s["verified"]}, key=pair_key)
+    if unverified:
+        lines.append(
+            f"- **Unverified: {', '.join(unverified)}.** The ASR judge cannot transcribe these question languages "
+            "reliably; their clips only passed a relaxed threshold (`verified: false`). Listen before relying on them."
+        )
+    rates = sorted(((s["pass_rate"], s["pair"]) for s in stats.values()), key=lambda t: t[0])
+    if rates:
+        lines.append(
+            "- **Selection by the filter.** Only questions whose clip passed are in the benchmark, from "
+            f"{100 * rates[0][0]:.0f}% of the questions asked ({rates[0][1]}) to {100 * rates[-1][0]:.0f}% "
+            f"({rates[-1][1]}): where few pass, questions that are hard to speak or to transcribe (names, numbers, "
+            "foreign words) are under-represented, and scores are not directly comparable "
+            "with text MLQA's. `publish --include-rejected` adds the rest as config `rejected`."
+        )
+    lines.append(
+        "- **Short questions.** A question has a few words, so one misheard word moves its WER by a large step; the "
+        "error of a clip is a coarse measure of its quality."
+    )
+    return lines
+
+
+def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
+    models = sorted({public_path((run.record.asr or {}).get("model", "?")) for run in runs})
+    thresholds: dict[str, str] = {}
+    for run in runs:
+        for lang, t in run.record.thresholds.items():
+            thresholds.setdefault(lang, t.rule)
+    lines = [
+        f"- **The judge is an ASR model ({', '.join(models)}).** A clip was kept when its error was at most its "
+        "language's threshold: "
+        + "; ".join(f"{lang} {rule}" for lang, rule in sorted(thresholds.items(), key=lambda kv: language_key(kv[0])))
+        + "."
+    ]
+    calibrated = {
+        lang: e
+        for run in runs
+        for lang, e in (_calibration(run).get("languages") or {}).items()
+        if run.record.thresholds.get(lang) is not None and run.record.thresholds[lang].kind == "calibrated"
+    }
+    if calibrated:
+        reference = next(_calibration(run).get("reference") for run in runs if _calibration(run))
+        lines.append(
+            f"  - Its error on human speech ({reference}), and the share of those human readings the threshold "
+            "would keep (each judged at a threshold calibrated on the others): "
+            + "; ".join(
+                f"{lang} median {e['median']:.3f} over {e['n']} clips, "
+                + ("—" if e.get("leave_one_out_acceptance") is None else f"{100 * e['leave_one_out_acceptance']:.0f}%")
+                + " kept"
+                for lang, e in sorted(calibrated.items(), key=lambda kv: language_key(kv[0]))
+            )
+            + "."
+        )
+    files = {_calibration(run).get("sha256") for run in runs if _calibration(run)}
+    if len(files) > 1 or (files and any(not _calibration(run) for run in runs)):
+        lines.append(
+            f"  - **The merged runs were judged under {len(files)} different calibration(s)"
+            + (" and some under none" if any(not _calibration(run) for run in runs) else "")
+            + ":** the numbers above are one run's; each row's `threshold` column is its own."
+        )
+    uncalibrated = sorted(set(thresholds) - set(calibrated), key=language_key)
+    if uncalibrated:
+        lines.append(
+            f"  - Not measured on human speech: {', '.join(uncalibrated)}. A question rejected there may be as "
+            "intelligible as a person reading it; `audiomlqa calibrate` measures the judge on real speech."
+        )
+    return lines
+
+
+_CITATIONS = {
+    "mlqa": """@inproceedings{lewis2020mlqa,
+  title = {{MLQA}: Evaluating Cross-lingual Extractive Question Answering},
+  author = {Lewis, Patrick and Oguz, Barlas and Rinott, Ruty and Riedel, Sebastian and Schwenk, Holger},
+  booktitle = {Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics},
+  pages = {7315--7330},
+  year = {2020}
+}""",
+    "fleurs": """@inproceedings{conneau2023fleurs,
+  title = {{FLEURS}: Few-shot Learning Evaluation of Universal Representations of Speech},
+  author = {Conneau, Alexis and Ma, Min and Khanuja, Simran and Zhang, Yu and Axelrod, Vera and Dalmia, Siddharth
+            and Riesa, Jason and Rivera, Clara and Bapna, Ankur},
+  booktitle = {2022 IEEE Spoken Language Technology Workshop (SLT)},
+  pages = {798--805},
+  year = {2023}
+}""",
+    "audio-mlqa": """@misc{gopal2026languageaware,
+  title = {Language-Aware Distillation for Multilingual Instruction-Following Speech {LLMs} with {ASR}-Only
+           Supervision},
+  author = {Gopal and others},
+  year = {2026},
+  note = {introduces Audio-MLQA; this dataset follows its construction with the open audiomlqa toolkit}
+}""",
+}
+
+
+def _card_citation(runs: Sequence[SynthesisRun]) -> list[str]:
+    keys = ["mlqa", "audio-mlqa"]
+    if any("fleurs" in str(_calibration(run).get("reference", "")).lower() for run in runs):
+        keys.insert(1, "fleurs")
+    return [
+        "",
+        "## Citation",
+        "",
+        "Cite MLQA for the text, and the work this dataset follows:",
+        "",
+        "```bibtex",
+        "\n\n".join(_CITATIONS[k] for k in keys),
+        "```",
+        "",
+    ]
+
+
+def _card_how_made(runs: Sequence[SynthesisRun], command: str | None) -> list[str]:
+    lines = ["", "## How it was made", ""]
+    command = public_command(command)
+    if command:
+        lines += ["Published with:", "", "```bash", command, "```", ""]
+    lines += ["Synthesis runs (each row's `tts_*`, `asr_*`, `error_*` columns record its clip):", ""]
+    lines += [_run_line(run) for run in runs]
+    tts_engines: dict[str, set[str]] = {}
+    for run in runs:
+        for lang, info in run.record.tts.items():
+            engine = f"{info.get('backend')}: {info.get('engine') or info.get('model') or ''}".strip(": ")
+            tts_engines.setdefault(lang, set()).add(engine)
+    if tts_engines:
+        lines += [
+            "",
+            "TTS per question language: "
+            + "; ".join(f"{k} — {', '.join(sorted(v))}" for k, v in sorted(tts_engines.items())),
+        ]
+    return lines
+
+
+def _run_line(run: SynthesisRun) -> str:
+    rec = run.record
+    cmd = public_command(rec.command)
+    asr = rec.asr or {}
+    beams = "".join(f", {k} beam {v}" for k, v in sorted((asr.get("beam_sizes") or {}).items()))
+    effective = {k: round(v.threshold, 4) for k, v in rec.thresholds.items() if v.threshold is not None}
+    thresholds = json.dumps(effective or rec.config.get("thresholds", {}), sort_keys=True)
+    packages = ", ".join(f"{k} {v}" for k, v in sorted(rec.packages.items()))
+    return (
+        f"- `{run.directory.name}/manifest{run.suffix}.jsonl` ({run.split}): "
+        + (f"`{cmd}`; " if cmd else "")
+        + f"audiomlqa {rec.audiomlqa_version}, Python {rec.python}; "
+        f"ASR {public_path(asr.get('model', '?'))} ({asr.get('backend', '?')}, "
+        f"beam {asr.get('beam_size', '?')}{beams}, temperature 0); "
+        f"thresholds {thresholds}; packages {packages}"
+    )
+
+
+def _card_licences(stats: dict) -> list[str]:
+    licences = sorted({t for s in stats.values() for t in s["tts"]})
+    lines = [
+        "",
+        "## Licences",
+        "",
+        "- Text (contexts, questions, answers): MLQA, CC-BY-SA-3.0 (Lewis et al., 2020, "
+        "*MLQA: Evaluating Cross-lingual "
+        "Extractive Question Answering*). The dataset as a whole is CC-BY-SA-3.0.",
+        "- Audio: synthesized by the TTS engines listed per row (`tts_license`); their terms may add to MLQA's: "
+        + ("; ".join(licences) if licences else "none recorded")
+        + ".",
+        "- The ASR model only filtered the clips: its transcripts (`asr_transcript`) are provenance, "
+        "not benchmark inputs.",
+        "",
+    ]
+    if any("NC" in t for t in licences):
+        lines.insert(
+            -1, "- **Some audio comes from a non-commercial (NC) model: that part may not be used commercially.**"
+        )
+    return lines
+
+
+def _calibration(run: SynthesisRun) -> dict:
+    return run.record.calibration

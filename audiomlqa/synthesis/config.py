@@ -1,0 +1,298 @@
+"""A synthesis run's settings: :class:`SynthesisConfig` (a recipe is this as YAML), its defaults, and the
+calibrated threshold rule (:class:`CalibrationRule`).
+
+Validation reads no file. :func:`load_synthesis_config` layers a recipe, command-line options and ``key=value``
+overrides; :func:`resolve_calibration` is the one place where a config reads its calibration file and checks it
+against the judge. The shard helpers say which questions a shard of a multi-machine run takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from audiomlqa.asr import ASRSettings, FasterWhisperSettings
+from audiomlqa.asr.text import DEFAULT_METRIC
+from audiomlqa.config import Integer, Language, Number, Settings, as_validator, load_yaml, parse, with_overrides
+from audiomlqa.errors import AudioMLQAError
+from audiomlqa.languages import parse_pair
+from audiomlqa.manifest import ThresholdRule
+from audiomlqa.sources import PACKAGED_SAMPLE
+from audiomlqa.synthesis.calibration import (
+    DEFAULT_QUANTILE,
+    DEFAULT_SCALE,
+    calibrated_thresholds,
+    comparable_asr_settings,
+    language_numbers,
+    read_calibration,
+)
+from audiomlqa.tts import EspeakChoice, KokoroChoice, TTSChoice
+from audiomlqa.utils.files import sha256_file
+
+DEFAULT_OUTPUT = "audio-mlqa-sample"
+DEFAULT_THRESHOLDS = {"en": 0.2, "de": 0.2, "es": 0.2, "hi": 0.35, "zh": 0.35, "ar": 0.6, "vi": 0.7}
+"""WER (en, de, es, vi) or CER (hi, zh, ar) at or below which a clip is accepted. ar and vi are relaxed:
+Whisper base cannot check them (see DEFAULT_UNVERIFIED), so the filter only catches gross failures."""
+DEFAULT_ASR = {"backend": "faster-whisper", "beam_sizes": {"de": 5, "hi": 5}}
+"""Greedy decoding, except beam 5 where it measurably helps Whisper base: on the packaged sample's
+Kokoro clips it doubled the clips that pass (de 1 → 5 of 28, hi 2 → 6 of 26)."""
+DEFAULT_UNVERIFIED = ["ar", "vi"]
+"""Languages whose round trip Whisper base cannot verify: rows are marked ``verified: false``."""
+
+
+class CalibrationRule(Settings):
+    """Thresholds from ``audiomlqa calibrate``: per calibrated language, ``scale`` × the ``quantile`` of the ASR's
+    error on human speech (:mod:`audiomlqa.synthesis.calibration`); other languages keep their fixed threshold.
+
+    Validation reads no file: it only recomputes each recorded language's threshold from its recorded errors (so
+    an override of ``quantile`` or ``scale`` takes effect). :meth:`loaded` reads the file's measurements in
+    (``reference``, ``sha256``, ``asr_settings`` and each language's errors in ``languages``) — when there are none
+    yet, or the file's checksum differs from the recorded one — so run.json records them and a resumed run must
+    match them; :func:`resolve_calibration` is the one place that calls it."""
+
+    file: str | None = None
+    """The calibration file; it may move between a run and its resumption (the record keeps its numbers)."""
+    quantile: Number = Field(DEFAULT_QUANTILE, gt=0, le=1)
+    scale: Number = Field(DEFAULT_SCALE, gt=0)
+    reference: str = ""
+    sha256: str = ""
+    asr_settings: dict = Field(default_factory=dict)
+    languages: dict[Language, dict] = Field(default_factory=dict)
+    """Language → threshold and the human-speech numbers behind it, errors included."""
+
+    @model_validator(mode="after")
+    def _recompute(self) -> CalibrationRule:
+        if self.file is None and not self.languages:
+            raise ValueError("give the calibration file: calibration.file or --calibration FILE")
+        try:
+            self.languages = {
+                lang: language_numbers(e["errors"], e["metric"], self.quantile, self.scale)
+                for lang, e in self.languages.items()
+            }
+        except (KeyError, TypeError):
+            raise ValueError("the recorded calibration is damaged: give the calibration file again") from None
+        return self
+
+    def loaded(self) -> CalibrationRule:
+        """This rule with its file's measurements read in (itself when they are already the file's)."""
+        sha = sha256_file(self.file) if self.file is not None and Path(self.file).is_file() else None
+        if self.languages and (sha is None or sha == self.sha256):
+            return self
+        if self.file is None:
+            raise AudioMLQAError("give the calibration file: calibration.file or --calibration FILE")
+        doc = read_calibration(self.file)
+        return self.model_copy(
+            update={
+                "reference": doc["reference"]["name"],
+                "sha256": sha or sha256_file(self.file),
+                "asr_settings": doc["asr_settings"],
+                "languages": calibrated_thresholds(doc, self.quantile, self.scale),
+            }
+        )
+
+    def describe(self, lang: str) -> str:
+        """The rule and numbers behind ``lang``'s threshold, in words (manifest rows, summary, card)."""
+        c = self.languages[lang]
+        return (
+            f"calibrated: {self.scale:g} × p{100 * self.quantile:g} of the ASR's {c['metric'].upper()} on {c['n']} "
+            f"human clips ({self.reference}; median {c['median']:.3f}, p90 {c['p90']:.3f})"
+        )
+
+
+def _calibration_file(value):
+    return {"file": value} if isinstance(value, (str, Path)) else value
+
+
+def default_tts_map() -> dict[str, TTSChoice]:
+    """The offline default: Kokoro-82M where it is intelligible to Whisper, eSpeak NG for ar and vi
+    (Kokoro has no voice for them)."""
+    kokoro = {lang: KokoroChoice(backend="kokoro") for lang in ("en", "de", "es", "hi", "zh")}
+    return {"default": EspeakChoice(), **kokoro}
+
+
+class SynthesisConfig(Settings):
+    """Everything a synthesis run is made of; a recipe is this as YAML."""
+
+    source: str = PACKAGED_SAMPLE
+    source_lang: Annotated[str, BeforeValidator(as_validator(lambda v: (parse_pair(v), v)[1]))] | None = None
+    """The language of a SQuAD file whose name does not say it: ``de``, or ``de-en`` (context de, question en)."""
+    split: Literal["dev", "validation", "test"] = "dev"
+    languages: list[Language] | None = None
+    pairs: list[Annotated[str, BeforeValidator(as_validator(parse_pair))]] | None = None
+    cross_lingual: bool = False
+    per_language: Integer | None = Field(None, ge=1)
+    seed: Integer = 0
+    limit: Integer | None = Field(None, ge=1)
+    output: str = DEFAULT_OUTPUT
+    tts: dict[Language | Literal["default"], TTSChoice] = Field(default_factory=default_tts_map)
+    """Language → choice, ``default`` for the rest; a recipe's map replaces this one as a whole."""
+    unverified: list[Language] = Field(default_factory=lambda: list(DEFAULT_UNVERIFIED))
+    rates: list[Number] = Field(default_factory=lambda: [1.0, 0.85], min_length=1)
+    asr: ASRSettings = Field(default_factory=lambda: FasterWhisperSettings.model_validate(DEFAULT_ASR))
+    metric: dict[Language, Literal["wer", "cer"]] = Field(default_factory=dict)
+    thresholds: dict[Language, Number] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    max_attempts: Integer = Field(3, ge=1)
+    batch_size: Integer = Field(16, ge=1)
+    workers: Integer = Field(1, ge=1)
+    shard: tuple[int, int] = (0, 1)
+    overlap: bool = True
+    """Speak the next batch while the ASR judges this one (same clips, same rows; False: take turns)."""
+    calibration: Annotated[CalibrationRule, BeforeValidator(_calibration_file)] | None = None
+    """A calibration file (``audiomlqa calibrate``), or ``{file, quantile, scale}``: thresholds from human speech."""
+
+    RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("workers", "batch_size", "limit", "output", "overlap")
+    """Fields that may change between a run and its resumption without changing any result."""
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value):
+        if isinstance(value, str):
+            try:
+                return parse_shard(value)
+            except AudioMLQAError as e:
+                raise ValueError(str(e)) from None
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value) or not 0 <= value[0] < value[1]:
+                raise ValueError(f"bad shard {value[0]}/{value[1]}: use i/N with 0 ≤ i < N")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value):
+        for lang, t in value.items():
+            if t < 0:
+                raise ValueError(f"threshold for {lang} must be non-negative, not {t}")
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value):
+        if any(r <= 0 for r in value):
+            raise ValueError("rates must be positive speed factors")
+        return value
+
+    def calibration_problem(self) -> str | None:
+        """Why the (loaded) calibration does not hold for this run: it only holds for the ASR judge and metrics it
+        was measured with."""
+        cal = self.calibration
+        if cal is None:
+            return None
+        ours = comparable_asr_settings(self.asr.model_dump(mode="json"))
+        if ours != cal.asr_settings:
+            return (
+                f"{cal.file} was measured with ASR {json.dumps(cal.asr_settings)}, this run judges with "
+                f"{json.dumps(ours)}: run audiomlqa calibrate with the same --recipe / --asr-model"
+            )
+        for lang, c in cal.languages.items():
+            if c["metric"] != self.metric_for(lang):
+                return (
+                    f"{cal.file} measured {lang} by {c['metric'].upper()}, this run scores it by "
+                    f"{self.metric_for(lang).upper()}: calibrate with the same metric"
+                )
+        return None
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str | None = None) -> SynthesisConfig:
+        return resolve_calibration(parse(cls, data, where), where)
+
+    def tts_for(self, lang: str) -> TTSChoice:
+        return self.tts.get(lang) or self.tts.get("default") or EspeakChoice()
+
+    def metric_for(self, lang: str) -> str:
+        return self.metric.get(lang, DEFAULT_METRIC[lang])
+
+    def threshold_for(self, lang: str) -> float:
+        if self.calibration is not None and lang in self.calibration.languages:
+            return self.calibration.languages[lang]["threshold"]
+        return self.thresholds.get(lang, DEFAULT_THRESHOLDS[lang])
+
+    def threshold_rule(self, lang: str) -> str:
+        """Where ``lang``'s threshold comes from, in words (manifest rows carry this)."""
+        return self.rule_for(lang).rule
+
+    def rule_for(self, lang: str) -> ThresholdRule:
+        """Where ``lang``'s threshold comes from, as run.json records it."""
+        threshold, metric = self.threshold_for(lang), self.metric_for(lang)
+        cal = self.calibration
+        if cal is not None and lang in cal.languages:
+            numbers = cal.languages[lang]
+            return ThresholdRule(
+                "calibrated",
+                threshold,
+                metric,
+                cal.describe(lang),
+                cal.quantile,
+                cal.scale,
+                numbers["n"],
+                cal.reference,
+            )
+        why = "; no human reference speech for it in the calibration" if cal is not None else ""
+        return ThresholdRule("fixed", threshold, metric, f"fixed: {threshold} ({metric.upper()}{why})")
+
+    def fingerprint(self) -> dict:
+        """The settings the results depend on (run.json's ``config``): a resumed run must have the same. A
+        calibration file may move; its checksum and numbers may not change."""
+        exclude: dict = dict.fromkeys(self.RUNTIME_ONLY, True)
+        if self.calibration is not None:
+            exclude["calibration"] = {"file"}
+        return self.model_dump(mode="json", exclude=exclude)
+
+    @property
+    def suffix(self) -> str:
+        i, n = self.shard
+        return "" if n == 1 else f"-{i}-of-{n}"
+
+
+def resolve_calibration(cfg: SynthesisConfig, where: str | None = None) -> SynthesisConfig:
+    """``cfg`` with its calibration file read in and checked against its judge: the one place a config touches
+    a file, after validation (which reads none)."""
+    if cfg.calibration is None:
+        return cfg
+    prefix = f"{where}: calibration: " if where else "calibration: "
+    try:
+        cfg = cfg.model_copy(update={"calibration": cfg.calibration.loaded()})
+    except AudioMLQAError as e:
+        raise AudioMLQAError(prefix + str(e)) from None
+    problem = cfg.calibration_problem()
+    if problem:
+        raise AudioMLQAError(prefix + problem)
+    return cfg
+
+
+def load_synthesis_config(
+    recipe: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    tts: str | None = None,
+    asr_model: str | None = None,
+    **options,
+) -> SynthesisConfig:
+    """A recipe (or the defaults), then command-line options (None: not given), then ``key=value`` overrides.
+    ``tts`` names one backend for every language; ``asr_model`` keeps the recipe's ASR settings but its model."""
+    data = load_yaml(recipe) if recipe else {}
+    data.update({k: v for k, v in options.items() if v is not None})
+    if tts:
+        data["tts"] = {"default": {"backend": tts}}
+    if asr_model:
+        asr = data.get("asr", DEFAULT_ASR)
+        data["asr"] = {**(asr if isinstance(asr, dict) else {}), "model": asr_model}
+    where = str(recipe) if recipe else None
+    return resolve_calibration(with_overrides(SynthesisConfig, data, overrides, where), where)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
+        raise AudioMLQAError(f"bad shard {text!r}: write i/N with 0 ≤ i < N, e.g. 0/4")
+    return int(m.group(1)), int(m.group(2))
+
+
+def in_shard(pair: str, qid: str, shard: tuple[int, int]) -> bool:
+    i, n = shard
+    return n == 1 or int(hashlib.sha256(f"{pair}:{qid}".encode()).hexdigest(), 16) % n == i
