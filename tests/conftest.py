@@ -1,6 +1,7 @@
-"""Shared fixtures: the packaged MLQA sample and, when present, the full MLQA dev set beside the repo; the ``slow``
-marker of the two tiers (``pytest -m "not slow"``: the quick tier, a few minutes on 2 cores, every module still
-exercised; ``pytest``: everything)."""
+"""Shared fixtures: the packaged MLQA sample and, when present, the full MLQA dev set beside the repo; what several
+modules build once per session (a spoken dataset, a tiny Whisper); and the ``slow`` marker of the two tiers:
+``pytest -m "not slow"`` (the quick tier, under 3 minutes on 2 cores, every module still exercised) and ``pytest``
+(everything)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ SHARED_MLQA = Path(os.environ.get("AUDIOMLQA_MLQA_DIR", ROOT.parent / "shared" /
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "slow: a test of tens of seconds or more on 2 cores (training runs, launches of several processes, kills and"
-        " resumes, real Whisper on many clips); the quick tier, pytest -m 'not slow', leaves them out",
+        "slow: left out of the quick tier (pytest -m 'not slow'): training runs, launches of several processes,"
+        " kills and resumes, Whisper base on many clips, and the tests that need a spoken dataset or a served model"
+        " built for them; the quick tier keeps a cheaper test of every module",
     )
 
 

@@ -24,20 +24,6 @@ def test_reader_sees_every_whisper_base_tensor():
     assert variables["decoder/projection/weight"] is variables["decoder/embeddings/weight"]  # an alias
 
 
-@pytest.fixture(scope="module")
-def hf():
-    """Whisper base converted to transformers (loaded once for every clip)."""
-    from transformers import WhisperForConditionalGeneration
-
-    return WhisperForConditionalGeneration.from_pretrained(whisper_base_transformers_dir()).eval()
-
-
-@pytest.fixture(scope="module")
-def ct():
-    """Whisper base in CTranslate2, float32 as the converted weights are."""
-    return load_asr("faster-whisper", compute_type="float32")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("lang", "text"),
@@ -47,8 +33,12 @@ def ct():
         ("zh", "北京是中国的首都。"),
     ],
 )
-def test_converted_model_decodes_the_same_tokens_as_ctranslate2(lang, text, hf, ct):
+def test_converted_model_decodes_the_same_tokens_as_ctranslate2(lang, text):
     from faster_whisper.tokenizer import Tokenizer
+    from transformers import WhisperForConditionalGeneration
+
+    hf = WhisperForConditionalGeneration.from_pretrained(whisper_base_transformers_dir()).eval()
+    ct = load_asr("faster-whisper", compute_type="float32")
 
     tts = load_backend("espeak")
     audio = prepare(tts.synthesize(text, lang, tts.voices(lang)[0])).samples

@@ -20,11 +20,6 @@ def kokoro():
     return load_backend("kokoro")
 
 
-@pytest.fixture(scope="module")
-def whisper_base():
-    return load_asr("faster-whisper")
-
-
 @pytest.mark.parametrize(
     ("lang", "text", "expected"),
     [
@@ -53,12 +48,12 @@ def test_espeak_language_switches_and_ties_are_removed():
     ("lang", "text", "limit"),
     [("en", "How long is the river in the north of the country?", 0.5), ("zh", "这座城市的人口有多少？", 0.6)],
 )
-def test_round_trip_through_whisper_base(kokoro, whisper_base, lang, text, limit):
+def test_round_trip_through_whisper_base(kokoro, lang, text, limit):
     """Kokoro speaks, not noise: bounds far above what this clip measures (WER 0, CER about 0.2), so that the kernels
     of another CPU cannot flip the verdict; the filter's thresholds are tested with forced outcomes elsewhere."""
     speech = kokoro.synthesize(text, lang, "jm_kumo")
     assert speech.sample_rate == 24000 and 1.0 < speech.duration < 8.0
-    heard = whisper_base.transcribe([prepare(speech).samples], lang, [text])[0]
+    heard = load_asr("faster-whisper").transcribe([prepare(speech).samples], lang, [text])[0]
     metric = "cer" if lang == "zh" else "wer"
     assert error_rate(normalize_for_asr(text, lang), normalize_for_asr(heard, lang), metric) <= limit, heard
 
