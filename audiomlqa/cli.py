@@ -8,13 +8,16 @@ model library (torch, transformers).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 
 from audiomlqa import __version__
@@ -65,11 +68,31 @@ def one_line_errors(fn):
         except AudioMLQAError as e:
             typer.echo(f"error: {mask_secrets(str(e))}", err=True)  # the last guard: no key's value in a message
             raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise  # the command's own exit, or click's usage errors: not ours to rewrite
         except KeyboardInterrupt:
             typer.echo("interrupted: finished work is kept; rerun the same command to resume", err=True)
             raise typer.Exit(130) from None
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+                _bug_report(e)
+            where = f" writing {e.filename}" if e.filename else ""
+            typer.echo(f"error: {e.strerror}{where}: free space (or write elsewhere) and rerun; finished work is kept",
+                       err=True)  # fmt: skip
+            raise typer.Exit(2) from None
+        except Exception as e:  # noqa: BLE001 - a bug: its traceback, masked like every message
+            _bug_report(e)
 
     return wrapper
+
+
+def _bug_report(error: BaseException) -> None:
+    """A failure the tool did not foresee is a bug: the traceback goes to stderr for the report, with every secret's
+    value masked (a server's reply or a request's headers may sit in an exception's message)."""
+    text = "".join(traceback.format_exception(error))
+    typer.echo(mask_secrets(text).rstrip() + "\nThis is a bug in audiomlqa: please report it with the lines above.",
+               err=True)  # fmt: skip
+    raise typer.Exit(1) from None
 
 
 @contextlib.contextmanager
@@ -191,6 +214,12 @@ def _show(result, as_json: bool, markdown: bool, csv: Optional[Path], output: Op
         print_tables(result.tables(), markdown=markdown)
 
 
+LIMIT_HELP = (
+    "At most this many questions in all (smoke runs), taking the pairs in turn: --languages en,de --limit 5 gives "
+    "3 en and 2 de. For N of every pair use --per-language N."
+)
+
+
 @app.command()
 @one_line_errors
 def questions(
@@ -212,7 +241,7 @@ def questions(
         Optional[int], typer.Option(help="Keep N questions per pair (seeded, deterministic).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the per-language sample.")] = 0,
-    limit: Annotated[Optional[int], typer.Option(help="Keep at most this many questions in all.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help=LIMIT_HELP)] = None,
     lang: Annotated[Optional[str], typer.Option(help=LANG_HELP)] = None,
 ) -> None:
     """Print the selected questions as JSON lines (what synthesize would speak)."""
@@ -263,7 +292,9 @@ def synthesize(
     pairs: Annotated[Optional[str], typer.Option(help="Comma-separated context-question pairs, e.g. de,de-en.")] = None,
     per_language: Annotated[Optional[int], typer.Option(help="Questions per pair (seeded sample).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and TTS.")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many questions (smoke runs).")] = None,
+    limit: Annotated[
+        Optional[int], typer.Option(help=LIMIT_HELP + " Chosen before --shard: the shards split these.")
+    ] = None,
     output: SynthOutput = None,
     tts: SynthTTS = None,
     asr_model: AsrModel = None,
@@ -334,6 +365,13 @@ def calibrate(
     language_column: Annotated[Optional[str], typer.Option(help="Dataset column with the language.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the calibration as one JSON document.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    allow_implausible: Annotated[
+        bool,
+        typer.Option(
+            help="Write a language whose error on human speech is implausible (median above 0.5, a clip above 1.5, "
+            "an empty transcript) anyway, marked as such in the file and the dataset card."
+        ),
+    ] = False,
 ) -> None:
     """Measure the ASR judge's error on human speech per language; `synthesize --calibration FILE` sets thresholds."""
     from audiomlqa.synthesis import calibrate_filter, calibration_table, load_synthesis_config, read_reference
@@ -343,7 +381,7 @@ def calibrate(
         reference, lang=lang, config=config, split=split, text_column=text_column, language_column=language_column
     )
     with _results_only_stdout():
-        doc = calibrate_filter(cfg, ref, output, progress=not quiet)
+        doc = calibrate_filter(cfg, ref, output, progress=not quiet, allow_implausible=allow_implausible)
     if ref.skipped:
         _log("skipped (not MLQA languages): " + ", ".join(f"{k} {v}" for k, v in sorted(ref.skipped.items())))
     _log(f"wrote {output}")

@@ -2,16 +2,20 @@
 
 The download can resume (a ``.part`` file and an HTTP ``Range`` request). It is checked against a pinned sha256
 before anything is unpacked, and every step ends in a rename, so a killed run never leaves half an archive or half
-a folder. Machines without network are common: a ``file://`` URL takes a copy fetched elsewhere.
+a folder. Machines without network are common: a ``file://`` URL takes a copy fetched elsewhere. No more than the
+pinned size is ever written (a wrong or hostile server cannot fill the disk), and a full disk is one line that
+keeps what arrived: the rerun resumes.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import re
 import shutil
 import ssl
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -47,13 +51,17 @@ def download_mlqa(
     *,
     url: str | None = None,
     sha256: str | None = None,
+    size: int | None = None,
     progress: bool = True,
     log: Log | None = None,
 ) -> Path:
     """Fetch, verify and unpack MLQA v1 under ``to``; returns ``to/MLQA_V1``. Each step already done is skipped:
-    a complete folder returns at once, a verified archive is not fetched again, a partial one is resumed."""
+    a complete folder returns at once, a verified archive is not fetched again, a partial one is resumed.
+    ``size`` caps the bytes fetched; the official archive's pinned size is the cap unless another ``sha256``
+    is given (then no cap unless ``size`` is)."""
     root = Path(to)
     expected = _checked_sha256(sha256 or MLQA_SHA256)
+    cap = size if size is not None else MLQA_SIZE if expected == MLQA_SHA256 else None
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -64,10 +72,11 @@ def download_mlqa(
         say(f"{folder} is already unpacked")
         return folder
     archive = root / ARCHIVE
+    _check_writable(root)
     if archive.is_file() and sha256_file(archive) == expected:
         say(f"{archive} is already downloaded and verified")
     else:
-        _fetch(url or MLQA_URL, archive, expected, progress, say)
+        _fetch(url or MLQA_URL, archive, expected, cap, progress, say)
     _unpack(archive, folder, expected)
     say(f"unpacked {archive} into {folder}")
     return folder
@@ -81,6 +90,15 @@ def _checked_sha256(value: str) -> str:
     return digest
 
 
+def _check_writable(root: Path) -> None:
+    """Try a write before the network: a read-only ``--to`` found after 72 MiB arrived is a wasted download."""
+    try:
+        with tempfile.TemporaryFile(dir=root, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise AudioMLQAError(f"cannot write in {root}: {e.strerror or e}; give a writable folder (--to)") from None
+
+
 def _is_complete(folder: Path, expected: str) -> bool:
     marker = folder / MARKER
     return marker.is_file() and marker.read_text(encoding="utf-8").strip() == expected
@@ -91,17 +109,36 @@ def part_path(archive: Path) -> Path:
     return archive.with_name(archive.name + ".part")
 
 
-def _fetch(url: str, archive: Path, expected: str, progress: bool, say: Log) -> None:
+class _Oversize(Exception):
+    """More bytes than the expected size: the part file is garbage, and the download stops at once."""
+
+
+class _WriteFailed(Exception):
+    """Writing the part file failed (a full disk, a file size limit): what arrived is kept for the resume."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _fetch(url: str, archive: Path, expected: str, cap: int | None, progress: bool, say: Log) -> None:
     """Download ``url`` to the part file, verify it, then rename it to ``archive``."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(archive)
     scheme = urlsplit(url).scheme.lower()
-    if scheme == "file":
-        _copy_local(url, part, progress, say)
-    elif scheme in ("http", "https"):
-        _download_http(url, part, progress, say)
-    else:
-        raise AudioMLQAError(f"{url}: unsupported URL; give an http://, https:// or file:// one")
+    try:
+        if scheme == "file":
+            _copy_local(url, part, cap, progress, say)
+        elif scheme in ("http", "https"):
+            _download_http(url, part, cap, progress, say)
+        else:
+            raise AudioMLQAError(f"{url}: unsupported URL; give an http://, https:// or file:// one")
+    except _Oversize as e:
+        part.unlink(missing_ok=True)
+        raise AudioMLQAError(
+            f"{url}: {e}, more than the {cap} bytes of the archive; the partial download was removed: check --url"
+        ) from None
+    except _WriteFailed as e:
+        raise AudioMLQAError(_disk_message(e.error, part.parent, f"the download resumes from {part}")) from None
     actual = sha256_file(part)
     if actual != expected:
         part.unlink(missing_ok=True)
@@ -113,27 +150,51 @@ def _fetch(url: str, archive: Path, expected: str, progress: bool, say: Log) -> 
     say(f"verified sha256 of {archive}")
 
 
-def _copy_local(url: str, part: Path, progress: bool, say: Log) -> None:
+def _disk_message(error: OSError, folder: Path, kept: str) -> str:
+    """One line for a failed write: a full disk names the folder to free, anything else gives the OS's reason."""
+    if error.errno == errno.ENOSPC:
+        return f"no space left on {folder}; free space and rerun: {kept}"
+    return f"cannot write in {folder}: {error.strerror or first_line(error)}; fix that and rerun: {kept}"
+
+
+def _copy_local(url: str, part: Path, cap: int | None, progress: bool, say: Log) -> None:
     """A ``file://`` URL: copy the file, carrying on from the part file's length when that is a prefix size."""
     source = Path(urllib.request.url2pathname(urlsplit(url).path))
     if not source.is_file():
         raise AudioMLQAError(f"{source}: no such file (from --url {url})")
     total = source.stat().st_size
-    offset = part.stat().st_size if part.exists() else 0
+    if cap is not None and total > cap:
+        raise _Oversize(f"the file has {total} bytes")
+    offset = _part_size(part, cap)
     if offset > total:
         offset = 0
     if offset:
         say(f"resuming {part} at byte {offset}")
-    with open(source, "rb") as src, open(part, "r+b" if offset else "wb") as out:
+    with open(source, "rb") as src, _open_part(part, "r+b" if offset else "wb") as out:
         src.seek(offset)
         out.seek(offset)
         out.truncate()
-        _stream(src, out, _label(url), total, offset, progress)
+        _stream(src, out, _label(url), total, offset, cap, progress)
 
 
-def _download_http(url: str, part: Path, progress: bool, say: Log) -> None:
-    """Resume with ``Range: bytes=N-``: append on 206, start over on 200. Network failures become one line."""
+def _part_size(part: Path, cap: int | None) -> int:
+    """Where a resume starts: the part file's length, or 0 when it is already longer than the whole archive."""
     offset = part.stat().st_size if part.exists() else 0
+    return 0 if cap is not None and offset > cap else offset
+
+
+def _open_part(part: Path, mode: str) -> BinaryIO:
+    """Unbuffered: each chunk reaches the file at once (a kill keeps it), and a failed write leaves no buffer
+    that closing would try, and fail, to write again."""
+    try:
+        return open(part, mode, buffering=0)  # noqa: SIM115 - the callers close it
+    except OSError as e:
+        raise _WriteFailed(e) from None
+
+
+def _download_http(url: str, part: Path, cap: int | None, progress: bool, say: Log) -> None:
+    """Resume with ``Range: bytes=N-``: append on 206, start over on 200. Network failures become one line."""
+    offset = _part_size(part, cap)
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     request = urllib.request.Request(url, headers=headers)
     try:
@@ -142,8 +203,10 @@ def _download_http(url: str, part: Path, progress: bool, say: Log) -> None:
             if offset and start:
                 say(f"resuming {part} at byte {start}")
             total = _expected_total(response, start)
-            with open(part, "ab" if start else "wb") as out:
-                _stream(response, out, _label(url), total, start, progress)
+            if cap is not None and total is not None and total > cap:
+                raise _Oversize(f"the server announces {total} bytes")  # announced: refused before a byte of it is read
+            with _open_part(part, "ab" if start else "wb") as out:
+                _stream(response, out, _label(url), total, start, cap, progress)
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:  # the part file already holds every byte; the sha256 check decides
             return
@@ -181,14 +244,32 @@ def _label(url: str) -> str:
 
 
 def _stream(
-    src: BinaryIO | http.client.HTTPResponse, out: BinaryIO, label: str, total: int | None, done: int, progress: bool
+    src: BinaryIO | http.client.HTTPResponse,
+    out: BinaryIO,
+    label: str,
+    total: int | None,
+    done: int,
+    cap: int | None,
+    progress: bool,
 ) -> None:
-    """Copy in chunks, flushing each so a kill keeps every byte already received for the resume."""
+    """Copy in chunks to the unbuffered ``out`` (a kill keeps every byte already received for the resume); stop
+    as soon as more than ``cap`` bytes arrive."""
     with byte_bar(label, total, completed=done, enabled=progress) as bar:
         while chunk := src.read(CHUNK):
-            out.write(chunk)
-            out.flush()
+            done += len(chunk)
+            if cap is not None and done > cap:
+                raise _Oversize(f"the server sent {done} bytes")
+            _write_all(out, chunk)
             bar.advance(len(chunk))
+
+
+def _write_all(out: BinaryIO, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    try:
+        while view:
+            view = view[out.write(view) :]
+    except OSError as e:
+        raise _WriteFailed(e) from None
 
 
 @contextmanager
@@ -209,6 +290,7 @@ def _unpack(archive: Path, folder: Path, expected: str) -> None:
     """Extract into a hidden sibling, check it, mark it complete, then rename it into place."""
     work = temporary_name(folder)
     shutil.rmtree(work, ignore_errors=True)
+    kept = f"the verified {archive} is kept, only unpacking is redone"
     try:
         with zipfile.ZipFile(archive) as z:
             for name in z.namelist():
@@ -224,5 +306,7 @@ def _unpack(archive: Path, folder: Path, expected: str) -> None:
         replace_dir(unpacked, folder)
     except (zipfile.BadZipFile, zipfile.LargeZipFile) as e:
         raise AudioMLQAError(f"{archive}: not a readable zip ({first_line(e)}); delete it and rerun") from None
+    except OSError as e:  # a full disk while extracting: the hidden folder goes, the archive stays
+        raise AudioMLQAError(_disk_message(e, folder.parent, kept)) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)

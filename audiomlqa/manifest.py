@@ -1,6 +1,10 @@
 """A synthesis run's two records: the append-only manifest (one :class:`Attempt` per JSON line, safe against
 ``kill -9``) and ``run.json`` (:class:`RunRecord`: the settings, voices, judge and threshold rules of the run).
 
+The two are bound together: every row records the hash of the settings it was judged under (:func:`settings_hash`
+of run.json's ``config``), and run.json carries a checksum of its own content, so a damaged, deleted or swapped
+record is found out (:func:`read_run_record`) instead of silently describing rows it did not make.
+
 Rows are appended and fsynced batch by batch. A run killed mid-write leaves at most one truncated
 last line; :func:`read_manifest` drops it (and :func:`repair` cuts it off before appending), so a
 rerun resumes exactly where the last complete row ended. A damaged line anywhere else is not
@@ -10,16 +14,25 @@ guessed at: it is reported with its line number and nothing is changed.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field, Strict, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.utils.files import inside, sha256_file
+from audiomlqa.utils.files import inside, open_regular, sha256_of
+
+Count = Annotated[StrictInt, Field(ge=0)]
+NonNegative = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+"""A non-negative finite number (an int is a number too; a bool or a string is not)."""
+Positive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 
 @dataclass
@@ -31,43 +44,46 @@ class Attempt:
     they lack take the defaults below.
     """
 
-    id: str
-    pair: str
-    context_lang: str
-    question_lang: str
-    attempt: int
+    id: StrictStr
+    pair: StrictStr
+    context_lang: StrictStr
+    question_lang: StrictStr
+    attempt: Count
     """0, 1, …: the how-manieth try at this question (it picks the voice, rate and seed)."""
-    backend: str
-    voice: str
-    seed: int
-    rate: float
-    text: str
+    backend: StrictStr
+    voice: StrictStr
+    seed: StrictInt
+    rate: Positive
+    text: StrictStr
     """The question as written in the source."""
-    spoken_text: str
+    spoken_text: StrictStr
     """What the TTS was given (whitespace collapsed, escapes removed)."""
-    audio: str | None = None
+    audio: StrictStr | None = None
     """The clip, relative to the output folder (None when no audio was made)."""
-    audio_bytes: int | None = None
-    audio_sha256: str | None = None
+    audio_bytes: Count | None = None
+    audio_sha256: StrictStr | None = None
     """Size and checksum of the clip as written: resuming and publishing check it is still the same file."""
-    duration: float = 0.0
-    sample_rate: int = SAMPLE_RATE
-    asr_model: str = ""
-    transcript: str | None = None
-    reference_norm: str | None = None
-    transcript_norm: str | None = None
-    metric: str = "wer"
-    error: float | None = None
-    threshold: float = 0.0
-    threshold_rule: str | None = None
+    duration: NonNegative = 0.0
+    sample_rate: Annotated[StrictInt, Field(gt=0)] = SAMPLE_RATE
+    asr_model: StrictStr = ""
+    transcript: StrictStr | None = None
+    reference_norm: StrictStr | None = None
+    transcript_norm: StrictStr | None = None
+    metric: StrictStr = "wer"
+    error: NonNegative | None = None
+    threshold: Annotated[float, Strict(), Field(ge=0)] = 0.0
+    threshold_rule: StrictStr | None = None
     """Where the threshold came from: ``fixed: …`` or ``calibrated: …`` with the human-speech numbers behind it."""
-    verified: bool = True
+    verified: StrictBool = True
     """False where the ASR model cannot check the language: the threshold only catches gross failures."""
-    accepted: bool = False
-    reason: str | None = None
-    tts_license: str = ""
-    tts_seconds: float = 0.0
-    asr_seconds: float = 0.0
+    accepted: StrictBool = False
+    reason: StrictStr | None = None
+    tts_license: StrictStr = ""
+    tts_seconds: NonNegative = 0.0
+    asr_seconds: NonNegative = 0.0
+    settings: StrictStr | None = None
+    """:func:`settings_hash` of the settings the row was judged under (None in rows of earlier versions): a run
+    resumed or published with other settings is found out."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -83,8 +99,14 @@ class Attempt:
 
     @classmethod
     def from_dict(cls, row: dict) -> Attempt:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in row.items() if k in known})
+        """A row read back, its types and ranges checked (unknown fields, as of later versions, are ignored);
+        raises pydantic's ``ValidationError``."""
+        return _attempt_adapter().validate_python(row)
+
+
+@functools.cache
+def _attempt_adapter() -> TypeAdapter:
+    return TypeAdapter(Attempt)
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,9 @@ class ThresholdRule:
     scale: float | None = None
     clips: int | None = None
     reference: str | None = None
+    cap: float | None = None
+    """A calibrated threshold's ceiling (``THRESHOLD_CAP``); ``capped``: whether the rule's value was above it."""
+    capped: bool | None = None
 
     def to_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None or k == "threshold"}
@@ -143,8 +168,14 @@ class RunRecord:
         """The calibration the run's thresholds came from (its numbers, reference and sha256), or {}."""
         return self.config.get("calibration") or {}
 
+    @property
+    def settings_hash(self) -> str:
+        """What every row of this run records as its ``settings``."""
+        return settings_hash(self.config)
+
     def to_dict(self) -> dict:
-        return {
+        """The record as run.json holds it, with the checksum of its content."""
+        doc = {
             "command": self.command,
             "thresholds": {lang: rule.to_dict() for lang, rule in self.thresholds.items()},
             "config": self.config,
@@ -155,6 +186,7 @@ class RunRecord:
             "asr": self.asr,
             "packages": self.packages,
         }
+        return {**doc, "checksum": canonical_sha256(doc)}
 
     @classmethod
     def from_dict(cls, doc: dict) -> RunRecord:
@@ -181,8 +213,43 @@ class RunRecord:
         )
 
 
+def canonical_sha256(doc: object) -> str:
+    """sha256 of ``doc`` as canonical JSON (sorted keys, no spaces, ASCII): the same for any layout of the file."""
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def settings_hash(config: dict) -> str:
+    """The hash of a run's settings (run.json's ``config``) that every row judged under them records."""
+    return canonical_sha256(config)
+
+
+class DamagedRecord(AudioMLQAError):
+    """run.json is there but cannot be trusted (not JSON, not a record, or its checksum does not match)."""
+
+
+def read_run_record(path: Path) -> RunRecord:
+    """run.json, its checksum verified (records of earlier versions have none and are read as they are). Raises
+    :class:`DamagedRecord` (whose message says what is wrong, in a few words) for a damaged one."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except OSError as e:
+        raise DamagedRecord(f"cannot be read ({e.strerror or e})") from None
+    except ValueError:
+        raise DamagedRecord("is damaged (not JSON)") from None
+    try:
+        record = RunRecord.from_dict(doc)
+    except (ValueError, TypeError, AttributeError):
+        raise DamagedRecord("is damaged (not a run record)") from None
+    checksum = doc.pop("checksum", None)
+    if checksum is not None and checksum != canonical_sha256(doc):
+        raise DamagedRecord("is damaged (its checksum does not match its content: edited or corrupted)")
+    return record
+
+
 def read_manifest(path: Path) -> list[Attempt]:
-    """All complete rows; a truncated final line (from a killed run) is ignored."""
+    """All complete rows, their types checked; a truncated final line (from a killed run) is ignored. A row that is
+    not JSON, or holds a value of the wrong type or out of range, fails in one line naming the file and line."""
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -192,15 +259,33 @@ def read_manifest(path: Path) -> list[Attempt]:
         if not line.strip():
             continue
         try:
-            row = Attempt.from_dict(json.loads(line))
-        except (ValueError, TypeError, AttributeError):
+            doc = json.loads(line)
+        except ValueError:
             if i == len(lines):  # no newline after it: an interrupted append
                 break
             raise AudioMLQAError(
                 f"{path}: line {i} is not a JSON row; the manifest is damaged (fix or delete that line, then rerun)"
             ) from None
-        rows.append(row)
+        rows.append(_row(path, i, doc))
     return rows
+
+
+def _row(path: Path, line: int, doc: object) -> Attempt:
+    if not isinstance(doc, dict):
+        raise AudioMLQAError(
+            f"{path}: line {line} is not a JSON row (an object); the manifest is damaged "
+            "(fix or delete that line, then rerun)"
+        )
+    try:
+        return Attempt.from_dict(doc)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(map(str, err["loc"])) or "the row"
+        got = f" (got {json.dumps(err['input'], ensure_ascii=True)[:40]})" if err["type"] != "missing" else ""
+        raise AudioMLQAError(
+            f"{path}: line {line}: {where}: {err['msg'].lower()}{got}; the manifest is damaged "
+            "(fix or delete that line, then rerun)"
+        ) from None
 
 
 def repair(path: Path) -> None:
@@ -228,22 +313,34 @@ def append_rows(path: Path, rows: Iterable[Attempt]) -> None:
         raise AudioMLQAError(f"cannot append to {path}: {e.strerror or e}; free space and rerun to resume") from None
 
 
+FLAC_MAGIC = b"fLaC"
+"""The first four bytes of every FLAC file: what a clip must start with to be published or trained on."""
+
+
 def clip_problem(root: Path, row: Attempt) -> str | None:
-    """Why the clip of ``row`` cannot be relied on (None when it can): missing, outside ``root``, or not the file
-    that was written (size or checksum changed). Rows of earlier versions have no checksum: existence is checked."""
+    """Why the clip of ``row`` cannot be relied on (None when it can): missing, not FLAC, or not the file that was
+    written (size or checksum changed); rows of earlier versions have no checksum, the rest is checked. A clip
+    outside ``root`` (as written or through a link), a link itself or not a regular file is no damage a rerun
+    repairs but a planted entry: refused in one line (AudioMLQAError) naming the row."""
 
     if not row.audio:
         return None
     try:
         path = inside(root, row.audio, "audio path")
+        with open_regular(path, f"audio path {row.audio!r}", within=root) as f:
+            if row.audio_bytes is not None and os.fstat(f.fileno()).st_size != row.audio_bytes:
+                return f"{row.audio}: changed size"
+            if f.read(len(FLAC_MAGIC)) != FLAC_MAGIC:
+                return f"{row.audio}: not a FLAC file"
+            f.seek(0)
+            if row.audio_sha256 is not None and sha256_of(f) != row.audio_sha256:
+                return f"{row.audio}: changed content"
     except AudioMLQAError as e:
-        return str(e)
-    if not path.is_file():
-        return "missing"
-    if row.audio_bytes is not None and path.stat().st_size != row.audio_bytes:
-        return "changed size"
-    if row.audio_sha256 is not None and sha256_file(path) != row.audio_sha256:
-        return "changed content"
+        raise AudioMLQAError(f"row {row.pair}/{row.id} (attempt {row.attempt}): {e}") from None
+    except FileNotFoundError:
+        return f"{row.audio}: missing"
+    except OSError as e:
+        return f"{row.audio}: unreadable ({e.strerror or e})"
     return None
 
 

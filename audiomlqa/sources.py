@@ -4,17 +4,22 @@ Hugging Face dataset (a local folder or a Hub id), and how a subset of them is c
 Every loader returns :class:`Question` records in file order. Selection is deterministic and
 independent of file order and Python version: ``per_language=N`` keeps the N questions whose
 ``sha256(f"{seed}:{id}")`` ranks lowest, so N=100 is a subset of N=250 for the same seed and the
-same question id is picked in every pair that contains it.
+same question id is picked in every pair that contains it. ``limit=N`` then takes the pairs in turn (the first
+question of each pair, then the second, …), so ``--languages en,de --limit 5`` gives 3 English and 2 German
+questions, and limit 4 is a subset of limit 5.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import LANGUAGES, check_language, pair_name, parse_pair
@@ -146,7 +151,36 @@ def read_squad_file(path: str | Path, context_lang: str | None = None, question_
                     )
     except (KeyError, TypeError, AttributeError) as e:
         raise AudioMLQAError(f"{path}: not a SQuAD-format dataset (an article, paragraph or qa lacks {e})") from None
+    _refuse_bad_text(questions, path)
     return DatasetFile(path, context_lang, question_lang, _sha256(path), questions)
+
+
+def text_problem(value: object) -> str | None:
+    """Why ``value`` is not text that can be written as UTF-8 (a JSON ``\\ud800`` escape decodes to a lone
+    surrogate, which no file, parquet or terminal can take), or None."""
+    if not isinstance(value, str):
+        return f"is not text but {type(value).__name__}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"holds {value[e.start]!r} at character {e.start}, which is not Unicode text (a lone surrogate)"
+    return None
+
+
+def _refuse_bad_text(questions: Sequence[Question], path: Path) -> None:
+    """Fail in one line at the first question whose text cannot be written: refused rather than skipped, so that
+    every tool (synthesize, score, questions) sees the same questions and a damaged file is noticed and fixed."""
+    seen: set[int] = set()  # a paragraph's questions share its context and title: check each object once
+    for q in questions:
+        shared = [(name, v) for name, v in (("context", q.context), ("title", q.title or "")) if id(v) not in seen]
+        seen.update(id(v) for _, v in shared)
+        answers = [(f"answer {i + 1}", a.text) for i, a in enumerate(q.answers)]
+        for name, value in [("id", q.id), ("question", q.question), *answers, *shared]:
+            problem = text_problem(value)
+            if problem:
+                raise AudioMLQAError(
+                    f"{path}: question {q.id!r}: its {name} {problem}; fix or remove that question in the file"
+                )
 
 
 def mlqa_split_dir(root: str | Path, split: str) -> Path:
@@ -304,8 +338,8 @@ def load_questions(
     """Load and select questions from an MLQA_V1 directory, a SQuAD JSON file (of any name with ``lang``: ``de`` or
     ``de-en``), or a Hugging Face dataset.
 
-    ``per_language`` keeps N questions per (context, question) pair by seeded hash rank; ``limit``
-    then caps the total (useful for smoke runs); both must be at least 1.
+    ``per_language`` keeps N questions per (context, question) pair by seeded hash rank; ``limit`` then caps the
+    total (useful for smoke runs), taking the pairs in turn (:func:`take_in_turn`); both must be at least 1.
     """
     for name, value in (("per_language", per_language), ("limit", limit)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -329,7 +363,7 @@ def load_questions(
     _refuse_duplicate_ids(questions, source)
     if per_language is not None:
         questions = sample_per_pair(questions, per_language, seed)
-    questions = questions[:limit] if limit is not None else questions
+    questions = take_in_turn(questions, limit) if limit is not None else questions
     if not questions:
         raise AudioMLQAError(f"{source}: no questions selected (check the languages, pairs, split and limits)")
     return questions
@@ -366,3 +400,84 @@ def sample_per_pair(questions: Sequence[Question], n: int, seed: int = 0) -> lis
             (x.context_lang, x.question_lang, x.id) for x in sorted(group, key=lambda x: selection_rank(x.id, seed))[:n]
         )
     return [x for x in questions if (x.context_lang, x.question_lang, x.id) in keep]
+
+
+def take_in_turn(questions: Sequence[Question], limit: int) -> list[Question]:
+    """The first ``limit`` questions taking the pairs in turn (in the order they first appear; each pair's questions
+    in order), in input order: every pair is represented once ``limit`` reaches the number of pairs, and a smaller
+    limit picks a subset of a larger one."""
+    turn: dict[tuple[str, str], int] = {}
+    pair_order: dict[tuple[str, str], int] = {}
+    ranked = []
+    for x in questions:
+        p = (x.context_lang, x.question_lang)
+        pair_order.setdefault(p, len(pair_order))
+        turn[p] = turn.get(p, -1) + 1
+        ranked.append((turn[p], pair_order[p], x.key))
+    keep = {key for *_, key in sorted(ranked)[:limit]}
+    return [x for x in questions if x.key in keep]
+
+
+# -- questions.jsonl: the selected questions an output carries (synthesize writes it, publish reads it) ---------------
+
+
+class _AnswerRow(BaseModel):
+    text: str
+    answer_start: int
+
+
+class QuestionRow(BaseModel):
+    """One line of an output's questions.jsonl: :meth:`Question.to_dict`, all that publish needs of a question."""
+
+    model_config = ConfigDict(extra="allow")
+    pair: str
+    id: str
+    context_lang: str
+    question_lang: str
+    title: str = ""
+    context: str
+    question: str
+    answers: list[_AnswerRow]
+
+    @field_validator("pair", "id", "title", "context", "question")
+    @classmethod
+    def _writable(cls, value: str) -> str:
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+def read_question_rows(path: Path) -> dict[tuple[str, str], dict]:
+    """questions.jsonl's rows by (pair, id), each checked; a damaged line fails in one line that names it and says the
+    one fix, the same for synthesize and publish (both read it here)."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as e:
+        raise AudioMLQAError(f"{path}: cannot read it ({e.strerror or e.__class__.__name__})") from None
+    rows: dict[tuple[str, str], dict] = {}
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+            if not isinstance(row, dict):
+                raise TypeError("not a JSON object")
+            QuestionRow.model_validate(row)
+        except UnicodeDecodeError:
+            why = "not UTF-8"
+        except json.JSONDecodeError as e:
+            why = f"not JSON: {e.msg}"
+        except TypeError as e:
+            why = str(e)
+        except ValidationError as e:
+            err = e.errors()[0]
+            why = f"{'.'.join(map(str, err['loc'])) or 'row'}: {err['msg'].lower()}"
+        else:
+            rows[(row["pair"], row["id"])] = row
+            continue
+        raise AudioMLQAError(
+            f"{path}: line {number} is not a question row ({why}); delete that line, then rerun the synthesis "
+            f"command on {path.parent} (it writes back every question it selects)"
+        )
+    return rows

@@ -11,6 +11,10 @@ reason, echo the key back, or refuse a prompt as longer than its window.
     echo-models  /v1/models answers 400 with the Authorization header in its reason
     window       a window of WINDOW characters (a character is a token): /v1/models lists it as max_model_len, a
                  longer prompt gets vLLM's 400, a shorter one an answer with its length as usage.prompt_tokens
+    echo-answer  answers with the Authorization header it was sent as the answer's content
+    echo-long    400 whose reason holds the Authorization header where a reason is cut short (after 170 dots)
+    html, choices-nope, choices-empty, no-message, content-number, usage-text, list-body, models-garbage
+                 a 200 that is not a chat completion (BROKEN below); models-garbage: a /v1/models list of strings
 
 ``GET /health`` answers 200 in every mode. Each chat request it receives is appended to ``requests.jsonl`` in the
 working directory.
@@ -25,6 +29,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORT, MODE = int(sys.argv[1]), sys.argv[2]
 SCRIPT = {"flaky": [429, 500]}.get(MODE, [])
 WINDOW = 100
+HTML = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+BROKEN = {
+    "html": HTML,
+    "choices-nope": {"id": "x", "object": "chat.completion", "choices": "nope"},
+    "choices-empty": {"id": "x", "object": "chat.completion", "choices": []},
+    "no-message": {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "finish_reason": "stop"}]},
+    "content-number": {"choices": [{"index": 0, "message": {"role": "assistant", "content": 42}}]},
+    "usage-text": {"choices": [{"index": 0, "message": {"content": "x"}}], "usage": {"prompt_tokens": "many"}},
+    "list-body": ["not", "a", "completion"],
+}
+"""Replies (status 200) that are not a chat completion, by mode."""
 seen = {"chat": 0}
 
 
@@ -32,10 +47,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def reply(self, status: int, body: dict | str) -> None:
-        data = (json.dumps(body) if isinstance(body, dict) else body).encode()
+    def reply(self, status: int, body: dict | list | str) -> None:
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        kind = "text/html" if body == HTML else "text/plain" if isinstance(body, str) else "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json" if isinstance(body, dict) else "text/plain")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -48,6 +64,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(401, {"error": {"message": "invalid api key", "type": "auth"}})
         if MODE == "echo-models":
             return self.reply(400, {"detail": f"no model for the key in '{auth}'"})
+        if MODE in ("html", "models-garbage"):
+            return self.reply(200, HTML if MODE == "html" else {"object": "list", "data": ["scripted", 7]})
         model = {"id": "scripted", "object": "model", **({"max_model_len": WINDOW} if MODE == "window" else {})}
         self.reply(200, {"object": "list", "data": [model]})
 
@@ -64,9 +82,12 @@ class Handler(BaseHTTPRequestHandler):
             "down": (500, {"error": {"message": "the engine died (CUDA error: device-side assert)", "type": "server"}}),
             "echo-400": (400, {"detail": f"unknown key in '{auth}'"}),
             "echo-500": (500, {"error": {"message": f"upstream refused '{auth}'", "type": "server"}}),
+            "echo-long": (400, {"detail": f"{'.' * 170} {auth}"}),
         }
         if MODE in refusals:
             return self.reply(*refusals[MODE])
+        if MODE in BROKEN:
+            return self.reply(200, BROKEN[MODE])
         n = seen["chat"]
         seen["chat"] += 1
         if n < len(SCRIPT):
@@ -81,6 +102,8 @@ class Handler(BaseHTTPRequestHandler):
         answer = "audio" if isinstance(text, list) else text.rsplit(":", 1)[-1].strip() or "empty"
         if MODE == "judge":
             answer = f"Score: {len(text) % 6}"
+        if MODE == "echo-answer":
+            answer = f"the key was {auth}"
         prompt_tokens = len(text) if MODE == "window" else 1
         self.reply(
             200,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +209,155 @@ def test_a_run_record_reads_back_typed_and_older_records_get_their_rules():
     assert before_kinds.thresholds["en"].kind == "calibrated"
     with pytest.raises(ValueError):
         RunRecord.from_dict({"config": "damaged"})
+
+
+# -- calibrations that can be wrong, found wrong (issue 24) ----------------------------------------------------------
+
+MISMATCHED = [1.14, 1.0, 1.86, 1.2, 0.9]
+"""A reference whose transcripts are shifted by one clip: Whisper hears the audio, not the text (median 1.14)."""
+
+
+def _document(errors: dict[str, list[float]], texts: dict[str, list[str]] | None = None, **marks: str) -> dict:
+    """A calibration document as `audiomlqa calibrate` writes one, for the default judge."""
+    from audiomlqa.synthesis import SynthesisConfig
+    from audiomlqa.synthesis.calibration import FORMAT, comparable_asr_settings, error_statistics
+
+    def entry(lang: str, errs: list[float]) -> dict:
+        said = (texts or {}).get(lang) or [f"words of clip {i}" for i in range(len(errs))]
+        clips = [{"id": f"{lang}-{i}", "error": e, "text": t} for i, (e, t) in enumerate(zip(errs, said))]
+        mark = {"implausible": marks[lang]} if lang in marks else {}
+        return {"n": len(errs), "metric": "wer", **error_statistics(errs), "clips": clips, **mark}
+
+    return {
+        "format": FORMAT,
+        "reference": {"name": "fleurs", "clips": sum(map(len, errors.values())), "skipped": {}},
+        "asr": {"model": "base"},
+        "asr_settings": comparable_asr_settings(SynthesisConfig().asr.model_dump(mode="json")),
+        "languages": {lang: entry(lang, errs) for lang, errs in errors.items()},
+    }
+
+
+def _write(path: Path, doc: dict) -> Path:
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def test_a_calibration_whose_transcripts_do_not_match_its_audio_is_refused_in_one_line_naming_its_numbers(tmp_path):
+    from audiomlqa.errors import AudioMLQAError
+    from audiomlqa.synthesis.calibration import read_calibration
+
+    path = _write(tmp_path / "cal.json", _document({"en": [0.0, 0.1, 0.1], "de": MISMATCHED}))
+    with pytest.raises(AudioMLQAError) as e:
+        read_calibration(path)
+    message = str(e.value)
+    assert "\n" not in message and "in de (median WER 1.14 > 0.5; max WER 1.86 > 1.5)" in message
+    assert "en (" not in message and "do not match its audio" in message and "--allow-implausible" in message
+
+
+def test_an_error_of_1e308_or_an_empty_reference_transcript_is_refused(tmp_path):
+    from audiomlqa.errors import AudioMLQAError
+    from audiomlqa.synthesis.calibration import read_calibration
+
+    huge = _write(tmp_path / "huge.json", _document({"en": [0.0, 0.1, 1e308]}))
+    with pytest.raises(AudioMLQAError, match=r"in en \(max WER 1e\+308 > 1.5\)"):
+        read_calibration(huge)
+    empty = _write(tmp_path / "empty.json", _document({"en": [0.0, 0.1, 1.0]}, {"en": ["a b", "c d", " . "]}))
+    with pytest.raises(AudioMLQAError, match=r"in en \(1 empty reference transcript\(s\)\).*fix the reference"):
+        read_calibration(empty)
+    negative = _document({"en": [0.0, 0.1, 0.2]})
+    negative["languages"]["en"]["p90"] = -1.0
+    with pytest.raises(AudioMLQAError, match="languages.en.p90"):
+        read_calibration(_write(tmp_path / "negative.json", negative))
+
+
+def test_calibrate_refuses_an_implausible_language_or_with_the_flag_marks_it_and_warns(capsys):
+    from audiomlqa.errors import AudioMLQAError
+    from audiomlqa.synthesis.calibration import check_plausible
+
+    measured = _document({"en": [0.0, 0.1, 0.1], "de": MISMATCHED})["languages"]
+    with pytest.raises(AudioMLQAError, match=r"^ref: .* in de \(median WER 1.14"):
+        check_plausible(measured, "ref")
+    assert "implausible" not in measured["de"]
+    check_plausible(measured, "ref", allow=True)
+    assert measured["de"]["implausible"] == "median WER 1.14 > 0.5; max WER 1.86 > 1.5"
+    assert "implausible" not in measured["en"]
+    assert capsys.readouterr().err.startswith("WARNING: ref: the ASR's error on human speech is implausible")
+
+
+def test_a_hand_edited_calibration_with_median_1_14_is_refused_by_synthesize(tmp_path):
+    doc = _document({"en": [0.0, 0.1, 0.1]})
+    doc["languages"]["en"] = _document({"en": MISMATCHED})["languages"]["en"]  # edited: numbers and all
+    cal = _write(tmp_path / "edited.json", doc)
+    run = audiomlqa("synthesize", "--languages", "en", "--limit", "1", "--calibration", cal, "-o", tmp_path / "out")
+    assert_one_line(run, "edited.json", "implausible", "median WER 1.14 > 0.5", "does not mark them as allowed")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_recipe_cannot_bypass_the_check_with_the_errors_written_inline():
+    from audiomlqa.errors import AudioMLQAError
+    from audiomlqa.synthesis import load_synthesis_config
+
+    inline = [f"calibration.languages.en.errors={json.dumps(MISMATCHED)}", "calibration.languages.en.metric=wer"]
+    inline.append(f"calibration.asr_settings={json.dumps(_document({'en': [0.0]})['asr_settings'])}")
+    with pytest.raises(AudioMLQAError, match=r"implausible \(median WER 1.14 > 0.5"):
+        load_synthesis_config(None, inline)
+
+
+def _card_limitations(cal: Path, tmp_path: Path) -> str:
+    """The dataset card's Limitations for a run judged under the calibration ``cal``."""
+    from audiomlqa.manifest import RunRecord
+    from audiomlqa.publish.card import _card_limitations
+    from audiomlqa.publish.runs import SynthesisRun
+    from audiomlqa.synthesis import load_synthesis_config
+
+    cfg = load_synthesis_config(None, [], calibration=str(cal), languages=["en", "de"])
+    rules = {lang: cfg.rule_for(lang) for lang in ("en", "de")}
+    record = RunRecord(config=cfg.fingerprint(), thresholds=rules, tts={"en": {}, "de": {}})
+    return "\n".join(_card_limitations({}, [SynthesisRun(tmp_path, "", record, [], {})]))
+
+
+def test_a_calibrated_threshold_is_capped_and_the_rule_and_the_card_show_the_cap(tmp_path):
+    from audiomlqa.synthesis import load_synthesis_config
+    from audiomlqa.synthesis.calibration import THRESHOLD_CAP, calibrated_thresholds
+
+    wide = [0.1, 0.2, 0.3, 0.7, 1.4]  # plausible (median 0.3, max 1.4), but its p90 is 1.12
+    doc = _document({"en": [0.0, 0.1, 0.2], "de": wide})
+    numbers = calibrated_thresholds(doc, 0.9, 1.0)
+    assert THRESHOLD_CAP == 0.6 and numbers["de"]["threshold"] == 0.6 and numbers["de"]["capped"]
+    assert numbers["de"]["uncapped"] == pytest.approx(1.12) and numbers["en"]["threshold"] == pytest.approx(0.18)
+    assert not numbers["en"]["capped"] and numbers["en"]["cap"] == 0.6
+    cal = _write(tmp_path / "cal.json", doc)
+    rule = load_synthesis_config(None, [], calibration=str(cal)).rule_for("de")
+    assert (rule.threshold, rule.cap, rule.capped) == (0.6, 0.6, True)
+    assert rule.to_dict()["capped"] is True and "capped at 0.6, the rule gave 1.12" in rule.rule
+    card = _card_limitations(cal, tmp_path)
+    assert "de median 0.300 over 5 clips, 60% kept, threshold 0.60 (capped; the human p90 × 1 was 1.12)" in card
+    assert "en median 0.100 over 3 clips, 67% kept, threshold 0.18;" in card and "**The calibration of" not in card
+
+
+def test_a_calibration_allowed_as_implausible_is_said_in_bold_on_the_card(tmp_path):
+    marked = _document({"en": [0.0, 0.1, 0.1], "de": MISMATCHED}, de="median WER 1.14 > 0.5; max WER 1.86 > 1.5")
+    card = _card_limitations(_write(tmp_path / "cal.json", marked), tmp_path)
+    assert "- **The calibration of de (median WER 1.14 > 0.5; max WER 1.86 > 1.5) is implausible" in card
+    assert "threshold 0.60 (capped; the human p90 × 1 was 1.60)" in card and "IMPLAUSIBLE" in card
+
+
+@pytest.mark.slow
+def test_calibrating_on_a_reference_with_shifted_or_empty_transcripts_is_refused_unless_allowed(calibrated, tmp_path):
+    ref = tmp_path / "reference"
+    shutil.copytree(calibrated[0].parent / "reference", ref)
+    for path in [*ref.glob("clip-de-*"), *ref.glob("clip-fr-*")]:
+        path.unlink()
+    for i in (0, 1):  # an English clip carrying the next clip's transcript, and one with none
+        (ref / f"clip-en-{i:03d}.txt").write_text(SENTENCES["en"][i + 1], encoding="utf-8")
+    (ref / "clip-en-002.txt").write_text("", encoding="utf-8")
+    args = ["calibrate", "--reference", ref, "-o", tmp_path / "cal.json", "--quiet"]
+    refused = assert_one_line(audiomlqa(*args), "implausible", "in en (1 empty reference transcript(s); median WER")
+    assert "do not match its audio" in refused and "--allow-implausible" in refused
+    assert not (tmp_path / "cal.json").exists()
+    allowed = audiomlqa(*args, "--allow-implausible")
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert "WARNING: reference: the ASR's error on human speech is implausible" in allowed.stderr
+    doc = json.loads((tmp_path / "cal.json").read_text(encoding="utf-8"))
+    assert doc["languages"]["en"]["implausible"].startswith("1 empty reference transcript(s); median WER ")
+    assert "en (IMPLAUSIBLE)" in allowed.stdout

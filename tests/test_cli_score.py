@@ -104,3 +104,26 @@ def test_bad_inputs_fail_with_one_clear_line(tmp_path, de_file, sample_dir):
     nested.write_text(json.dumps({"de-fr": {"1": "x"}}))
     assert_one_line_error(run_cli("score", nested, "--dataset", sample_dir), "unknown language 'fr'")
     assert_one_line_error(run_cli("score", tmp_path / "preds.json", "--dataset", sample_dir), "needs one dataset file")
+
+
+def _file_size_limit() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))  # every write past 16 bytes fails: a full disk, for one file
+
+
+def test_a_write_that_cannot_complete_fails_in_one_line_whatever_writer_hit_it(tmp_path, de_file):
+    """The CLI's last guard: a writer without a handler of its own (here pandas writing --csv) that hits a full
+    disk or a size limit still ends in one line saying what to do, not a traceback."""
+    questions = read_mlqa_dir(de_file.parent.parent, "dev", [("de", "de")])[0].questions
+    (tmp_path / "p.json").write_text(json.dumps({q.id: q.answers[0].text for q in questions}, ensure_ascii=False))
+    proc = subprocess.run(
+        [sys.executable, "-m", "audiomlqa.cli", "score", str(tmp_path / "p.json"), "--dataset", str(de_file)]
+        + ["--csv", str(tmp_path / "scores.csv")],
+        capture_output=True,
+        text=True,
+        preexec_fn=_file_size_limit,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: File too large"), proc.stderr
+    assert "rerun" in proc.stderr and proc.stdout == ""

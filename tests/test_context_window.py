@@ -157,7 +157,7 @@ def test_an_over_window_judge_prompt_is_never_judged_and_counts_as_unparsed(tmp_
     short = ToJudge("en", "q1", "Who wrote Faust?", ("Goethe",), "Goethe")
     rambling = ToJudge("en", "q2", "Who wrote Faust?", ("Goethe",), "Goethe, " * 600)
     verdicts = judge_answers(judge, [short, rambling], tmp_path / "judge.json")
-    assert verdicts[rambling.key] == {"score": None, "raw": "", "status": OVER_WINDOW}
+    assert verdicts[rambling.key] == {"score": None, "raw": "", "status": OVER_WINDOW, "pair": "en", "id": "q2"}
     assert verdicts[short.key]["status"] in ("ok", "unparsed")
     stats = summarize([verdicts[x.key]["score"] for x in (short, rambling)], [1.0, 1.0], over_window=1)
     assert stats["judge_unparsed"] >= 1 and stats["judge_over_window"] == 1

@@ -5,6 +5,9 @@ cascade's) and the ids over its context window, with the spec (its sha256: :attr
 version and the precision they came from; a judgement cache (:mod:`audiomlqa.evaluation.judge`) holds the judge's
 verdicts with the judge spec and prompt. :func:`read_cache` is the one guard both go through: a damaged cache, or one
 made with another spec, prompt or precision, is refused with the reason (pass ``--overwrite``) rather than mixed in.
+What a cache holds is typed when read (:class:`PredictionsRecord`; the judge's in its module): an answer that is a
+number, a list where a mapping belongs or a missing key fails in one line naming the file and the entry, never later
+as a traceback or a wrong score.
 
 :func:`write_predictions` writes one config's cache (after every batch: a killed run loses at most one), and
 :func:`merge_parts` joins the parts that each process of a multi-process run wrote apart.
@@ -16,7 +19,11 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audiomlqa.config import describe_error
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.evaluation.prompts import PROMPT_VERSION
 from audiomlqa.evaluation.specs import ModelSpec
@@ -36,19 +43,62 @@ class MadeWith:
         return all(doc.get(k, v if self.unrecorded_ok else None) == v for k, v in self.expected.items())
 
 
-def read_cache(path: Path, made_with: Sequence[MadeWith]) -> dict:
-    """The cache at ``path`` ({} when there is none); a damaged one, or one not made as ``made_with`` says, is
-    refused in one line."""
+class Record(BaseModel):
+    """A cache's content as JSON holds it, typed strictly (an answer is text, never a number; a score an integer,
+    never ``4.0`` or ``"4"``); keys this version does not know are kept."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+R = TypeVar("R", bound=Record)
+
+
+def typed(record: type[R], data: object, where: str, redo: str) -> R:
+    """``data`` as ``record``, or one line: ``where`` (the file, and the entry), the first problem, ``redo``."""
+    try:
+        return record.model_validate(data)
+    except ValidationError as e:
+        message = f"{describe_error(e, where)}; {redo}"
+    raise AudioMLQAError(" ".join(message.splitlines()))  # a key holding a line break stays on the one line
+
+
+def read_cache(
+    path: Path, made_with: Sequence[MadeWith], record: type[Record] | None = None, redo: str = "pass --overwrite"
+) -> dict:
+    """The cache at ``path`` ({} when there is none); a damaged one, one not made as ``made_with`` says, or one
+    whose content is not a ``record`` is refused in one line (``redo`` says how to make it again)."""
     if not path.exists():
         return {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise AudioMLQAError(f"{path} is damaged: delete it or pass --overwrite") from None
+    except (OSError, ValueError) as e:
+        raise AudioMLQAError(f"{path} is damaged ({e.__class__.__name__}): delete it or {redo}") from None
+    if not isinstance(doc, dict):
+        raise AudioMLQAError(f"{path} is damaged (not a JSON object): delete it or {redo}")
     for check in made_with:
         if not check.matches(doc):
             raise AudioMLQAError(f"{path} holds {check.refusal(doc)}")
+    if record is not None:
+        typed(record, doc, str(path), f"delete the file or {redo}")
     return doc
+
+
+class PredictionsRecord(Record):
+    """A predictions cache (:func:`write_predictions`) as it must read back: what it was made with, the raw outputs
+    and transcripts by question id, and the ids over the model's window."""
+
+    model: str | None = None
+    spec_sha256: str
+    prompt_version: str
+    dtype: str | None = None
+    runner: dict | None = None
+    world_size: int | None = Field(None, ge=1)
+    raw: dict[str, str]
+    transcripts: dict[str, str] = Field(default_factory=dict)
+    over_window: list[str] = Field(default_factory=list)
+
+
+REDO_PREDICTIONS = "pass --overwrite to answer again"
 
 
 def predictions_made_with(spec: ModelSpec, dtype: str) -> list[MadeWith]:
@@ -71,7 +121,7 @@ def predictions_made_with(spec: ModelSpec, dtype: str) -> list[MadeWith]:
 
 def read_predictions(path: Path, spec: ModelSpec, dtype: str) -> dict:
     """One config's cached predictions ({} when none), refused if made with another spec, prompt or precision."""
-    return read_cache(path, predictions_made_with(spec, dtype))
+    return read_cache(path, predictions_made_with(spec, dtype), PredictionsRecord, REDO_PREDICTIONS)
 
 
 def write_predictions(

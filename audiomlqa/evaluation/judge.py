@@ -13,7 +13,8 @@ answer judged): a rerun, or another model, only judges what is new. Each keeps t
 parse status; an output without a score 0–5 is counted as unparsed and never scored. A judge prompt that does not fit
 the judge's context window (:mod:`audiomlqa.llm.window`) is never sent: its status is ``over window``, and it is
 counted as unparsed (and apart, as over window). A cache made with another judge prompt or judge spec is refused by
-the guard every cache goes through (:func:`~audiomlqa.evaluation.cache.read_cache`).
+the guard every cache goes through (:func:`~audiomlqa.evaluation.cache.read_cache`); a cache is typed when read
+(:class:`Judged`): a score edited to 99, or a value of the wrong type, is refused in one line naming the entry.
 
 Besides judging a run's answers (:func:`judge_answers`), it judges a predictions file as given
 (:func:`judge_prediction_files`, with :func:`judge_table`) and checks that a judge works at all
@@ -28,9 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import fmean
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.evaluation.cache import MadeWith, read_cache
+from audiomlqa.evaluation.cache import MadeWith, Record, read_cache, typed
 from audiomlqa.evaluation.runners import Item, as_answers, load_runner
 from audiomlqa.evaluation.specs import ApiSpec, ModelSpec, TextSpec
 from audiomlqa.languages import pair_name
@@ -152,9 +156,59 @@ def judgements_made_with(judge_spec: ModelSpec) -> list[MadeWith]:
     ]
 
 
+class Judged(Record):
+    """One cached judgement: the judge's score (an integer 0–5, or null when unparsed or over window), its raw
+    output and the parse status; ``pair`` and ``id`` name the answer judged (caches before them lack them)."""
+
+    score: int | None
+    raw: str = ""
+    status: Literal["ok", "unparsed", "over window"] | None = None
+    pair: str | None = None
+    id: str | None = None
+
+    @field_validator("score")
+    @classmethod
+    def _zero_to_five(cls, score: int | None) -> int | None:
+        if score is not None and not 0 <= score <= 5:
+            raise ValueError(f"{score} is outside 0–5 (a judge scores 0 to 5)")
+        return score
+
+    @model_validator(mode="after")
+    def _status_agrees(self) -> Judged:
+        if self.status is not None and (self.status == "ok") != (self.score is not None):
+            raise ValueError(f"status {self.status!r} with score {self.score}: a score goes with status 'ok' only")
+        return self
+
+
+class Judgements(Record):
+    """A judgement cache (:func:`judge_answers`) as it must read back; each item is checked as :class:`Judged`."""
+
+    judge: str | None = None
+    judge_spec_sha256: str
+    prompt_version: str
+    prompt_sha256: str
+    judge_runner: dict | None = None
+    items: dict[str, Any]
+
+
+REDO_JUDGEMENTS = "pass --overwrite to judge again"
+
+
 def read_judgements(path: Path, judge_spec: ModelSpec) -> dict:
-    """The judgements cached at ``path`` (empty if none); one made with another judge or prompt is refused."""
-    return read_cache(path, judgements_made_with(judge_spec)).get("items", {})
+    """The judgements cached at ``path`` (empty if none); one made with another judge or prompt is refused, and so
+    is one holding a score outside 0–5 or a value of the wrong type (one line naming the entry): a mean over it
+    would be shown as a 0–5 judge mean."""
+    items = read_cache(path, judgements_made_with(judge_spec), Judgements, REDO_JUDGEMENTS).get("items", {})
+    for key, item in items.items():
+        typed(Judged, item, f"{path}: entry {_entry(key, item)!r}", f"delete the file or {REDO_JUDGEMENTS}")
+    return items
+
+
+def _entry(key: str, item: object) -> str:
+    """How an error names a cached judgement: ``pair/id`` where the item records them, else its key."""
+    if isinstance(item, dict) and isinstance(item.get("pair"), str) and isinstance(item.get("id"), str):
+        return f"{item['pair']}/{item['id']}"
+    return key
 
 
 def judge_answers(judge: Judge, items: Sequence[ToJudge], cache_path: Path, overwrite: bool = False) -> dict:
@@ -163,7 +217,7 @@ def judge_answers(judge: Judge, items: Sequence[ToJudge], cache_path: Path, over
     todo = [x for x in dict.fromkeys(items) if x.key not in cached]
     for x, (score, raw) in zip(todo, judge.scores(todo)):
         status = OVER_WINDOW if raw is None else "ok" if score is not None else "unparsed"
-        cached[x.key] = {"score": score, "raw": raw or "", "status": status}
+        cached[x.key] = {"score": score, "raw": raw or "", "status": status, "pair": x.pair, "id": x.id}
     if todo or not cache_path.exists():
         write_json(
             cache_path,
@@ -186,6 +240,9 @@ def summarize(scores: Sequence[int | None], f1s: Sequence[float], over_window: i
     (None when either side is constant)."""
     parsed = [(s, f) for s, f in zip(scores, f1s) if s is not None]
     judged = [s for s, _ in parsed]
+    wrong = [s for s in judged if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= 5]
+    if wrong:  # a mean over them would pass for a 0–5 one
+        raise AudioMLQAError(f"judge scores must be integers 0–5, got {wrong[0]!r}")
     return {
         "judge_mean": fmean(judged) if judged else None,
         "judge_share_4_5": sum(s >= 4 for s in judged) / len(judged) if judged else None,

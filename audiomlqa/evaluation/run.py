@@ -46,7 +46,7 @@ from audiomlqa.evaluation.judge import (
 from audiomlqa.evaluation.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
 from audiomlqa.evaluation.report import Comparison, ConfigScore, ModelReport, two_decimals, write_charts
 from audiomlqa.evaluation.runners import Answers, Item, Runner, as_answers, load_runner
-from audiomlqa.evaluation.specs import MAX_BATCH_CHARS, ModelSpec, Placement, load_spec, preflight
+from audiomlqa.evaluation.specs import CHARTS, MAX_BATCH_CHARS, ModelSpec, Placement, load_spec, preflight
 from audiomlqa.languages import parse_pair
 from audiomlqa.scoring import SCORER_VERSION, score, score_answer
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
@@ -467,7 +467,7 @@ def compare_models(
         over = f", {report.over_window} over the context window" if report.over_window else ""
         log(f"  {report.generated} answer(s) generated, {report.reused} reused from {Path(output) / spec.name}{over}")
         reports.append(report)
-    charts = _charts(reports, Path(output) / "charts", judging is not None, log) if primary else []
+    charts = _charts(reports, Path(output) / CHARTS, judging is not None, log) if primary else []
     check = None
     if judging is not None and judge_check:
         check = run_judge_check(judging, read_hf_dataset(dataset, split, [parse_pair(n) for n in names]), judge_check)

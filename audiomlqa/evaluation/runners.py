@@ -41,6 +41,7 @@ from audiomlqa.evaluation.specs import (
 )
 from audiomlqa.llm.api import audio_content
 from audiomlqa.llm.audiochat import AudioChatLLM, inspect
+from audiomlqa.llm.loading import refuse_repository_code
 from audiomlqa.llm.text import TextLLM
 from audiomlqa.speechllm import SpeechLLM
 
@@ -168,6 +169,7 @@ class CascadeRunner:
     needs_audio = True
 
     def __init__(self, spec: CascadeSpec, base: Path | None = None) -> None:
+        refuse_repository_code(spec.llm)  # before the ASR loads, for nothing would use it
         self.asr = placed_asr(spec).load()
         self.llm = _text_llm(spec)
 

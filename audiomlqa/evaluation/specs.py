@@ -27,7 +27,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError, field_validator
 
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
 from audiomlqa.config import UNION_TAGS, Integer, Number, Settings, apply_overrides, describe_error
@@ -36,6 +36,7 @@ from audiomlqa.llm.api import ChatAPI
 from audiomlqa.llm.audiochat import inspect
 from audiomlqa.llm.devices import DTYPES, resolve_device, resolve_dtype
 from audiomlqa.llm.generation import PREFILL_MODES
+from audiomlqa.llm.loading import refuse_repository_code
 from audiomlqa.llm.names import resolve
 from audiomlqa.llm.text import PROMPT_MODES
 from audiomlqa.scoring import looks_like_model_spec
@@ -50,6 +51,12 @@ alone, and padding costs only key/value memory and attention at every decoding s
 padded`` the padding is computed too, and on a CPU a padded prompt costs as much as a real one. MLQA
 contexts run from about 100 to 3,000 tokens, so long prompts go in small batches and short ones in full
 ones either way. A spec may set ``max_batch_chars``."""
+
+CHARTS = "charts"
+"""The folder of comparison charts in ``audiomlqa score``'s output."""
+RESERVED_NAMES = {CHARTS: "the comparison charts"}
+"""What ``audiomlqa score`` writes into its output folder beside the models' folders (``OUTPUT/charts/``): no
+model may be named so (in any case: some file systems ignore it), or its cache would land among them."""
 
 
 # -- the kinds and their fields ------------------------------------------------------------------------------
@@ -78,6 +85,16 @@ class _SpecBase(Settings):
     """``auto`` (bf16 on a GPU that supports it, else fp32), ``float32``, ``float16`` or ``bfloat16``."""
     device_map: str | dict[str, Any] | None = None
     """Spread a model that does not fit one GPU (accelerate's ``auto``, ``balanced``, or an explicit map)."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        held = RESERVED_NAMES.get(name.lower())
+        if held:
+            raise ValueError(
+                f"{name!r} is reserved: the output folder's {name.lower()}/ holds {held}; rename the model"
+            )
+        return name
 
 
 class _LLMFields(_SpecBase):
@@ -321,6 +338,8 @@ def preflight(spec: ModelSpec) -> Placement:
     where = placement(spec)
     if isinstance(spec.fields, ApiSpec):
         spec.fields.client(retries=min(spec.fields.retries, 1), timeout=min(spec.fields.timeout, 30)).check()
+    if isinstance(spec.fields, (TextSpec, CascadeSpec)):  # a text LLM that ships its own code: refused before all
+        refuse_repository_code(spec.fields.llm)
     if isinstance(spec.fields, AudioChatSpec):  # remote code, a processor without audio: refused before weights
         location = audiochat_location(spec.path.parent, spec.fields, fetch=True, weights=False)
         inspect(str(location), trust_remote_code=spec.fields.trust_remote_code)

@@ -7,7 +7,8 @@ that item is over the model's context window (:mod:`~audiomlqa.llm.window`), as 
 answer whose prompt tokens (the reply's ``usage``) and ``max_tokens`` exceed the window the spec states or the server
 lists, for servers that refuse only a prompt longer than the whole window (``transformers serve``). The key is
 read from the environment variable the spec *names*; its value is masked in every message (servers echo headers)
-and never logged or cached. Greedy: temperature 0.
+and never logged or cached. Greedy: temperature 0. A reply is read as a typed chat completion (:class:`ChatReply`):
+one that is not JSON, or lacks what is read, fails in one line naming the server and what was wrong.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audiomlqa.audio import SAMPLE_RATE
-from audiomlqa.errors import AudioMLQAError, first_line, mask_secrets
+from audiomlqa.config import describe_error
+from audiomlqa.errors import AudioMLQAError, first_line, mask_secrets, public_url, url_secrets
 from audiomlqa.llm import SPEECH
 from audiomlqa.llm.window import fits
 
@@ -88,11 +91,71 @@ def server_reason(body: object, limit: int = REASON_CHARS) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReplyMessage(_Reply):
+    content: str | None = None
+    """None (or absent): the model said nothing (an empty answer); any other type is the server's fault."""
+
+
+class ReplyChoice(_Reply):
+    message: ReplyMessage
+
+
+class ReplyUsage(_Reply):
+    prompt_tokens: int | None = Field(None, ge=0)
+
+
+class ChatReply(_Reply):
+    """What is read of a chat completion, typed: a reply without it (a proxy's HTML page, ``"choices": []``) is
+    reported as the server's fault instead of failing somewhere inside the client."""
+
+    choices: list[ReplyChoice] = Field(min_length=1)
+    usage: ReplyUsage | None = None
+
+
+def header_key(variable: str) -> str:
+    """The key in the environment variable ``variable``, without surrounding whitespace (a line break read with it
+    from a file); a key no HTTP header can carry is refused without showing it (the client's error would)."""
+    key = os.environ.get(variable, "").strip()
+    if not key:
+        raise AudioMLQAError(
+            f"the environment variable {variable} (api_key_env) is not set: export the server's key there"
+        )
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise AudioMLQAError(
+            f"the key in {variable} (api_key_env) holds a space, a control or a non-ASCII character, which no HTTP "
+            "header can carry: set the variable to the key alone"
+        )
+    return key
+
+
+def read_reply(text: str, content_type: str, server: str) -> ChatReply:
+    """A 200 reply's body (masked by the caller) as a :class:`ChatReply`, else an :class:`AudioMLQAError` naming
+    ``server`` and what was wrong."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        kind = content_type.split(";")[0].strip() or "no content type"
+        first = (text.strip().splitlines() or ["an empty body"])[0][:80]
+        raise AudioMLQAError(
+            f"{server} answered with {kind} that is not JSON ({first!r}), not a chat completion: is base_url the "
+            "server's OpenAI-compatible endpoint (…/v1)?"
+        ) from None
+    try:
+        return ChatReply.model_validate(body)
+    except ValidationError as e:
+        raise AudioMLQAError(f"{server} sent a reply that is not a chat completion: {describe_error(e)}") from None
+
+
 def listed_window(models: Sequence[object], model: str) -> int | None:
-    """The window a server's ``/v1/models`` states for ``model``, if it states one."""
+    """The window a server's ``/v1/models`` states for ``model``, if it states one (entries that are not
+    mappings are skipped: a list the server garbled only leaves the window unknown)."""
     for entry in models:
-        data = entry.model_dump() if hasattr(entry, "model_dump") else dict(entry)  # type: ignore[call-overload]
-        if data.get("id") == model:
+        data = entry.model_dump() if hasattr(entry, "model_dump") else entry
+        if isinstance(data, dict) and data.get("id") == model:
             found = [data.get(k) for k in WINDOW_KEYS if isinstance(data.get(k), int) and data.get(k) > 0]
             return found[0] if found else None
     return None
@@ -135,14 +198,12 @@ class ChatAPI:
         except ImportError:
             raise AudioMLQAError("kind api needs the openai client: pip install 'audiomlqa[api]'") from None
         key = "EMPTY"  # local servers take any key
+        self._secrets: list[str] = []
         if api_key_env:
-            key = os.environ.get(api_key_env, "")
-            if not key:
-                raise AudioMLQAError(
-                    f"the environment variable {api_key_env} (api_key_env) is not set: export the server's key there"
-                )
-        self._key = key if api_key_env else None
-        self.base_url, self.model, self.concurrency = base_url, model, concurrency
+            key = header_key(api_key_env)
+            self._secrets = [key, os.environ[api_key_env]]
+        self._secrets += url_secrets(base_url)
+        self.base_url, self.model, self.concurrency = public_url(base_url), model, concurrency  # shown and recorded
         self.settings = {"temperature": 0.0, "max_tokens": max_tokens, **(generation or {})}
         self._openai = openai
         # retries are ours (_call): the client's would retry a 409 too, and its errors drop the server's reason
@@ -153,7 +214,17 @@ class ChatAPI:
 
     def mask(self, text: str) -> str:
         """``text`` without the key's value, nor any other secret's (:func:`~audiomlqa.errors.mask_secrets`)."""
-        return mask_secrets(text, [self._key])
+        return mask_secrets(text, self._secrets)
+
+    def _masked(self, body: object) -> object:
+        """An error body with every secret masked, before any of it is cut short (its JSON kept where it was JSON)."""
+        if isinstance(body, str):
+            return self.mask(body)
+        text = self.mask(json.dumps(body, ensure_ascii=False))
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
 
     def _call(self, request: Callable[[], T]) -> T:
         """``request()``, retried while a retry can fix what went wrong; raises :class:`_Refused` at once for any
@@ -164,15 +235,15 @@ class ChatAPI:
             try:
                 return request()
             except openai.APIStatusError as e:
-                body = e.body if e.body is not None else e.response.text
-                reason = self.mask(server_reason(body))
+                body = self._masked(e.body if e.body is not None else e.response.text)
+                reason = server_reason(body)
                 if not retryable(e.status_code):
-                    raise _Refused(e.status_code, reason, self.mask(json.dumps(body, ensure_ascii=False))) from None
+                    raise _Refused(e.status_code, reason, json.dumps(body, ensure_ascii=False)) from None
                 last, connection = f"{e.status_code}: {reason}", False
                 retry_after = e.response.headers.get("retry-after")
             except openai.APIConnectionError as e:  # refused, dropped or timed out
                 cause = e.__cause__ if e.__cause__ is not None else e
-                last, connection = f"{type(e).__name__}: {self.mask(first_line(cause))}", True
+                last, connection = f"{type(e).__name__}: {first_line(cause, configured=self._secrets)}", True
             if attempt < self.retries:
                 time.sleep(_backoff(attempt, retry_after))
         raise _GaveUp(last, connection)
@@ -181,7 +252,7 @@ class ChatAPI:
         """Reach the server once before any work: a dead server or a refused key fails in one line. Reads the
         model's window from the server's list, where the spec gives none."""
         try:
-            listed = self._call(self._client.models.list)
+            listed = self._call(self._client.models.with_raw_response.list)
         except _Refused as e:
             if e.status in (401, 403):
                 raise AudioMLQAError(
@@ -197,8 +268,13 @@ class ChatAPI:
             raise AudioMLQAError(f"{self.base_url} failed after {_retries(self.retries)} ({e})") from None
         except self._openai.APIError:  # a reply that is not a model list: the first request will tell
             return
-        if self.window is None:
-            self.window = listed_window(getattr(listed, "data", None) or [], self.model)
+        try:
+            body = json.loads(listed.text)
+        except ValueError:  # not a model list: the first request will tell
+            return
+        data = body.get("data") if isinstance(body, dict) else None
+        if self.window is None and isinstance(data, list):
+            self.window = listed_window(data, self.model)
 
     def complete(self, contents: Sequence[str | list[dict]]) -> list[str | None]:
         """One answer per user message (text, or content parts), requested ``concurrency`` at a time; None where the
@@ -223,8 +299,8 @@ class ChatAPI:
 
     def _one(self, content: str | list[dict]) -> str | None:
         try:
-            reply = self._call(
-                lambda: self._client.chat.completions.create(
+            raw = self._call(
+                lambda: self._client.chat.completions.with_raw_response.create(
                     model=self.model, messages=[{"role": "user", "content": content}], **self.settings
                 )
             )
@@ -237,8 +313,11 @@ class ChatAPI:
         except _GaveUp as e:
             raise AudioMLQAError(f"{self.base_url} failed after {_retries(self.retries)} ({e})") from None
         except self._openai.APIError as e:
-            raise AudioMLQAError(f"{self.base_url} sent no chat completion ({self.mask(first_line(e))})") from None
-        usage = getattr(reply, "usage", None)
+            raise AudioMLQAError(
+                f"{self.base_url} sent no chat completion ({first_line(e, 200, self._secrets)})"
+            ) from None
+        reply = read_reply(self.mask(raw.text), raw.headers.get("content-type", ""), self.base_url)
+        usage = reply.usage
         room = self.settings.get("max_completion_tokens") or self.settings.get("max_tokens") or 0
         if usage is not None and usage.prompt_tokens and not fits(usage.prompt_tokens, room, self.window):
             return None  # the server answered past the window it does not enforce: dropped, as in-process

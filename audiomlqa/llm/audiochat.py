@@ -22,6 +22,7 @@ import numpy as np
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.llm import SPEECH
+from audiomlqa.llm.remote_code import repository_code
 from audiomlqa.llm.window import context_window, generate_fitting
 
 BATCH_KWARGS = {"sampling_rate": SAMPLE_RATE, "text_kwargs": {"padding": True}}
@@ -97,13 +98,12 @@ def inspect(location: str, *, trust_remote_code: bool) -> Checkpoint:
     model with its own code that the spec trusts; and a processor that takes audio."""
     config = read_config(location, "checkpoint")
     model_type = str(config.get("model_type", ""))
-    auto_map = config.get("auto_map") or {}
     native = model_type in FAMILIES
-    remote = bool(auto_map) and not native  # a native type's auto_map (old repos keep one) is not needed
+    code = repository_code(location, FAMILIES)  # a native type's auto_map (old repos keep one) is not needed
+    remote = bool(code)
     if remote and not trust_remote_code:
         raise AudioMLQAError(
-            f"{location}: model type {model_type!r} runs Python code from its repository "
-            f"({', '.join(sorted(auto_map))}); "
+            f"{location}: model type {model_type!r} runs Python code from its repository ({'; '.join(code)}); "
             'read that code, then set "trust_remote_code": true in the spec to run it'
         )
     if not native and not remote:

@@ -200,24 +200,12 @@ def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
         + "."
     ]
     calibrated = {
-        lang: e
+        lang: (e, _calibration(run))
         for run in runs
         for lang, e in (_calibration(run).get("languages") or {}).items()
         if run.record.thresholds.get(lang) is not None and run.record.thresholds[lang].kind == "calibrated"
     }
-    if calibrated:
-        reference = next(_calibration(run).get("reference") for run in runs if _calibration(run))
-        lines.append(
-            f"  - Its error on human speech ({reference}), and the share of those human readings the threshold "
-            "would keep (each judged at a threshold calibrated on the others): "
-            + "; ".join(
-                f"{lang} median {e['median']:.3f} over {e['n']} clips, "
-                + ("—" if e.get("leave_one_out_acceptance") is None else f"{100 * e['leave_one_out_acceptance']:.0f}%")
-                + " kept"
-                for lang, e in sorted(calibrated.items(), key=lambda kv: language_key(kv[0]))
-            )
-            + "."
-        )
+    lines += _calibrated_lines(runs, calibrated)
     files = {_calibration(run).get("sha256") for run in runs if _calibration(run)}
     if len(files) > 1 or (files and any(not _calibration(run) for run in runs)):
         lines.append(
@@ -232,6 +220,46 @@ def _limitations_judge(runs: Sequence[SynthesisRun]) -> list[str]:
             "intelligible as a person reading it; `audiomlqa calibrate` measures the judge on real speech."
         )
     return lines
+
+
+def _calibrated_lines(runs: Sequence[SynthesisRun], calibrated: dict[str, tuple[dict, dict]]) -> list[str]:
+    """The judge on human speech, per calibrated language: its error, the human readings its threshold keeps, the
+    threshold (and its cap when it was capped); in bold, the languages whose calibration is implausible."""
+    if not calibrated:
+        return []
+    reference = next(_calibration(run).get("reference") for run in runs if _calibration(run))
+    ordered = sorted(calibrated.items(), key=lambda kv: language_key(kv[0]))
+    lines = [
+        f"  - Its error on human speech ({reference}), the share of those human readings the threshold would keep "
+        "(each judged at a threshold calibrated on the others), and the threshold: "
+        + "; ".join(
+            f"{lang} median {e['median']:.3f} over {e['n']} clips, "
+            + ("—" if e.get("leave_one_out_acceptance") is None else f"{100 * e['leave_one_out_acceptance']:.0f}%")
+            + f" kept, {_calibrated_threshold(e, cal)}"
+            for lang, (e, cal) in ordered
+        )
+        + "."
+    ]
+    implausible = [(lang, e["implausible"]) for lang, (e, _) in ordered if e.get("implausible")]
+    if implausible:
+        lines.append(
+            "  - **The calibration of "
+            + ", ".join(f"{lang} ({why})" for lang, why in implausible)
+            + " is implausible for a working judge: the reference's transcripts may not match its audio, or the "
+            "ASR cannot hear the language. It was kept on request (`calibrate --allow-implausible`); the "
+            "threshold it gives says little about the clips' intelligibility.**"
+        )
+    return lines
+
+
+def _calibrated_threshold(e: dict, cal: dict) -> str:
+    """``threshold 0.13``, or ``threshold 0.60 (capped; the human p90 × 1 was 1.86)``."""
+    threshold = f"threshold {e['threshold']:.2f}" if isinstance(e.get("threshold"), (int, float)) else "threshold ?"
+    if not e.get("capped"):
+        return threshold
+    rule = f"p{100 * cal.get('quantile', 0.9):g} × {cal.get('scale', 1):g}"
+    was = "unbounded" if e.get("uncapped") is None else f"{e['uncapped']:.2f}"
+    return f"{threshold} (capped; the human {rule} was {was})"
 
 
 _CITATIONS = {

@@ -21,9 +21,13 @@ This module is that folder and its record (``publish.json``); the runs are :mod:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import glob
 import json
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,18 +77,20 @@ def publish(
     is left alone, and a file of ours that was edited since is refused rather than overwritten.
     """
     to = Path(to).resolve()
-    with exclusive(to.parent, "audiomlqa publish", lock_file=to.with_name(f".{to.name}.lock")):
+    lock = to.with_name(f".{to.name}.lock")
+    with exclusive(to.parent, "audiomlqa publish", lock_file=lock), contextlib.ExitStack() as held:
         earlier = _earlier_publish(to, overwrite)
-        runs = find_runs(outputs)
+        runs = find_runs(outputs, held)  # each run's synthesis lock is held until the dataset is in place
         selected = select_rows(runs, include_rejected)
         if not any(s.config != REJECTED_CONFIG for s in selected):
             raise AudioMLQAError(f"no accepted questions in {', '.join(map(str, outputs))}: nothing to publish")
+        for leftover in to.parent.glob(f".{glob.escape(to.name)}.publishing-*"):  # of killed publishes: ours to clear
+            shutil.rmtree(leftover, ignore_errors=True)
         tmp = to.with_name(f".{to.name}.publishing-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         try:
             layout, written = _build(tmp, runs, selected, command)
             if earlier is None:
-                replace_dir(tmp, to)
+                _swap_in(tmp, to)
             else:
                 _update_in_place(tmp, to, earlier)
         finally:
@@ -99,7 +105,20 @@ def _build(
     root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None
 ) -> tuple[dict, list[str]]:
     """Write the whole dataset into ``root``: parquet, card, and publish.json listing every file with its sha256.
-    Returns the layout and the files written (relative paths)."""
+    Returns the layout and the files written (relative paths). A failed write (a full disk) is one line: the
+    dataset in place is not touched until the new one is complete."""
+    try:
+        return _write_dataset(root, runs, selected, command)
+    except OSError as e:
+        raise AudioMLQAError(
+            f"cannot write the new dataset beside {root.parent}: {e.strerror or e}; free space and publish again "
+            "(the dataset already there is untouched)"
+        ) from None
+
+
+def _write_dataset(
+    root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None
+) -> tuple[dict, list[str]]:
     files, layout = write_parquet(selected, root)
     stats = pair_statistics(runs, selected)
     sources = [{"directory": r.directory.name, "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
@@ -155,9 +174,12 @@ def _earlier_publish(to: Path, overwrite: bool) -> dict[str, set[str] | None] | 
 
 
 def _update_in_place(new: Path, to: Path, earlier: dict[str, set[str] | None]) -> None:
-    """Move the files of the publish built in ``new`` into ``to``, and remove those of the earlier publish that
-    it no longer has. A file is only replaced if it is one we wrote, unchanged since (or already the new
-    one, as after an interrupted update); the record (publish.json) is replaced last."""
+    """Replace the earlier publish in ``to`` by the one built in ``new``, keeping every file it did not write.
+
+    A file of ours that was edited since is refused (nothing is touched). The user's files are linked (or copied)
+    into ``new``, and the two folders are then exchanged in one step: a kill at any moment leaves the earlier
+    dataset or the new one, never the new card beside the old parquet. Folders left half-updated by earlier versions
+    (``pending`` in publish.json) are still recognised."""
     written = json.loads((new / MARKER).read_text(encoding="utf-8"))["files"]
     edited = []
     for rel, sha in [*written.items(), *((r, None) for r in earlier if r not in written)]:
@@ -173,14 +195,84 @@ def _update_in_place(new: Path, to: Path, earlier: dict[str, set[str] | None]) -
             f"{len(edited)} file(s) in {to} were not written by the earlier publish or were changed "
             f"since, e.g. {', '.join(edited[:3])}: move them away first (nothing was touched)"
         )
-    record = json.loads((to / MARKER).read_text(encoding="utf-8"))
-    write_json(to / MARKER, {**record, "pending": written})  # so that a rerun after a kill knows these files too
-    for rel in written:
-        (to / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(new / rel, to / rel)
-    for rel in earlier:
-        if rel not in written and (to / rel).is_file():
-            (to / rel).unlink()
-            with contextlib.suppress(OSError):  # a config folder of ours that is now empty
-                (to / rel).parent.rmdir()
-    os.replace(new / MARKER, to / MARKER)
+    try:
+        _keep_users_files(to, new, {*earlier, MARKER}, set(written))
+    except OSError as e:
+        raise AudioMLQAError(
+            f"cannot write the new dataset beside {to}: {e.strerror or e}; free space and publish again "
+            "(the dataset already there is untouched)"
+        ) from None
+    _swap_in(new, to)
+
+
+def _keep_users_files(to: Path, new: Path, ours: set[str], written: set[str]) -> None:
+    """Hard-link (or, across file systems, copy) every file, link and empty folder of ``to`` that publish did not
+    write into ``new``, at the same place: the originals stay where they are until the folders are exchanged."""
+    folders = []
+    for base, dirs, files in os.walk(to):
+        here = Path(base)
+        folders.append(here)
+        links = [d for d in dirs if (here / d).is_symlink()]  # a link to a folder is kept as a link
+        dirs[:] = [d for d in dirs if d not in links]
+        if here != to and not dirs and not files and not links:
+            (new / here.relative_to(to)).mkdir(parents=True, exist_ok=True)
+        for name in [*files, *links]:
+            src = here / name
+            rel = src.relative_to(to).as_posix()
+            if rel in ours or (rel in written and src.is_file() and not src.is_symlink()):
+                continue  # ours, or the user's copy of what the new publish holds (checked identical above)
+            dst = new / rel
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(src, dst)
+            except (FileExistsError, NotADirectoryError):
+                raise AudioMLQAError(
+                    f"{src} is in the way of the new dataset's files: move it out of {to}, then publish again"
+                ) from None
+    for here in reversed(folders):  # modes and times of the user's folders (and of the dataset folder itself)
+        if (new / here.relative_to(to)).is_dir():
+            shutil.copystat(here, new / here.relative_to(to), follow_symlinks=False)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    mode = os.lstat(src).st_mode
+    if stat.S_ISLNK(mode):
+        os.symlink(os.readlink(src), dst)
+    elif stat.S_ISREG(mode):
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EEXIST):
+                raise
+            shutil.copy2(src, dst, follow_symlinks=False)  # a file system without hard links, or another one
+    else:
+        raise AudioMLQAError(f"{src} is not a file, folder or link: move it out of {src.parent}, then publish again")
+
+
+def _swap_in(new: Path, dest: Path) -> None:
+    """Put folder ``new`` at ``dest`` in one step: renamed onto nothing or an empty folder, or exchanged with the
+    earlier folder (Linux ``renameat2(RENAME_EXCHANGE)``), which is then removed. Where the system cannot exchange,
+    the earlier folder is moved aside first (a short moment without either)."""
+    if not dest.exists() or (dest.is_dir() and not any(dest.iterdir())):
+        os.replace(new, dest)
+    elif _exchange(new, dest):
+        shutil.rmtree(new, ignore_errors=True)
+    else:
+        replace_dir(new, dest)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError, TypeError):
+        return False
+    at_cwd, rename_exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise AudioMLQAError(
+        f"cannot put the new dataset in place of {b}: {os.strerror(err)} (the earlier one is untouched)"
+    )

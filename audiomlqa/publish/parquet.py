@@ -6,13 +6,15 @@ byte-identical files.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import pair_key
-from audiomlqa.manifest import Attempt
+from audiomlqa.manifest import FLAC_MAGIC, Attempt
 from audiomlqa.publish.runs import Selected, SynthesisRun, public_path
-from audiomlqa.utils.files import inside
+from audiomlqa.utils.files import inside, open_regular
 
 MAX_SHARD_BYTES = 256 << 20
 """Audio bytes per parquet file (the Hub's viewer and streaming work best well under 500 MB)."""
@@ -98,12 +100,39 @@ def _example(run: SynthesisRun, row: Attempt) -> dict:
         "context": q["context"],
         "question": q["question"],
         "answers": answers,
-        "audio": {"path": Path(row.audio).name, "bytes": inside(run.directory, row.audio, "audio path").read_bytes()},
+        "audio": {"path": Path(row.audio).name, "bytes": clip_bytes(run, row)},
         **{column: getattr(row, field) for column, field in PROVENANCE_COLUMNS.items()},
         # a local checkpoint (an MMS voice, a Whisper folder) is named, not located
         "tts_voice": public_path(row.voice),
         "asr_model": public_path(row.asr_model),
     }
+
+
+def clip_bytes(run: SynthesisRun, row: Attempt) -> bytes:
+    """The clip of ``row``, read once and checked on the very bytes returned (what is embedded is what was checked):
+    a regular file inside the run's folder, reached through no link, with the size and sha256 its row records
+    (rows of older versions record none: they are computed from these bytes) and a FLAC header."""
+    where = f"{run.name}: row {row.pair}/{row.id} (attempt {row.attempt})"
+    try:
+        path = inside(run.directory, row.audio, "audio path")
+        with open_regular(path, f"audio path {row.audio!r}", within=run.directory) as f:
+            data = f.read()
+    except AudioMLQAError as e:
+        raise AudioMLQAError(f"{where}: {e}") from None
+    except OSError as e:
+        why = e.strerror or e
+        raise AudioMLQAError(f"{where}: cannot read {row.audio} ({why}); rerun synthesis on that output") from None
+    size, sha = len(data), hashlib.sha256(data).hexdigest()
+    if (row.audio_bytes is not None and size != row.audio_bytes) or (
+        row.audio_sha256 is not None and sha != row.audio_sha256
+    ):
+        problem = f"changed since it was written ({size} bytes, sha256 {sha[:12]}… where the manifest says "
+        problem += f"{row.audio_bytes} bytes, sha256 {(row.audio_sha256 or '?')[:12]}…)"
+    elif not data.startswith(FLAC_MAGIC):
+        problem = "not a FLAC file"
+    else:
+        return data
+    raise AudioMLQAError(f"{where}: {row.audio} is {problem}: refused; rerun the synthesis command on that output")
 
 
 def write_parquet(selected: Sequence[Selected], root: Path) -> tuple[list[str], dict]:
@@ -135,7 +164,7 @@ def _cut_shards(items: Sequence[Selected]) -> list[list[Selected]]:
     shards: list[list[Selected]] = [[]]
     size = 0
     for s in items:
-        n = inside(s.run.directory, s.row.audio, "audio path").stat().st_size
+        n = inside(s.run.directory, s.row.audio, "audio path").lstat().st_size  # checked when read: clip_bytes
         if shards[-1] and size + n > MAX_SHARD_BYTES:
             shards.append([])
             size = 0

@@ -6,18 +6,30 @@ its clip present and unchanged), and :func:`pair_statistics` counts what was ask
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import json
+import os
 import shlex
+import stat
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import pair_key
-from audiomlqa.manifest import Attempt, RunRecord, clip_problem, read_manifest, standing_attempts
-from audiomlqa.sources import HF_SPLIT, SPLITS
+from audiomlqa.manifest import (
+    Attempt,
+    DamagedRecord,
+    RunRecord,
+    clip_problem,
+    read_manifest,
+    read_run_record,
+    standing_attempts,
+)
+from audiomlqa.sources import HF_SPLIT, SPLITS, read_question_rows
 
 REJECTED_CONFIG = "rejected"
 
@@ -46,8 +58,9 @@ class SynthesisRun:
         return f"{self.directory}{'/manifest' + self.suffix if self.suffix else ''}"
 
 
-def find_runs(outputs: Sequence[str | Path]) -> list[SynthesisRun]:
-    """Every run in ``outputs`` (a directory may hold several shards' manifests)."""
+def find_runs(outputs: Sequence[str | Path], held: contextlib.ExitStack | None = None) -> list[SynthesisRun]:
+    """Every run in ``outputs`` (a directory may hold several shards' manifests), its rows checked against its
+    record. With ``held``, each run's synthesis lock is taken into it first (see :func:`_not_being_written`)."""
     runs = []
     for out in map(Path, outputs):
         if not out.is_dir():
@@ -63,20 +76,75 @@ def find_runs(outputs: Sequence[str | Path]) -> list[SynthesisRun]:
                     raise AudioMLQAError(
                         f"{out}: {manifest.name} has no {f.name} beside it; rerun the synthesis command to complete it"
                     )
+            if held is not None:
+                held.enter_context(_not_being_written(out, suffix))
             try:
-                record = RunRecord.from_dict(json.loads(run_file.read_text(encoding="utf-8")))
-                questions = {}
-                for line in questions_file.read_text(encoding="utf-8").splitlines():
-                    if line.strip():
-                        q = json.loads(line)
-                        questions[(q["pair"], q["id"])] = q
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                record = read_run_record(run_file)
+            except DamagedRecord as e:
                 raise AudioMLQAError(
-                    f"{out}: {run_file.name} or {questions_file.name} is damaged ({e.__class__.__name__}); "
-                    "rerun synthesis"
+                    f"{run_file} {e}: restore it from a backup, or rerun the synthesis command on {out} (it rebuilds "
+                    "the record only where the manifest proves the settings)"
                 ) from None
-            runs.append(SynthesisRun(out, suffix, record, read_manifest(manifest), questions))
+            questions = read_question_rows(questions_file)  # one message, one fix: the same as synthesize's
+            rows = read_manifest(manifest)
+            _check_settings(manifest, run_file, record, rows)
+            runs.append(SynthesisRun(out, suffix, record, rows, questions))
     return runs
+
+
+def _check_settings(manifest: Path, run_file: Path, record: RunRecord, rows: Sequence[Attempt]) -> None:
+    """Every row was judged under the settings run.json states (rows of earlier versions record none)."""
+    hashes = sorted({r.settings for r in rows} - {None})
+    if len(hashes) > 1:
+        raise AudioMLQAError(
+            f"{manifest}: rows were judged under different settings ({hashes[0][:12]} and {hashes[1][:12]}): a run "
+            "resumed with other settings; publish only an output made with one setting"
+        )
+    if hashes and hashes[0] != record.settings_hash:
+        raise AudioMLQAError(
+            f"{manifest}: rows were judged under settings {hashes[0][:12]} but {run_file.name} states "
+            f"{record.settings_hash[:12]}: the record is not this run's; restore the right {run_file.name}"
+        )
+
+
+@contextlib.contextmanager
+def _not_being_written(out: Path, suffix: str) -> Iterator[None]:
+    """Hold a shared lock on the synthesis lock of a run (``.audiomlqa{suffix}.lock``) while publishing it: a run
+    that a synthesize still writes is refused, and none starts until publish is done. An output without a lock
+    file (copied from elsewhere) has no writer; a lock file is only read, so a read-only output publishes."""
+    path = out / f".audiomlqa{suffix}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        yield
+        return
+    except OSError as e:
+        raise AudioMLQAError(
+            f"{path}: cannot open the synthesis lock ({e.strerror or e}); remove it if no run is writing there"
+        ) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AudioMLQAError(
+                f"{path}: the synthesis lock is not a regular file; remove it if no run is writing there"
+            )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AudioMLQAError(
+                f"{out} is being written by synthesize ({_holder(fd)}); wait for it to finish, then publish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    """Who holds a lock, as its holder wrote it (pid, host, start)."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {int(info['pid'])} on {info['host']} since {info['since']}"
+    except (ValueError, KeyError, TypeError, OSError):
+        return "holder unknown"
 
 
 @dataclass

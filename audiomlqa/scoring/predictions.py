@@ -13,6 +13,7 @@ language), so predictions are kept per (context, question) pair. Three layouts a
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,21 +36,32 @@ class Predictions:
     files: dict[str, str]  # file name -> sha256, for provenance
 
 
-def _is_flat(doc: object) -> bool:
-    return isinstance(doc, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in doc.items())
-
-
 def looks_like_model_spec(doc: object) -> bool:
     """Model specs (``models/*.json``) are objects with a ``kind`` naming the model type."""
     return isinstance(doc, dict) and isinstance(doc.get("kind"), str) and "name" in doc
 
 
-def _flat_mapping(doc: object, where: Path) -> PredictionMap:
-    if not _is_flat(doc):
+def _json_type(value: object) -> str:
+    """What JSON calls ``value``'s type, for messages."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return {int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), "text")
+
+
+def _flat_mapping(doc: object, where: str) -> PredictionMap:
+    """``doc`` as {question id: answer}, or one line naming the first entry that is not an answer string."""
+    if not isinstance(doc, dict):
         raise AudioMLQAError(
-            f"{where}: not a predictions mapping (expected a JSON object {{question id: answer string}})"
+            f"{where}: not a predictions mapping (expected a JSON object {{question id: answer string}}, "
+            f"got {_json_type(doc)})"
         )
-    return doc  # type: ignore[return-value]
+    for qid, answer in doc.items():
+        if not isinstance(answer, str):
+            raise AudioMLQAError(
+                f"{where}: entry {qid!r}: the answer is {_json_type(answer)}, not a string: write every answer as "
+                'text ("" for none)'
+            )
+    return doc
 
 
 def load_predictions(path: str | Path) -> Predictions:
@@ -67,7 +79,7 @@ def load_predictions(path: str | Path) -> Predictions:
                     continue  # not a predictions file (e.g. a scores.json beside them)
             if pair in by_pair:
                 raise AudioMLQAError(f"{path}: two prediction files for pair {'-'.join(pair)}; keep one")
-            by_pair[pair] = _flat_mapping(read_json(f), f)
+            by_pair[pair] = _flat_mapping(read_json(f), str(f))
             files[f.name] = hashlib.sha256(f.read_bytes()).hexdigest()
         if not by_pair:
             raise AudioMLQAError(f"{path}: no prediction files (expected <pair>.json, e.g. de.json or de-en.json)")
@@ -79,14 +91,18 @@ def load_predictions(path: str | Path) -> Predictions:
             f"{path}: this is a model spec (kind {doc['kind']!r}), not predictions: "
             f"run it with `audiomlqa score {path} --dataset …`"
         )
-    if _is_flat(doc):
-        return Predictions(path, doc, {}, files)  # type: ignore[arg-type]
-    if isinstance(doc, dict) and doc and all(isinstance(v, dict) for v in doc.values()):
+    if not isinstance(doc, dict):
+        raise AudioMLQAError(
+            f"{path}: not a predictions mapping (expected {{question id: answer}} or {{pair: {{question id: answer}}}}"
+            f", got {_json_type(doc)})"
+        )
+    if not any(isinstance(v, dict) for v in doc.values()):  # {question id: answer}
+        return Predictions(path, _flat_mapping(doc, str(path)), {}, files)
+    by_pair = {}
+    for key, answers in doc.items():  # {pair: {question id: answer}}
         try:
-            by_pair = {parse_pair(k): _flat_mapping(v, path) for k, v in doc.items()}
+            pair = parse_pair(key)
         except AudioMLQAError as e:
             raise AudioMLQAError(f"{path}: not a predictions mapping keyed by language pair ({e})") from None
-        return Predictions(path, None, by_pair, files)
-    raise AudioMLQAError(
-        f"{path}: not a predictions mapping (expected {{question id: answer}} or {{pair: {{question id: answer}}}})"
-    )
+        by_pair[pair] = _flat_mapping(answers, f"{path}: pair {key!r}")
+    return Predictions(path, None, by_pair, files)

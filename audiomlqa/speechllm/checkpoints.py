@@ -2,13 +2,18 @@
 
 A checkpoint (``output_dir/checkpoints/step-N``) holds the trainable weights only (the projector; the frozen Whisper and
 LLM are reloaded from their ids), the optimizer, schedule and every RNG state, and a ``DONE`` file written last with
-the step: a checkpoint without it is ignored, and resuming never unpickles anything that could run code.
+the step: a checkpoint without it is ignored, and resuming never unpickles anything that could run code. A
+``DONE`` that does not hold the folder's own step (``-5``, ``999999``, text) fails in one line rather than being
+skipped: it was never written by a run (we write it last, whole), so the checkpoint is damaged and the user, not
+the tool, decides to drop it — skipping it would silently throw away training, trusting it would resume at a step
+never reached.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -24,12 +29,63 @@ class StepCounter:
         self.step = 0
 
 
-def latest_checkpoint(output_dir: Path) -> Path | None:
+STEP_FOLDER = re.compile(r"step-([0-9]+)")
+
+
+def latest_checkpoint(output_dir: Path, max_steps: int | None = None) -> Path | None:
+    """The newest complete checkpoint (one with a ``DONE``), its ``DONE`` checked (:func:`done_step`)."""
     found = sorted(
-        (p for p in (output_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit()), key=lambda p: int(p.name[5:])
+        (p for p in (output_dir / "checkpoints").glob("step-*") if STEP_FOLDER.fullmatch(p.name)),
+        key=lambda p: int(p.name[5:]),
     )
     complete = [p for p in found if (p / "DONE").exists()]
-    return complete[-1] if complete else None
+    if not complete:
+        return None
+    done_step(complete[-1], max_steps)
+    return complete[-1]
+
+
+def done_step(checkpoint: Path, max_steps: int | None = None) -> int:
+    """The step in ``checkpoint/DONE``: a whole number equal to the folder's (``step-0000123`` holds 123) and not
+    beyond the run's ``max_steps``; anything else is one line naming the file."""
+    done = checkpoint / "DONE"
+    try:
+        text = done.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise _damaged(done, f"cannot be read ({getattr(e, 'strerror', None) or first_line(e)})") from None
+    if not re.fullmatch(r"[0-9]+", text):
+        raise _damaged(done, f"holds {text[:40]!r}, not a step number")
+    step, folder = int(text), STEP_FOLDER.fullmatch(checkpoint.name)
+    if folder is None or step != int(folder.group(1)):
+        raise _damaged(done, f"says step {step}, but the folder is {checkpoint.name}")
+    if max_steps is not None and step > max_steps:
+        raise AudioMLQAError(
+            f"{done} says step {step}, beyond this run's max_steps {max_steps}: rerun with the max_steps it was"
+            f" trained with, or delete {checkpoint} to resume from the checkpoint before it"
+        )
+    return step
+
+
+def _damaged(done: Path, why: str) -> AudioMLQAError:
+    return AudioMLQAError(
+        f"{done} {why}: the checkpoint is damaged; delete {done.parent} to resume from the one before"
+    )
+
+
+def read_run_config(path: Path) -> dict:
+    """The settings an output's run was made with (``train_config.json``), read whole or refused in one line: it
+    is what keeps a resume from mixing two runs, so a damaged one is never skipped."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        why = f"cannot be read ({getattr(e, 'strerror', None) or first_line(e)})"
+    except json.JSONDecodeError as e:
+        why = f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+    else:
+        if isinstance(data, dict):
+            return data
+        why = f"holds a JSON {type(data).__name__}, not the run's settings"
+    raise AudioMLQAError(f"{path} is damaged ({why}): restore it, or choose another output_dir to start over")
 
 
 def register_trainable_only_hooks(accelerator) -> None:
@@ -66,12 +122,12 @@ def register_trainable_only_hooks(accelerator) -> None:
 def load_checkpoint(accelerator, state: StepCounter, checkpoint: Path) -> None:
     """Restore weights, optimizer, schedule and RNG states (accelerate reads its files with ``weights_only``, which
     refuses any pickle that would run code) and the step from ``DONE``."""
+    state.step = done_step(checkpoint)  # a damaged DONE fails before torch is even imported
     import pickle
 
     from accelerate.utils import load
 
     try:
-        state.step = int((checkpoint / "DONE").read_text().strip())
         with warnings.catch_warnings():  # torch warns about the pickle protocol of what it then refuses
             warnings.simplefilter("ignore")
             for rng in checkpoint.glob("random_states_*.pkl"):  # accelerate skips RNG states it cannot read

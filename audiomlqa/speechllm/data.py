@@ -18,7 +18,7 @@ from audiomlqa.audio import SAMPLE_RATE, read_flac
 from audiomlqa.config import Integer, Language, Number, Settings
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.manifest import read_manifest
-from audiomlqa.utils.files import inside
+from audiomlqa.utils.files import inside, open_regular
 
 
 class SourceConfig(Settings):
@@ -95,15 +95,33 @@ class AsrCorpus:
 
 
 def _from_synthesis(directory: Path, cfg: SourceConfig) -> AsrCorpus:
-
+    """The clips of an output's manifests: each inside the folder (links followed) and a regular file itself,
+    checked here so that a planted link fails in one line before training, and again when it is read."""
     items, durations = [], []
+    reader = ClipReader(str(directory))
     for manifest in sorted(directory.glob("manifest*.jsonl")):
         for row in read_manifest(manifest):
             if row.audio and (row.accepted or not cfg.accepted_only):
+                what = f"{manifest.name}: audio path {row.audio!r}"
                 path = inside(directory, row.audio, f"{manifest.name}: audio path")
-                items.append((read_flac, path, row.spoken_text, row.question_lang, row.voice))
+                if path.is_symlink() or (path.exists() and not path.is_file()):
+                    raise AudioMLQAError(f"{what} is a link (or not a regular file): refused; copy the file in instead")
+                items.append((reader, path, row.spoken_text, row.question_lang, row.voice))
                 durations.append(row.duration or None)
     return AsrCorpus(items, str(directory), seconds=lambda i: durations[i])
+
+
+class ClipReader:
+    """Reads a synthesis clip as a regular file, never through a final link, from inside its output folder only
+    (checked on the opened file: a clip swapped for a link after loading is refused too). Picklable, for
+    DataLoader workers."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def __call__(self, path: Path) -> np.ndarray:
+        with open_regular(path, f"clip {path}", within=self.directory) as f:
+            return read_flac(f)
 
 
 class _HFReader:

@@ -10,7 +10,6 @@ left off — on CPU, bit for bit.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -30,6 +29,7 @@ from audiomlqa.speechllm.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
     read_log,
+    read_run_config,
     register_trainable_only_hooks,
     save_checkpoint,
     write_log,
@@ -213,7 +213,7 @@ def _train(
     accelerator = _accelerator(cfg, out)
     set_seed(cfg.seed)
     run = _build(cfg, accelerator)
-    checkpoint = latest_checkpoint(out)
+    checkpoint = latest_checkpoint(out, cfg.max_steps)
     if checkpoint is not None:
         load_checkpoint(accelerator, run.state, checkpoint)
     resumed_from = run.state.step
@@ -509,11 +509,17 @@ def _validate(run: _Run, validation: AsrCorpus, cfg: TrainConfig) -> dict:
 
 
 def _check_same_run(cfg: TrainConfig, out: Path) -> None:
-    """Refuse to resume a run made with other settings (a changed recipe would silently mix two runs)."""
+    """Refuse to resume a run made with other settings (a changed recipe would silently mix two runs), or from a
+    checkpoint whose ``DONE`` is damaged: before any model loads."""
     saved = out / "train_config.json"
-    if not saved.exists() or latest_checkpoint(out) is None:
+    if latest_checkpoint(out) is None:  # nothing to resume: a fresh run rewrites the file
         return
-    previous = json.loads(saved.read_text(encoding="utf-8"))
+    if not saved.exists():  # the settings check must not turn off with a deleted record
+        raise AudioMLQAError(
+            f"{out} holds checkpoints but no train_config.json, so the settings they were trained with are unknown: "
+            "restore the file, or choose another output_dir to start over"
+        )
+    previous = read_run_config(saved)  # damaged: one line, never a traceback nor a skipped check
     with contextlib.suppress(Exception):  # read through today's schema: defaults added since then match
         previous = TrainConfig.model_validate(previous).to_dict()
     current = jsonable(cfg.to_dict())
@@ -523,3 +529,5 @@ def _check_same_run(cfg: TrainConfig, out: Path) -> None:
             f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
             "resume with the same recipe or choose another output_dir"
         )
+    latest_checkpoint(out, cfg.max_steps)  # after the settings: a changed max_steps is a changed setting, not a
+    # checkpoint to delete

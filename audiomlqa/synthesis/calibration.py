@@ -9,15 +9,22 @@ error, so any rule can be applied later; :func:`calibrated_thresholds` applies t
 
     threshold(lang) = scale × quantile_q(human errors of lang)     (default q = 0.9, scale = 1.0)
 
-i.e. a TTS clip is kept when the ASR makes no more errors on it than on the best 90% of human readings. The
-leave-one-out acceptance (each human clip judged at the threshold calibrated on the *other* clips of its
-language) says how much real speech that rule would turn away.
+i.e. a TTS clip is kept when the ASR makes no more errors on it than on the best 90% of human readings, and
+never above :data:`THRESHOLD_CAP`. The leave-one-out acceptance (each human clip judged at the threshold
+calibrated on the *other* clips of its language) says how much real speech that rule would turn away.
+
+A calibration can be wrong: a reference whose transcripts do not match its audio (or an ASR that cannot hear the
+language) gives errors no working judge makes on human speech, and thresholds that accept anything. Such a
+language (:func:`implausibility`) is refused, when measured and when read, unless the file marks it as allowed
+(``calibrate --allow-implausible``), and the dataset card then says so in bold.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +60,18 @@ _NAMES = {
     "mandarin": "zh",
     "cmn": "zh",
 }
+IMPLAUSIBLE_MEDIAN = 0.5
+"""The highest median error a working judge makes on human speech: Whisper base's median on native FLEURS readers
+is at most 0.3 in en, de and es. Above 0.5 most readings lose half their words: the reference's transcripts do not
+match its audio, or the ASR cannot hear the language."""
+IMPLAUSIBLE_CLIP = 1.5
+"""The highest error of any one human clip: above 1 the ASR heard more wrong words than the reference has, and
+above 1.5 it is hearing another text (a shifted transcript, a hallucination), which also drags the p90 up."""
+THRESHOLD_CAP = 0.6
+"""The loosest threshold a calibration may give (WER or CER): at 0.6 most words (characters) of a clip may
+already be misheard, the loosest fixed threshold of a language we ship (ar) short of vi, which Whisper base cannot
+verify at all. A rule asking for more says more about the reference or the judge than about the voice, and would
+make the filter accept nearly everything."""
 _ASR_RUNTIME = ("device", "cpu_threads")
 """ASR settings that change where the judge runs, not what it hears: a calibration holds across them."""
 
@@ -245,9 +264,12 @@ def calibrate(
     metric: dict[str, str] | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    allow_implausible: bool = False,
 ) -> dict:
     """Transcribe every reference clip with ``asr`` (its language forced, as in synthesis), score it with the
-    filter's normalisation and metric, and return the calibration document (what ``calibration.json`` holds)."""
+    filter's normalisation and metric, and return the calibration document (what ``calibration.json`` holds).
+    An implausible language (:func:`implausibility`) is refused, or with ``allow_implausible`` marked in the
+    document and warned about on stderr."""
     by_lang: dict[str, list[ReferenceClip]] = {}
     for clip in reference.clips:
         by_lang.setdefault(clip.lang, []).append(clip)
@@ -269,9 +291,12 @@ def calibrate(
                 "n": len(errors),
                 "metric": m,
                 **error_statistics(errors),
-                "leave_one_out_acceptance": leave_one_out_acceptance(errors, DEFAULT_QUANTILE, DEFAULT_SCALE),
+                "leave_one_out_acceptance": leave_one_out_acceptance(
+                    errors, DEFAULT_QUANTILE, DEFAULT_SCALE, THRESHOLD_CAP
+                ),
                 "clips": results,
             }
+    check_plausible(languages, reference.name, allow=allow_implausible)
     return {
         "format": FORMAT,
         "reference": {"name": reference.name, "clips": len(reference.clips), "skipped": reference.skipped},
@@ -281,6 +306,61 @@ def calibrate(
         "audiomlqa_version": __version__,
         "languages": languages,
     }
+
+
+def implausibility(errors: Sequence[float], metric: str, texts: Sequence[object] = ()) -> str | None:
+    """Why one language's errors on human speech are implausible for a working judge, in words (None: they are
+    plausible): an empty reference transcript, a median above :data:`IMPLAUSIBLE_MEDIAN`, or a clip's error above
+    :data:`IMPLAUSIBLE_CLIP` or not finite."""
+    m = metric.upper()
+    reasons = []
+    empty = sum(isinstance(t, str) and not any(ch.isalnum() for ch in t) for t in texts)
+    if empty:
+        reasons.append(f"{empty} empty reference transcript(s)")
+    e = np.asarray(errors, dtype=float)
+    if not np.isfinite(e).all():
+        return "; ".join([*reasons, f"a {m} that is not a finite number"])
+    median = float(np.median(e))
+    if median > IMPLAUSIBLE_MEDIAN:
+        reasons.append(f"median {m} {median:.3g} > {IMPLAUSIBLE_MEDIAN:g}")
+    if float(e.max()) > IMPLAUSIBLE_CLIP:
+        reasons.append(f"max {m} {float(e.max()):.3g} > {IMPLAUSIBLE_CLIP:g}")
+    return "; ".join(reasons) or None
+
+
+def implausible_message(where: str, problems: dict[str, str], then: str) -> str:
+    """The one line that refuses implausible languages: what, the likely cause, what to do (``then``)."""
+    said = ", ".join(f"{lang} ({why})" for lang, why in problems.items())
+    return (
+        f"{where}: the ASR's error on human speech is implausible for a working judge in {said}: the reference's "
+        f"transcripts likely do not match its audio, or the ASR cannot hear {'/'.join(problems)}; {then}"
+    )
+
+
+def check_plausible(languages: dict[str, dict], where: str, *, allow: bool = False) -> None:
+    """Refuse measured languages (``calibrate``'s entries) whose numbers are implausible; with ``allow``, mark each
+    (``"implausible": "median WER 1.14 > 0.5"``) and warn loudly on stderr instead."""
+    problems = {
+        lang: why
+        for lang, entry in languages.items()
+        if (why := implausibility([c["error"] for c in entry["clips"]], entry["metric"], _texts(entry)))
+    }
+    if not problems:
+        return
+    if not allow:
+        then = "fix the reference, or pass --allow-implausible to write the calibration marked as implausible"
+        raise AudioMLQAError(implausible_message(where, problems, then))
+    for lang, why in problems.items():
+        languages[lang]["implausible"] = why
+    then = (
+        "written anyway (--allow-implausible), marked 'implausible' in the file; thresholds from it are capped and "
+        "the dataset card will say so"
+    )
+    print("WARNING: " + implausible_message(where, problems, then), file=sys.stderr)
+
+
+def _texts(entry: dict) -> list[object]:
+    return [c.get("text") for c in entry["clips"]]
 
 
 def _skipped(skipped: dict[str, int]) -> str:
@@ -307,26 +387,42 @@ def threshold_rule(errors: Sequence[float], quantile: float, scale: float) -> fl
     return scale * float(np.quantile(np.asarray(errors, dtype=float), quantile))
 
 
-def leave_one_out_acceptance(errors: Sequence[float], quantile: float, scale: float) -> float | None:
-    """Share of human clips accepted when each is judged at the threshold calibrated on the others."""
+def leave_one_out_acceptance(
+    errors: Sequence[float], quantile: float, scale: float, cap: float = math.inf
+) -> float | None:
+    """Share of human clips accepted when each is judged at the threshold calibrated on the others (at most
+    ``cap``)."""
     if len(errors) < 2:
         return None
     kept = sum(
-        e <= threshold_rule([x for j, x in enumerate(errors) if j != i], quantile, scale) for i, e in enumerate(errors)
+        e <= min(cap, threshold_rule([x for j, x in enumerate(errors) if j != i], quantile, scale))
+        for i, e in enumerate(errors)
     )
     return round(kept / len(errors), 6)
+
+
+_Finite = Field(None, ge=0, allow_inf_nan=False)
 
 
 class _Clip(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
     error: float = Field(ge=0, allow_inf_nan=False)
+    text: str | None = None
 
 
 class _LanguageEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
     metric: Literal["wer", "cer"]
     clips: list[_Clip] = Field(min_length=1)
+    n: int | None = Field(None, ge=1)
+    median: float | None = _Finite
+    mean: float | None = _Finite
+    p90: float | None = _Finite
+    max: float | None = _Finite
+    leave_one_out_acceptance: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    implausible: str | None = Field(None, min_length=1)
+    """Set by ``calibrate --allow-implausible``: why its numbers are implausible, and that they were kept anyway."""
 
 
 class _Reference(BaseModel):
@@ -346,7 +442,8 @@ class _Document(BaseModel):
 
 def read_calibration(path: str | Path) -> dict:
     """A calibration file, checked to the leaves, so a wrong or damaged file is one line, not a traceback later
-    (or a threshold silently NaN)."""
+    (or a threshold silently NaN); an implausible language the file does not mark as allowed is refused, so a
+    file edited by hand cannot bypass :func:`calibrate`'s check."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
@@ -359,26 +456,52 @@ def read_calibration(path: str | Path) -> dict:
         _Document.model_validate(doc)
     except ValidationError as e:
         raise AudioMLQAError(f"{describe_error(e, str(path))}; rerun audiomlqa calibrate") from None
+    problems = {
+        lang: why
+        for lang, entry in doc["languages"].items()
+        if not entry.get("implausible")
+        and (why := implausibility([c["error"] for c in entry["clips"]], entry["metric"], _texts(entry)))
+    }
+    if problems:
+        then = (
+            "the file does not mark them as allowed: fix the reference and rerun audiomlqa calibrate "
+            "(--allow-implausible marks them)"
+        )
+        raise AudioMLQAError(implausible_message(str(path), problems, then))
     return doc
 
 
-def language_numbers(errors: Sequence[float], metric: str, quantile: float, scale: float) -> dict:
-    """One calibrated language as a synthesis run records it: the threshold the rule gives and the human-speech
-    numbers behind it (the errors kept, so another rule can be applied to the same measurement)."""
+def language_numbers(
+    errors: Sequence[float], metric: str, quantile: float, scale: float, implausible: str | None = None
+) -> dict:
+    """One calibrated language as a synthesis run records it: the threshold the rule gives, capped at
+    :data:`THRESHOLD_CAP` (``capped`` says whether it was, ``uncapped`` what the rule gave), and the human-speech
+    numbers behind it (the errors kept, so another rule can be applied to the same measurement). Implausible
+    numbers are refused (ValueError) unless ``implausible`` says they were allowed, and then kept with it."""
+    why = implausibility(errors, metric)
+    if why and not implausible:
+        raise ValueError(f"the ASR's error on human speech is implausible ({why}): rerun audiomlqa calibrate")
+    rule = threshold_rule(errors, quantile, scale)
     return {
-        "threshold": threshold_rule(errors, quantile, scale),
+        "threshold": min(rule, THRESHOLD_CAP),
+        "cap": THRESHOLD_CAP,
+        "capped": not rule <= THRESHOLD_CAP,
+        "uncapped": rule if math.isfinite(rule) else None,
         "n": len(errors),
         "metric": metric,
         **{k: v for k, v in error_statistics(errors).items() if k in ("median", "p90")},
-        "leave_one_out_acceptance": leave_one_out_acceptance(errors, quantile, scale),
+        "leave_one_out_acceptance": leave_one_out_acceptance(errors, quantile, scale, THRESHOLD_CAP),
         "errors": list(errors),
+        **({"implausible": implausible} if implausible else {}),
     }
 
 
 def calibrated_thresholds(doc: dict, quantile: float, scale: float) -> dict[str, dict]:
     """Per calibrated language of a calibration file: :func:`language_numbers` under the rule."""
     return {
-        lang: language_numbers([c["error"] for c in entry["clips"]], entry["metric"], quantile, scale)
+        lang: language_numbers(
+            [c["error"] for c in entry["clips"]], entry["metric"], quantile, scale, entry.get("implausible")
+        )
         for lang, entry in doc["languages"].items()
     }
 
@@ -387,7 +510,7 @@ def calibration_table(doc: dict):
     """The calibration as ``audiomlqa calibrate`` prints it."""
     rows = [
         [
-            lang,
+            lang + (" (IMPLAUSIBLE)" if e.get("implausible") else ""),
             str(e["n"]),
             e["metric"].upper(),
             f"{e['median']:.3f}",

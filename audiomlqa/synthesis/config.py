@@ -72,7 +72,7 @@ class CalibrationRule(Settings):
             raise ValueError("give the calibration file: calibration.file or --calibration FILE")
         try:
             self.languages = {
-                lang: language_numbers(e["errors"], e["metric"], self.quantile, self.scale)
+                lang: language_numbers(e["errors"], e["metric"], self.quantile, self.scale, e.get("implausible"))
                 for lang, e in self.languages.items()
             }
         except (KeyError, TypeError):
@@ -99,10 +99,16 @@ class CalibrationRule(Settings):
     def describe(self, lang: str) -> str:
         """The rule and numbers behind ``lang``'s threshold, in words (manifest rows, summary, card)."""
         c = self.languages[lang]
+        capped = f"; capped at {c['cap']:g}, the rule gave {_number(c['uncapped'])}" if c["capped"] else ""
+        implausible = f"; IMPLAUSIBLE: {c['implausible']}" if c.get("implausible") else ""
         return (
             f"calibrated: {self.scale:g} × p{100 * self.quantile:g} of the ASR's {c['metric'].upper()} on {c['n']} "
-            f"human clips ({self.reference}; median {c['median']:.3f}, p90 {c['p90']:.3f})"
+            f"human clips ({self.reference}; median {c['median']:.3f}, p90 {c['p90']:.3f}{capped}{implausible})"
         )
+
+
+def _number(value: float | None) -> str:
+    return "∞" if value is None else f"{value:.3g}"
 
 
 def _calibration_file(value):
@@ -129,6 +135,8 @@ class SynthesisConfig(Settings):
     per_language: Integer | None = Field(None, ge=1)
     seed: Integer = 0
     limit: Integer | None = Field(None, ge=1)
+    """At most this many questions in all, the pairs taken in turn (:func:`audiomlqa.sources.take_in_turn`); like
+    ``per_language``, chosen before ``shard``, so the shards of a run together speak exactly its selection."""
     output: str = DEFAULT_OUTPUT
     tts: dict[Language | Literal["default"], TTSChoice] = Field(default_factory=default_tts_map)
     """Language → choice, ``default`` for the rest; a recipe's map replaces this one as a whole."""
@@ -141,6 +149,7 @@ class SynthesisConfig(Settings):
     batch_size: Integer = Field(16, ge=1)
     workers: Integer = Field(1, ge=1)
     shard: tuple[int, int] = (0, 1)
+    """(i, N): keep the selected questions whose ``sha256(pair:id) mod N`` is i (:func:`in_shard`)."""
     overlap: bool = True
     """Speak the next batch while the ASR judges this one (same clips, same rows; False: take turns)."""
     calibration: Annotated[CalibrationRule, BeforeValidator(_calibration_file)] | None = None
@@ -231,6 +240,8 @@ class SynthesisConfig(Settings):
                 cal.scale,
                 numbers["n"],
                 cal.reference,
+                numbers["cap"],
+                numbers["capped"],
             )
         why = "; no human reference speech for it in the calibration" if cal is not None else ""
         return ThresholdRule("fixed", threshold, metric, f"fixed: {threshold} ({metric.upper()}{why})")

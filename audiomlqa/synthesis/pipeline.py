@@ -21,7 +21,6 @@ machines by ``shard=(i, N)``: question (pair, id) belongs to shard ``sha256(pair
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import re
@@ -39,21 +38,24 @@ from audiomlqa.audio import Speech, write_flac
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import (
     Attempt,
+    DamagedRecord,
     RunRecord,
     append_rows,
     clip_problem,
     latest,
     read_manifest,
+    read_run_record,
     repair,
+    settings_hash,
     standing_attempts,
 )
-from audiomlqa.sources import Question, load_questions
+from audiomlqa.sources import Question, load_questions, read_question_rows
 from audiomlqa.synthesis.calibration import Reference, calibrate
 from audiomlqa.synthesis.config import SynthesisConfig, in_shard, resolve_calibration
 from audiomlqa.synthesis.figures import write_figures
-from audiomlqa.synthesis.speaking import Spoken, Voice, load_voices, speak_batch, tts_pool
+from audiomlqa.synthesis.speaking import AttemptPlan, Spoken, Voice, load_voices, speak_batch, tts_pool
 from audiomlqa.synthesis.summary import summarize
-from audiomlqa.utils.files import jsonable, write_json, write_jsonl
+from audiomlqa.utils.files import inside, jsonable, write_json, write_jsonl
 from audiomlqa.utils.locks import exclusive
 from audiomlqa.utils.progress import Bar, progress_bar
 from audiomlqa.utils.versions import package_versions
@@ -105,7 +107,7 @@ def _synthesize(
     command: str | None,
     log: Callable[[str], None],
 ) -> SynthesisResult:
-    run_file = _prepare_output(cfg, out)
+    run_file, settings, intact = _prepare_output(cfg, out, log)
     manifest = out / f"manifest{cfg.suffix}.jsonl"
     repair(manifest)
     state = _read_progress(out, manifest, questions, cfg.max_attempts)
@@ -113,12 +115,14 @@ def _synthesize(
     if broken:
         log(f"{broken} clip(s) in {out} are missing or damaged: redoing them")
     todo = [q for q in questions if state.next(q) is not None]
-    selection = _write_selection(out / f"questions{cfg.suffix}.jsonl", questions)
     voices = load_voices(cfg, {q.question_lang for q in questions})
-    if todo and asr is None:
-        asr = cfg.asr.load()
-    if todo or not run_file.exists():  # a rerun with nothing left to do keeps the record of the run that did it
-        write_json(run_file, _run_record(cfg, voices, asr, command).to_dict())
+    if todo:  # everything that can fail at the start fails before the output records anything
+        _check_voices(cfg, voices)
+        if asr is None:
+            asr = cfg.asr.load()
+    selection = _write_selection(out / f"questions{cfg.suffix}.jsonl", questions)
+    if todo or not intact:  # a rerun with nothing left to do keeps the record of the run that did it
+        write_json(run_file, _run_record(cfg, settings, voices, asr, command).to_dict())
 
     timing, started = dict.fromkeys(("asr", "waiting_for_tts", "tts"), 0.0), time.perf_counter()
     with (
@@ -126,7 +130,7 @@ def _synthesize(
         progress_bar("synthesize", len(questions), completed=len(questions) - len(todo), enabled=progress) as bar,
     ):
         batches = _Batches(cfg, state, voices, submit, _language_batches(todo, cfg.batch_size), timing)
-        written = _speak_and_judge(batches, asr, out, manifest, bar, on_batch)
+        written = _speak_and_judge(batches, asr, out, manifest, bar, on_batch, settings_hash(settings))
     timing["total"] = time.perf_counter() - started
     summary = _write_summary(cfg, out, manifest, selection)
     return SynthesisResult(out, summary, written, {k: round(v, 4) for k, v in timing.items()})
@@ -175,9 +179,10 @@ class _Batches:
             self.work.appendleft((spoken.lang, again))
 
 
-def _speak_and_judge(batches: _Batches, asr, out: Path, manifest: Path, bar: Bar, on_batch) -> int:
-    """Speak and judge batch after batch until every question is finished, appending each batch's rows to the
-    manifest as it is judged; returns the number of rows written."""
+def _speak_and_judge(batches: _Batches, asr, out: Path, manifest: Path, bar: Bar, on_batch, settings: str) -> int:
+    """Speak and judge batch after batch until every question is finished, appending each batch's rows (marked
+    with the ``settings`` hash they were judged under) to the manifest as it is judged; returns the number of rows
+    written."""
     cfg, state, timing, written = batches.cfg, batches.state, batches.timing, 0
     current = batches.speak_next()
     while current is not None:
@@ -187,6 +192,7 @@ def _speak_and_judge(batches: _Batches, asr, out: Path, manifest: Path, bar: Bar
         t1 = time.perf_counter()
         rows = _judge_batch(current, clips, cfg, batches.voices[current.lang], asr, out)
         for r in rows:
+            r.settings = settings
             state.record(r)
         append_rows(manifest, rows)
         timing["waiting_for_tts"] += t1 - t0
@@ -257,7 +263,7 @@ def _listen(lang: str, texts: list[str], clips: list, asr) -> tuple[dict[int, st
 def _judge_clip(row: Attempt, speech: Speech, transcript: str, lang: str, out: Path) -> None:
     """Write the clip of an attempt the ASR heard, and fill in its row: what was heard, the error, the decision."""
     rel = Path("audio") / row.pair / f"{safe_name(row.id)}-{row.attempt}.flac"
-    row.audio_bytes, row.audio_sha256 = write_flac(out / rel, speech)
+    row.audio_bytes, row.audio_sha256 = write_flac(inside(out, rel, "audio path"), speech)  # no link out
     ref, hyp = normalize_for_asr(row.spoken_text, lang), normalize_for_asr(transcript, lang)
     err = error_rate(ref, hyp, row.metric)
     row.accepted, row.reason = judge(
@@ -296,6 +302,8 @@ def safe_name(qid: str) -> str:
 
 
 def select_questions(cfg: SynthesisConfig) -> list[Question]:
+    """This shard's part of the whole selection: every shard selects as an unsharded run would (``per_language`` and
+    ``limit`` included), then keeps its questions, so N shards together speak exactly what one run would."""
     qs = load_questions(
         cfg.source,
         split=cfg.split,
@@ -304,14 +312,27 @@ def select_questions(cfg: SynthesisConfig) -> list[Question]:
         cross_lingual=cfg.cross_lingual,
         per_language=cfg.per_language,
         seed=cfg.seed,
+        limit=cfg.limit,
         lang=cfg.source_lang,
     )
-    qs = [q for q in qs if in_shard(q.pair, q.id, cfg.shard)]
-    return qs[: cfg.limit] if cfg.limit is not None else qs
+    mine = [q for q in qs if in_shard(q.pair, q.id, cfg.shard)]
+    if not mine:
+        i, n = cfg.shard
+        raise AudioMLQAError(
+            f"shard {i}/{n} holds none of the {len(qs)} selected question(s) (sha256(pair:id) mod {n}): "
+            "run fewer shards or select more questions (--limit, --per-language)"
+        )
+    return mine
 
 
-def _prepare_output(cfg: SynthesisConfig, out: Path) -> Path:
-    """Create ``out`` (or fail in one line) and refuse to resume a run made with other settings."""
+def _prepare_output(cfg: SynthesisConfig, out: Path, log: Callable[[str], None]) -> tuple[Path, dict, bool]:
+    """Create ``out`` (or fail in one line) and refuse to resume a run made with other settings. Returns run.json's
+    path, the settings to record (the saved ones where they match ``cfg``, so rows keep one hash across versions),
+    and whether run.json is intact.
+
+    A missing or damaged run.json beside a manifest with rows is rebuilt only when the manifest proves the
+    settings: every row records the hash of this run's settings. Otherwise the record is gone, and with it what the
+    rows were judged under: refused. A manifest without rows judged nothing: any record there is replaced."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -319,20 +340,44 @@ def _prepare_output(cfg: SynthesisConfig, out: Path) -> Path:
         probe.unlink()
     except OSError as e:
         raise AudioMLQAError(f"cannot write to output directory {out}: {e.strerror or e}") from None
-    run_file = out / f"run{cfg.suffix}.json"
-    if run_file.exists():
-        try:
-            previous = json.loads(run_file.read_text(encoding="utf-8")).get("config")
-        except ValueError:
-            previous = None
-        if previous is not None:
-            changed = _changed_settings(previous, cfg)
-            if changed:
-                raise AudioMLQAError(
-                    f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
-                    "resume with the same settings or choose another --output"
-                )
-    return run_file
+    run_file, manifest = out / f"run{cfg.suffix}.json", out / f"manifest{cfg.suffix}.jsonl"
+    rows = read_manifest(manifest)
+    current = jsonable(cfg.fingerprint())
+    try:
+        previous, problem = (read_run_record(run_file).config, None) if run_file.exists() else (None, "is missing")
+    except DamagedRecord as e:
+        previous, problem = None, str(e)
+    changed = _changed_settings(previous, cfg) if previous is not None else []
+    if not rows:
+        if previous is None or changed:  # a start that failed, or a record of nothing: begin afresh
+            (out / f"questions{cfg.suffix}.jsonl").unlink(missing_ok=True)
+        return run_file, current, previous is not None and not changed
+    if changed:
+        raise AudioMLQAError(
+            f"{out} holds a run with other settings (changed: {', '.join(changed)}); "
+            "resume with the same settings or choose another --output"
+        )
+    settings = previous if previous is not None else current
+    expected, recorded = settings_hash(settings), {r.settings for r in rows}
+    if previous is None and recorded != {expected}:
+        raise AudioMLQAError(
+            f"{run_file} {problem}, and the {len(rows)} row(s) of {manifest.name} do not prove this run's "
+            f"settings (rows: {_hashes(recorded)}, this run: {expected[:12]}): restore {run_file.name} from a backup, "
+            "or start a new --output"
+        )
+    if recorded - {expected, None}:
+        raise AudioMLQAError(
+            f"{manifest}: rows were judged under other settings ({_hashes(recorded - {expected, None})}, this run: "
+            f"{expected[:12]}); resume with the same settings or choose another --output"
+        )
+    if previous is None:
+        log(f"{run_file} {problem}: rebuilt from this run's settings, which every row of {manifest.name} records")
+    return run_file, settings, previous is not None
+
+
+def _hashes(hashes: set[str | None]) -> str:
+    """Settings hashes for a message: short, and rows of earlier versions (no hash) named as such."""
+    return ", ".join(sorted(h[:12] if h else "none recorded" for h in hashes))
 
 
 def _changed_settings(previous: dict, cfg: SynthesisConfig) -> list[str]:
@@ -394,17 +439,7 @@ def _read_progress(out: Path, manifest: Path, questions: Sequence[Question], max
 def _write_selection(path: Path, questions: Sequence[Question]) -> list[tuple[str, str]]:
     """questions.jsonl holds every question this output was ever asked to speak: a rerun with a smaller
     ``limit`` adds nothing and removes nothing, so publishing takes all that was done."""
-    rows = {}
-    if path.exists():
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                    rows[(row["pair"], row["id"])] = row
-                except (ValueError, KeyError, TypeError):
-                    raise AudioMLQAError(
-                        f"{path}: line {i} is not a question row; fix or delete that line, then rerun"
-                    ) from None
+    rows = read_question_rows(path) if path.exists() else {}
     for q in questions:
         rows.setdefault(q.key, q.to_dict())
     write_jsonl(path, list(rows.values()))
@@ -414,11 +449,30 @@ def _write_selection(path: Path, questions: Sequence[Question]) -> list[tuple[st
 # -- the records of a run ---------------------------------------------------------------------------------------------
 
 
-def _run_record(cfg: SynthesisConfig, voices: dict[str, Voice], asr, command: str | None) -> RunRecord:
+def _check_voices(cfg: SynthesisConfig, voices: dict[str, Voice]) -> None:
+    """Speak a word with every voice the settings name, so that a voice the TTS lacks fails before the output
+    records anything (the backends' own voice lists are trusted)."""
+    with tts_pool(1, overlap=False) as submit:
+        for lang, voice in voices.items():
+            for name in voice.choice.voices or []:
+                try:
+                    submit([voice.job("a", lang, AttemptPlan(name, cfg.seed, cfg.rates[0]))]).result()
+                except AudioMLQAError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - a backend's own error for a voice it lacks: one line
+                    detail = " ".join(str(e).split())[:200] or e.__class__.__name__
+                    raise AudioMLQAError(
+                        f"{voice.choice.backend} cannot speak {lang} with voice {name!r} ({detail}); "
+                        f"name a voice it has (tts.{lang}.voices)"
+                    ) from None
+
+
+def _run_record(cfg: SynthesisConfig, settings: dict, voices: dict[str, Voice], asr, command: str | None) -> RunRecord:
+    """run.json: ``settings`` (the fingerprint the rows' hash is of) and what the run was made with."""
     return RunRecord(
         command=command,
         thresholds={lang: cfg.rule_for(lang) for lang in voices},
-        config=jsonable(cfg.fingerprint()),
+        config=settings,
         runtime={"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit, "overlap": cfg.overlap},
         audiomlqa_version=__version__,
         python=platform.python_version(),
@@ -456,9 +510,16 @@ def _write_summary(cfg: SynthesisConfig, out: Path, manifest: Path, selection: l
 
 
 def calibrate_filter(
-    cfg: SynthesisConfig, reference: Reference, output: str | Path, *, progress: bool = True, asr=None
+    cfg: SynthesisConfig,
+    reference: Reference,
+    output: str | Path,
+    *,
+    progress: bool = True,
+    asr=None,
+    allow_implausible: bool = False,
 ) -> dict:
-    """Calibrate the filter ``cfg`` describes (its ASR settings and metrics) on human speech; write the file."""
+    """Calibrate the filter ``cfg`` describes (its ASR settings and metrics) on human speech; write the file
+    (an implausible language is refused, or marked with ``allow_implausible``: :func:`.calibration.calibrate`)."""
     output = Path(output)
     if output.is_dir() or not os.access(output.parent if str(output.parent) else ".", os.W_OK):
         raise AudioMLQAError(f"cannot write the calibration to {output}: give a file in a writable folder (-o)")
@@ -470,6 +531,7 @@ def calibrate_filter(
         metric=metric,
         batch_size=cfg.batch_size,
         progress=progress,
+        allow_implausible=allow_implausible,
     )
     write_json(output, doc)
     return doc

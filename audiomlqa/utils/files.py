@@ -1,35 +1,80 @@
-"""Writing files so that a killed process never leaves half of one: a temporary name, then a rename."""
+"""Writing files so that a killed process never leaves half of one: a temporary name, then a rename. Reading
+paths that an output, manifest or spec names only inside their folder (links followed to check, never to read)."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from audiomlqa.errors import AudioMLQAError
 
 
 def inside(root: str | Path, relative: str | Path, what: str = "path") -> Path:
     """``root / relative``, refused in one line unless it stays inside ``root``: a manifest or spec value such as
-    ``../../x`` or ``/etc/passwd`` must never make the tool read or write elsewhere. The check is on the path as
-    written (absolute, or climbing with ``..``), so a folder the user linked in on purpose (``audio/`` on a
-    scratch disk) still counts as inside."""
+    ``../../x`` or ``/etc/passwd`` must never make the tool read or write elsewhere, and neither may a link inside
+    the folder (a shard received from someone else can hold one). The root itself is resolved first: a whole
+    output folder linked to a scratch disk is fine; what is inside it must resolve inside it too."""
     rel = os.path.normpath(str(relative))
     if os.path.isabs(rel) or rel == ".." or rel.startswith(".." + os.sep):
         raise AudioMLQAError(f"{what} {str(relative)!r} points outside {root}: refused")
+    real_root = os.path.realpath(root)
+    if not _within(real_root, os.path.realpath(os.path.join(real_root, rel))):
+        raise AudioMLQAError(
+            f"{what} {str(relative)!r} is a link to a file outside {root}: refused; copy the file in instead"
+        )
     return Path(root) / rel
 
 
-def sha256_file(path: str | Path) -> str:
-    import hashlib
+def _within(real_root: str, real: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
+
+def open_regular(path: str | Path, what: str | None = None, *, within: str | Path | None = None) -> BinaryIO:
+    """``path`` opened for reading, refused in one line unless it is a regular file reached without following a
+    final link (``O_NOFOLLOW``; ``O_NONBLOCK`` so that a planted pipe cannot hang the read). With ``within``, the
+    file actually opened must also lie inside that folder (checked on the open file, so a folder swapped for a link
+    between a check and the open is caught too). A missing file raises FileNotFoundError."""
+    name = what or str(path)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise AudioMLQAError(f"{name} is a link: refused; put the file itself there instead") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise AudioMLQAError(f"{name} is not a regular file: refused")
+        opened = f"/proc/self/fd/{fd}"
+        if within is not None and os.path.islink(opened):
+            if not _within(os.path.realpath(within), os.path.realpath(opened)):
+                raise AudioMLQAError(f"{name} is reached through a link to outside {within}: refused")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def sha256_file(path: str | Path, *, follow_links: bool = True) -> str:
+    """The file's sha256; with ``follow_links=False`` only a regular file reached without a final link (a clip
+    in an output folder: see :func:`open_regular`)."""
+    with open(path, "rb") if follow_links else open_regular(path) as f:
+        return sha256_of(f)
+
+
+def sha256_of(f: BinaryIO) -> str:
+    """The sha256 of what is left to read in ``f``."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
+    while chunk := f.read(1 << 20):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

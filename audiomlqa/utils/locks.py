@@ -4,15 +4,19 @@ The lock is an advisory ``fcntl`` lock on ``<folder>/.audiomlqa.lock``. The kern
 exits in any way, ``kill -9`` included, so a lock left by a killed run is never in force: the next run simply
 takes it (and rewrites who holds it). The file names its holder (pid, host, command, start time) so the
 refusal can say who to wait for. ``fcntl`` rather than a library: the holder's name in the message needs the
-file's content, and the kernel's release on death is the stale-lock detection.
+file's content, and the kernel's release on death is the stale-lock detection. Writing that record is why the
+lock file must be a regular file of its own, opened without following a link: a lock planted as a link to a
+file elsewhere is refused before anything is truncated or written.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -30,11 +34,7 @@ def exclusive(folder: str | Path, what: str, lock_file: str | Path | None = None
     ``lock_file`` puts the lock elsewhere (a folder that is replaced as a whole locks a file beside it)."""
     folder = Path(folder)
     path = Path(lock_file) if lock_file else folder / LOCK_NAME
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise AudioMLQAError(f"cannot write to output directory {path.parent}: {e.strerror or e}") from None
+    fd = _open_lock(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -54,6 +54,26 @@ def exclusive(folder: str | Path, what: str, lock_file: str | Path | None = None
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file, opened without following a link and only if it is a regular file of its own: a lock file
+    that is a symlink (or a hard link) to a file elsewhere would otherwise have that file truncated and
+    overwritten with the holder record. Nothing is written before these checks."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    refused = f"{path} is a link (or not a regular file): refused; delete it and rerun"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise AudioMLQAError(refused) from None
+        raise AudioMLQAError(f"cannot write to output directory {path.parent}: {e.strerror or e}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise AudioMLQAError(refused)
+    return fd
 
 
 def _holder(fd: int) -> str:
