@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from helpers import FAST_MODEL, assert_one_line, audiomlqa
 
 from audiomlqa.manifest import clip_problem, read_manifest, standing_attempts
@@ -350,12 +351,22 @@ def test_kill_9_again_and_again_then_resume_equals_an_uninterrupted_run(tmp_path
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    with open(out / "manifest.jsonl", "a") as f:  # what a kill in the middle of a write leaves behind
+        f.write('{"id": "trunc')
     assert cli(*args, "-o", out).returncode == 0
 
     def plan(d: Path) -> list:
         return sorted((r.pair, r.id, r.attempt, r.voice, r.seed, r.accepted) for r in rows_of(d))
 
     assert plan(out) == plan(tmp_path / "whole") and every_clip_is_sound(out)
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert all(line.startswith("{") and line.endswith("}") for line in lines), "the cut line was cut off"
+    rows = rows_of(out)
+    assert len({(r.pair, r.id, r.attempt) for r in rows}) == len(rows), "duplicate attempts after resume"
+    for r in rows:  # files and manifest agree; every file decodes
+        audio, sr = sf.read(out / r.audio)
+        assert sr == 16000 and abs(len(audio) / sr - r.duration) < 1e-3
+    assert {r.audio for r in rows} == {p.relative_to(out).as_posix() for p in (out / "audio").rglob("*.flac")}
 
 
 # -- hostile paths and files ---------------------------------------------------------------------------------------

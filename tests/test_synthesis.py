@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.manifest import read_manifest, standing_attempts
+from audiomlqa.manifest import read_manifest
 from audiomlqa.synthesis import SynthesisConfig, in_shard, judge, plan_attempt, safe_name, synthesize
 
 pytest.importorskip("faster_whisper")
@@ -111,59 +107,6 @@ def test_shards_partition_the_questions():
     ids = [f"q{i}" for i in range(200)]
     shards = [{q for q in ids if in_shard("de", q, (i, 3))} for i in range(3)]
     assert set().union(*shards) == set(ids) and sum(map(len, shards)) == len(ids)
-
-
-@pytest.mark.slow
-def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
-    whole = cli(*EN, "-o", tmp_path / "whole")
-    assert whole.wait(timeout=300) == 0, whole.stderr.read()
-
-    killed_dir = tmp_path / "killed"
-    proc = cli(*EN, "-o", killed_dir, start_new_session=True)
-    manifest = killed_dir / "manifest.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (manifest.exists() and manifest.read_text().count("\n") >= 2):
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    partial = read_manifest(manifest)
-    assert 0 < len(partial) < len(read_manifest(tmp_path / "whole" / "manifest.jsonl")), (
-        "kill came too late to test resuming"
-    )
-    with open(manifest, "a") as f:  # what a kill in the middle of a write leaves behind
-        f.write('{"id": "trunc')
-
-    resumed = cli(*EN, "-o", killed_dir)
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-
-    rows = read_manifest(manifest)
-    keys = [(r.pair, r.id, r.attempt) for r in rows]
-    assert len(keys) == len(set(keys)), "duplicate attempts after resume"
-    assert all(
-        line.strip().startswith("{") and line.strip().endswith("}") for line in manifest.read_text().splitlines()
-    )
-
-    def accepted(d: Path) -> set:
-        return {k for k, r in standing_attempts(read_manifest(d / "manifest.jsonl")).items() if r.accepted}
-
-    assert accepted(killed_dir) == accepted(tmp_path / "whole")
-    for r in rows:  # files and manifest agree; every file decodes
-        if r.audio:
-            audio, sr = sf.read(killed_dir / r.audio)
-            assert sr == 16000 and abs(len(audio) / sr - r.duration) < 1e-3
-    listed = {r.audio for r in rows if r.audio}
-    on_disk = {p.relative_to(killed_dir).as_posix() for p in (killed_dir / "audio").rglob("*.flac")}
-    assert listed == on_disk
-    summary = json.loads((killed_dir / "summary.json").read_text())
-    assert summary["pairs"]["en"]["attempted"] == 6
-    run = json.loads((killed_dir / "run.json").read_text())
-    assert run["asr"]["model"].startswith("whisper-base") and "eSpeak NG" in run["tts"]["en"]["engine"]
-    assert all(r.verified and r.tts_license.startswith("GPL-3.0") for r in rows)
-
-    again = cli(*EN, "-o", killed_dir)  # nothing left to do: no new rows
-    assert again.wait(timeout=120) == 0
-    assert len(read_manifest(manifest)) == len(rows)
 
 
 @pytest.mark.slow
