@@ -6,6 +6,7 @@ modules build once per session (a spoken dataset, a tiny Whisper); and the ``slo
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "audiomlqa" / "data" / "mlqa-sample"
 SHARED_MLQA = Path(os.environ.get("AUDIOMLQA_MLQA_DIR", ROOT.parent / "shared" / "data" / "mlqa" / "MLQA_V1"))
 
+if "PYTEST_XDIST_WORKER" in os.environ:  # one worker per core already: a thread pool each would only oversubscribe
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")  # inherited by the CLI processes the tests start, too
+
 
 def pytest_configure(config: pytest.Config) -> None:
+    if "PYTEST_XDIST_WORKER" in os.environ and "torch" in sys.modules:  # imported before this file was
+        sys.modules["torch"].set_num_threads(1)
     config.addinivalue_line(
         "markers",
         "slow: left out of the quick tier (pytest -m 'not slow'): training runs, launches of several processes,"
