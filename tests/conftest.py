@@ -6,6 +6,7 @@ modules build once per session (a spoken dataset, a tiny Whisper); and the ``slo
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -68,3 +69,16 @@ def tiny_whisper(tmp_path_factory) -> Path:
     from tiny_models import make_tiny_whisper
 
     return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+@pytest.fixture
+def judge_server(tmp_path):
+    """tests/scripted_server.py as an OpenAI-compatible judge on 127.0.0.1 (its base URL), stopped by its pid."""
+    from test_api import free_port, wait_for
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), "judge"], cwd=tmp_path)
+    wait_for(f"http://127.0.0.1:{port}/v1/models", proc)
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.terminate()
+    proc.wait(timeout=10)

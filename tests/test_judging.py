@@ -5,8 +5,6 @@ assert the path, never a quality they cannot have."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -93,18 +91,6 @@ def test_a_local_judge_scores_every_answer_counts_failures_and_is_cached(dataset
     record["prompt_version"] = "audiomlqa-judge-v0"
     cache.write_text(json.dumps(record))
     assert_one_line(audiomlqa(*args), "holds judgements made with judge prompt 'audiomlqa-judge-v0'")
-
-
-@pytest.fixture
-def judge_server(tmp_path):
-    from test_api import free_port, wait_for
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), "judge"], cwd=tmp_path)
-    wait_for(f"http://127.0.0.1:{port}/v1/models", proc)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 @pytest.mark.slow

@@ -6,8 +6,6 @@ traceback, never a judge mean of 99 shown as one 0–5); a spec named after a fo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -176,18 +174,6 @@ def test_a_judge_cache_from_before_items_named_their_answer_still_reads(judge_sp
 def test_a_judge_mean_is_never_computed_over_scores_outside_0_to_5():
     assert summarize([5, 3, None], [1.0, 0.5, 0.0])["judge_mean"] == 4
     refused(lambda: summarize([99, 3], [1.0, 0.0]), "judge scores must be integers 0–5, got 99")
-
-
-@pytest.fixture
-def judge_server(tmp_path):
-    from test_api import free_port, wait_for
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), "judge"], cwd=tmp_path)
-    wait_for(f"http://127.0.0.1:{port}/v1/models", proc)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 @pytest.mark.slow  # a served judge and the command line: read_judgements' own tests above are quick
