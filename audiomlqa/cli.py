@@ -275,7 +275,10 @@ AsrModel = Annotated[
 ]
 CalibrationFile = Annotated[
     Optional[Path],
-    typer.Option(help="Calibration file (audiomlqa calibrate): thresholds from the ASR's error on human speech."),
+    typer.Option(
+        help="Calibration file (audiomlqa calibrate), or whisper-base-fleurs (shipped: the default judge on the shared "
+        "FLEURS clips): thresholds from the ASR's error on human speech, per token by default (calibration.rule)."
+    ),
 ]
 Shard = Annotated[Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")]
 
@@ -359,7 +362,16 @@ def calibrate(
     lang: Annotated[
         Optional[str], typer.Option(help="Language of every clip (default: from names or a column).")
     ] = None,
-    config: Annotated[Optional[str], typer.Option(help="Dataset config (e.g. FLEURS de_de).")] = None,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Dataset config, or several comma-separated (FLEURS: "
+            "en_us,ar_eg,de_de,es_419,hi_in,vi_vn,cmn_hans_cn)."
+        ),
+    ] = None,
+    per_language: Annotated[
+        Optional[int], typer.Option(min=1, help="Calibrate on the first N clips of each language (default: all).")
+    ] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
     text_column: Annotated[Optional[str], typer.Option(help="Dataset column with the transcript.")] = None,
     language_column: Annotated[Optional[str], typer.Option(help="Dataset column with the language.")] = None,
@@ -368,8 +380,8 @@ def calibrate(
     allow_implausible: Annotated[
         bool,
         typer.Option(
-            help="Write a language whose error on human speech is implausible (median above 0.5, a clip above 1.5, "
-            "an empty transcript) anyway, marked as such in the file and the dataset card."
+            help="Write a language whose error on human speech is implausible (a clip above 1.5, an empty "
+            "transcript) anyway, marked as such in the file and the dataset card."
         ),
     ] = False,
 ) -> None:
@@ -378,7 +390,13 @@ def calibrate(
 
     cfg = load_synthesis_config(recipe, asr_model=asr_model)
     ref = read_reference(
-        reference, lang=lang, config=config, split=split, text_column=text_column, language_column=language_column
+        reference,
+        lang=lang,
+        config=config,
+        split=split,
+        text_column=text_column,
+        language_column=language_column,
+        per_language=per_language,
     )
     with _results_only_stdout():
         doc = calibrate_filter(cfg, ref, output, progress=not quiet, allow_implausible=allow_implausible)

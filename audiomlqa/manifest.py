@@ -36,6 +36,30 @@ Positive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 
 @dataclass
+class Alignment:
+    """The judge's transcript lined up with what was spoken, in the metric's units (words for WER, characters for
+    CER): why a clip failed, not only by how much (:func:`audiomlqa.synthesis.alignment.align`)."""
+
+    unit: Literal["word", "char"]
+    tokens: Count
+    """Units of the spoken text: the ``n`` the per-token rule judges the errors against."""
+    hits: Count
+    substitutions: Count
+    deletions: Count
+    insertions: Count
+    missed: list[StrictStr] = field(default_factory=list)
+    """The spoken words (for zh: characters or names) the judge got wrong or did not hear, in order."""
+    names: list[StrictStr] = field(default_factory=list)
+    """Those of ``missed`` that are names or foreign words (the module's documented treatment), as written."""
+    name_errors: Count = 0
+    """Errors (in units) on names: what the error would lose if names were not counted."""
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+
+@dataclass
 class Attempt:
     """One try at speaking one question, and everything the round-trip filter decided about it.
 
@@ -67,6 +91,9 @@ class Attempt:
     sample_rate: Annotated[StrictInt, Field(gt=0)] = SAMPLE_RATE
     asr_model: StrictStr = ""
     transcript: StrictStr | None = None
+    prompt_leaked: StrictBool = False
+    """The judge wrote its script prompt instead of (or beside) the speech, and that copy was stripped from
+    ``transcript`` before scoring (:mod:`audiomlqa.asr.prompts`)."""
     reference_norm: StrictStr | None = None
     transcript_norm: StrictStr | None = None
     metric: StrictStr = "wer"
@@ -76,8 +103,13 @@ class Attempt:
     """Where the threshold came from: ``fixed: …`` or ``calibrated: …`` with the human-speech numbers behind it."""
     verified: StrictBool = True
     """False where the ASR model cannot check the language: the threshold only catches gross failures."""
+    verification: StrictStr | None = None
+    """The evidence for ``verified``: the judge's measured error on human speech of the language, or why there is
+    none (None in rows of earlier versions)."""
     accepted: StrictBool = False
     reason: StrictStr | None = None
+    alignment: Alignment | None = None
+    """Which spoken words the judge missed (None in rows of earlier versions and clips it did not hear)."""
     tts_license: StrictStr = ""
     tts_seconds: NonNegative = 0.0
     asr_seconds: NonNegative = 0.0
@@ -125,6 +157,8 @@ class ThresholdRule:
     cap: float | None = None
     """A calibrated threshold's ceiling (``THRESHOLD_CAP``); ``capped``: whether the rule's value was above it."""
     capped: bool | None = None
+    method: Literal["per-token", "per-clip"] | None = None
+    """A calibrated rule's kind (:mod:`audiomlqa.synthesis.rules`): per-token rows each record their own threshold."""
 
     def to_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None or k == "threshold"}

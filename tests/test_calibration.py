@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audiomlqa.synthesis.calibration import leave_one_out_acceptance, read_reference, reference_language, threshold_rule
+from audiomlqa.synthesis.rules import fit_tokens
 
 FLEURS = Path(__file__).resolve().parents[2] / "shared" / "data" / "fleurs"
 SENTENCES = {
@@ -72,10 +73,12 @@ def test_synthesis_with_a_calibration_takes_its_thresholds_and_records_the_rule(
     run = audiomlqa(*args, "--calibration", cal, "-o", out, "--json")
     assert run.returncode == 0, run.stderr[-2000:]
     en = doc["languages"]["en"]
-    expected = threshold_rule([c["error"] for c in en["clips"]], 0.9, 1.0)
+    model = fit_tokens([(c["edits"], c["tokens"]) for c in en["clips"]])
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    assert record["thresholds"]["en"]["threshold"] == expected
-    assert record["thresholds"]["en"]["rule"].startswith("calibrated: 1 × p90 of the ASR's WER on 3 human clips")
+    assert record["thresholds"]["en"]["threshold"] is None and record["thresholds"]["en"]["method"] == "per-token"
+    assert record["thresholds"]["en"]["rule"].startswith(
+        "calibrated per token: at most the p90 of the ASR's errors on 3"
+    )
     assert record["thresholds"]["en"]["kind"] == "calibrated" and record["thresholds"]["en"]["clips"] == 3
     assert (record["thresholds"]["en"]["quantile"], record["thresholds"]["en"]["scale"]) == (0.9, 1.0)
     assert record["thresholds"]["vi"] == {
@@ -85,6 +88,7 @@ def test_synthesis_with_a_calibration_takes_its_thresholds_and_records_the_rule(
         "rule": "fixed: 0.7 (WER; no human reference speech for it in the calibration)",
     }
     rows = {json.loads(line)["question_lang"]: json.loads(line) for line in (out / "manifest.jsonl").open()}
+    expected = model.threshold(rows["en"]["alignment"]["tokens"], 0.9, 0.6)  # this clip's own, for its length
     assert rows["en"]["threshold"] == expected and rows["en"]["threshold_rule"] == record["thresholds"]["en"]["rule"]
     summary = json.loads(run.stdout)["pairs"]
     assert summary["en"]["human_median_error"] == en["median"] and summary["en"]["threshold_source"] == "calibrated"
@@ -124,8 +128,10 @@ def test_overrides_recompute_calibrated_thresholds_and_a_moved_file_still_resume
 
     cal, doc = calibrated
     errors = [c["error"] for c in doc["languages"]["en"]["clips"]]
-    base = load_synthesis_config(None, [], calibration=str(cal))
-    doubled = load_synthesis_config(None, ["calibration.scale=2", "calibration.quantile=0.5"], calibration=str(cal))
+    base = load_synthesis_config(None, ["calibration.rule=per-clip"], calibration=str(cal))
+    doubled = load_synthesis_config(
+        None, ["calibration.rule=per-clip", "calibration.scale=2", "calibration.quantile=0.5"], calibration=str(cal)
+    )
     assert base.threshold_for("en") == threshold_rule(errors, 0.9, 1.0)
     assert doubled.threshold_for("en") == threshold_rule(errors, 0.5, 2.0)
     assert doubled.threshold_rule("en").startswith("calibrated: 2 × p50")
@@ -133,8 +139,14 @@ def test_overrides_recompute_calibrated_thresholds_and_a_moved_file_still_resume
     moved.write_bytes(cal.read_bytes())
     saved = base.fingerprint()
     del saved["max_attempts"]  # as a run.json of a version without this setting
-    assert _changed_settings(saved, load_synthesis_config(None, [], calibration=str(moved))) == []
+    moved_cfg = load_synthesis_config(None, ["calibration.rule=per-clip"], calibration=str(moved))
+    assert _changed_settings(saved, moved_cfg) == []
     assert _changed_settings(saved, doubled) == ["calibration"]
+    before_rules = json.loads(json.dumps(saved))
+    del before_rules["calibration"]["rule"]  # a run.json of a version with the per-clip rule only
+    assert _changed_settings(before_rules, moved_cfg) == []
+    per_token = load_synthesis_config(None, [], calibration=str(moved))
+    assert _changed_settings(before_rules, per_token) == ["calibration"]
 
 
 def test_a_reference_clip_without_a_language_or_transcript_is_a_one_line_error(tmp_path):
@@ -159,6 +171,44 @@ def test_a_hugging_face_reference_maps_its_language_labels_and_decodes_at_16_khz
     assert [(c.lang, c.text) for c in ref.clips] == [("de", "hallo welt"), ("en", "hello world")]
     assert ref.skipped == {"French": 1} and ref.name == "ref"
     assert len(ref.clips[0].read()) == 16000
+
+
+@pytest.mark.slow
+def test_a_saved_hugging_face_dataset_in_several_languages_calibrates_each_and_says_which_the_judge_verifies(tmp_path):
+    """FLEURS-style labels (``English``, ``Mandarin Chinese``), several languages in one saved dataset: every MLQA
+    language is measured with its own verification; others are skipped; ``--per-language`` keeps the first N."""
+    datasets = pytest.importorskip("datasets")
+    from audiomlqa.tts import load_backend
+
+    espeak = load_backend("espeak")
+    said = {
+        "English": ("en", ["The river flows past the old mill.", "Where is the station?", "Bring me the red book."]),
+        "German": ("de", ["Der Zug fährt um acht Uhr ab.", "Wir trinken gern Kaffee."]),
+        "Spanish": ("es", ["El perro duerme en la casa.", "Mañana vamos al mercado."]),
+        "Hindi": ("hi", ["बच्चे पार्क में खेल रहे हैं।"]),
+        "Mandarin Chinese": ("zh", ["今天的天气很好。"]),
+        "French": ("en", ["Le chat dort sur le canapé."]),
+    }
+    rows = {"audio": [], "transcription": [], "language": []}
+    for label, (lang, texts) in said.items():
+        for text in texts:
+            speech = espeak.synthesize(text, lang, espeak.voices(lang)[0], seed=0)
+            rows["audio"].append({"array": speech.samples, "sampling_rate": speech.sample_rate})
+            rows["transcription"].append(text)
+            rows["language"].append(label)
+    ds = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio())
+    datasets.DatasetDict({"test": ds}).save_to_disk(tmp_path / "fleurs-like")
+    args = ["calibrate", "--reference", tmp_path / "fleurs-like", "-o", tmp_path / "cal.json", "--per-language", "2"]
+    out = audiomlqa(*args, "--allow-implausible", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    assert doc["reference"]["skipped"] == {"French": 1}
+    assert {lang: e["n"] for lang, e in doc["languages"].items()} == {"en": 2, "de": 2, "es": 2, "hi": 1, "zh": 1}
+    for lang, entry in doc["languages"].items():
+        assert isinstance(entry["verified"], bool) and f" {lang}" in entry["verification"]
+        assert set(entry["leave_one_out"]) == {"per-clip", "per-token"}
+        assert all(isinstance(c["tokens"], int) and isinstance(c["edits"], int) for c in entry["clips"])
+    assert doc["languages"]["zh"]["metric"] == "cer" and doc["languages"]["zh"]["clips"][0]["tokens"] == 7
 
 
 def test_language_labels_of_common_datasets_map_to_mlqa_codes():
@@ -224,7 +274,10 @@ def _document(errors: dict[str, list[float]], texts: dict[str, list[str]] | None
 
     def entry(lang: str, errs: list[float]) -> dict:
         said = (texts or {}).get(lang) or [f"words of clip {i}" for i in range(len(errs))]
-        clips = [{"id": f"{lang}-{i}", "error": e, "text": t} for i, (e, t) in enumerate(zip(errs, said))]
+        clips = [
+            {"id": f"{lang}-{i}", "error": e, "tokens": 10, "edits": round(10 * min(e, 9)), "text": t}
+            for i, (e, t) in enumerate(zip(errs, said))
+        ]
         mark = {"implausible": marks[lang]} if lang in marks else {}
         return {"n": len(errs), "metric": "wer", **error_statistics(errs), "clips": clips, **mark}
 
@@ -250,7 +303,7 @@ def test_a_calibration_whose_transcripts_do_not_match_its_audio_is_refused_in_on
     with pytest.raises(AudioMLQAError) as e:
         read_calibration(path)
     message = str(e.value)
-    assert "\n" not in message and "in de (median WER 1.14 > 0.5; max WER 1.86 > 1.5)" in message
+    assert "\n" not in message and "in de (max WER 1.86 > 1.5)" in message
     assert "en (" not in message and "do not match its audio" in message and "--allow-implausible" in message
 
 
@@ -275,11 +328,11 @@ def test_calibrate_refuses_an_implausible_language_or_with_the_flag_marks_it_and
     from audiomlqa.synthesis.calibration import check_plausible
 
     measured = _document({"en": [0.0, 0.1, 0.1], "de": MISMATCHED})["languages"]
-    with pytest.raises(AudioMLQAError, match=r"^ref: .* in de \(median WER 1.14"):
+    with pytest.raises(AudioMLQAError, match=r"^ref: .* in de \(max WER 1.86 > 1.5\)"):
         check_plausible(measured, "ref")
     assert "implausible" not in measured["de"]
     check_plausible(measured, "ref", allow=True)
-    assert measured["de"]["implausible"] == "median WER 1.14 > 0.5; max WER 1.86 > 1.5"
+    assert measured["de"]["implausible"] == "max WER 1.86 > 1.5"
     assert "implausible" not in measured["en"]
     assert capsys.readouterr().err.startswith("WARNING: ref: the ASR's error on human speech is implausible")
 
@@ -289,7 +342,7 @@ def test_a_hand_edited_calibration_with_median_1_14_is_refused_by_synthesize(tmp
     doc["languages"]["en"] = _document({"en": MISMATCHED})["languages"]["en"]  # edited: numbers and all
     cal = _write(tmp_path / "edited.json", doc)
     run = audiomlqa("synthesize", "--languages", "en", "--limit", "1", "--calibration", cal, "-o", tmp_path / "out")
-    assert_one_line(run, "edited.json", "implausible", "median WER 1.14 > 0.5", "does not mark them as allowed")
+    assert_one_line(run, "edited.json", "implausible", "max WER 1.86 > 1.5", "does not mark them as allowed")
     assert not (tmp_path / "out").exists()
 
 
@@ -299,18 +352,18 @@ def test_a_recipe_cannot_bypass_the_check_with_the_errors_written_inline():
 
     inline = [f"calibration.languages.en.errors={json.dumps(MISMATCHED)}", "calibration.languages.en.metric=wer"]
     inline.append(f"calibration.asr_settings={json.dumps(_document({'en': [0.0]})['asr_settings'])}")
-    with pytest.raises(AudioMLQAError, match=r"implausible \(median WER 1.14 > 0.5"):
+    with pytest.raises(AudioMLQAError, match=r"implausible \(max WER 1.86 > 1.5\)"):
         load_synthesis_config(None, inline)
 
 
-def _card_limitations(cal: Path, tmp_path: Path) -> str:
+def _card_limitations(cal: Path, tmp_path: Path, rule: str = "per-clip") -> str:
     """The dataset card's Limitations for a run judged under the calibration ``cal``."""
     from audiomlqa.manifest import RunRecord
     from audiomlqa.publish.card import _card_limitations
     from audiomlqa.publish.runs import SynthesisRun
     from audiomlqa.synthesis import load_synthesis_config
 
-    cfg = load_synthesis_config(None, [], calibration=str(cal), languages=["en", "de"])
+    cfg = load_synthesis_config(None, [f"calibration.rule={rule}"], calibration=str(cal), languages=["en", "de"])
     rules = {lang: cfg.rule_for(lang) for lang in ("en", "de")}
     record = RunRecord(config=cfg.fingerprint(), thresholds=rules, tts={"en": {}, "de": {}})
     return "\n".join(_card_limitations({}, [SynthesisRun(tmp_path, "", record, [], {})]))
@@ -322,12 +375,12 @@ def test_a_calibrated_threshold_is_capped_and_the_rule_and_the_card_show_the_cap
 
     wide = [0.1, 0.2, 0.3, 0.7, 1.4]  # plausible (median 0.3, max 1.4), but its p90 is 1.12
     doc = _document({"en": [0.0, 0.1, 0.2], "de": wide})
-    numbers = calibrated_thresholds(doc, 0.9, 1.0)
+    numbers = calibrated_thresholds(doc, 0.9, 1.0, "per-clip")
     assert THRESHOLD_CAP == 0.6 and numbers["de"]["threshold"] == 0.6 and numbers["de"]["capped"]
     assert numbers["de"]["uncapped"] == pytest.approx(1.12) and numbers["en"]["threshold"] == pytest.approx(0.18)
     assert not numbers["en"]["capped"] and numbers["en"]["cap"] == 0.6
     cal = _write(tmp_path / "cal.json", doc)
-    rule = load_synthesis_config(None, [], calibration=str(cal)).rule_for("de")
+    rule = load_synthesis_config(None, ["calibration.rule=per-clip"], calibration=str(cal)).rule_for("de")
     assert (rule.threshold, rule.cap, rule.capped) == (0.6, 0.6, True)
     assert rule.to_dict()["capped"] is True and "capped at 0.6, the rule gave 1.12" in rule.rule
     card = _card_limitations(cal, tmp_path)
@@ -352,12 +405,12 @@ def test_calibrating_on_a_reference_with_shifted_or_empty_transcripts_is_refused
         (ref / f"clip-en-{i:03d}.txt").write_text(SENTENCES["en"][i + 1], encoding="utf-8")
     (ref / "clip-en-002.txt").write_text("", encoding="utf-8")
     args = ["calibrate", "--reference", ref, "-o", tmp_path / "cal.json", "--quiet"]
-    refused = assert_one_line(audiomlqa(*args), "implausible", "in en (1 empty reference transcript(s); median WER")
+    refused = assert_one_line(audiomlqa(*args), "implausible", "in en (1 empty reference transcript(s)")
     assert "do not match its audio" in refused and "--allow-implausible" in refused
     assert not (tmp_path / "cal.json").exists()
     allowed = audiomlqa(*args, "--allow-implausible")
     assert allowed.returncode == 0, allowed.stderr[-2000:]
     assert "WARNING: reference: the ASR's error on human speech is implausible" in allowed.stderr
     doc = json.loads((tmp_path / "cal.json").read_text(encoding="utf-8"))
-    assert doc["languages"]["en"]["implausible"].startswith("1 empty reference transcript(s); median WER ")
+    assert doc["languages"]["en"]["implausible"].startswith("1 empty reference transcript(s)")
     assert "en (IMPLAUSIBLE)" in allowed.stdout

@@ -215,7 +215,9 @@ def _calibration_file(path: Path, asr_model: str) -> Path:
                 "n": 5,
                 "metric": "wer",
                 **error_statistics(errors),
-                "clips": [{"id": f"en-{i}", "error": e} for i, e in enumerate(errors)],
+                "clips": [
+                    {"id": f"en-{i}", "error": e, "tokens": 20, "edits": round(20 * e)} for i, e in enumerate(errors)
+                ],
             }
         },
     }
@@ -252,7 +254,10 @@ def test_the_card_states_its_limits_metadata_and_citations_shows_figures_and_hol
     assert header["language_creators"] == ["crowdsourced", "machine-generated"]
     limitations = card.split("## Limitations")[1].split("\n## ")[0]
     assert "vi: eSpeak NG formant synthesis" in limitations and "en: eSpeak NG" in limitations
-    assert "en calibrated: 1 × p90 of the ASR's WER on 5 human clips (fleurs" in limitations
+    assert (
+        "en calibrated per token: at most the p90 of the ASR's errors on 5 human clips for the clip's length (fleurs"
+        in limitations
+    )
     assert "Not measured on human speech: vi" in limitations and "Unverified: vi" in limitations
     assert "en median 0.100 over 5 clips" in limitations and f"ASR model ({judge.name})" in limitations
     for key in ("lewis2020mlqa", "conneau2023fleurs", "gopal2026languageaware"):

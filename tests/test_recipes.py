@@ -78,5 +78,8 @@ def test_the_paper_recipe_runs_every_backend_option_it_names_on_small_local_chec
     assert record["asr"]["model"] == str(whisper) and record["asr"]["beam_size"] == 5
     rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").open(encoding="utf-8")]
     assert sorted(r["question_lang"] for r in rows) == ["de", "en", "es", "vi", "zh"]
-    assert all(r["audio"] and r["transcript"] is not None and r["verified"] for r in rows)
+    assert all(r["audio"] and r["transcript"] is not None and r["alignment"] for r in rows)
+    # a judge without a calibration has no evidence: no language is verified, and every row says why
+    assert not any(r["verified"] for r in rows)
+    assert all(r["verification"].startswith(f"no human speech measured with {whisper.name}") for r in rows)
     assert {r["voice"] for r in rows if r["backend"] == "mms"} == {str(vits)}

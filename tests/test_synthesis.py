@@ -61,11 +61,12 @@ def test_attempt_plan_walks_voices_then_rates():
 
 
 def test_the_filter_accepts_at_the_threshold_and_says_why_it_rejects():
-    assert judge(0.2, 0.2, "wer", verified=True, asr_model="w", lang="en") == (True, None)
-    assert judge(0.2001, 0.2, "wer", verified=True, asr_model="w", lang="en") == (False, "wer 0.200 > 0.2")
-    ok, reason = judge(0.5, 0.7, "cer", verified=False, asr_model="whisper-base", lang="vi")
-    assert ok and reason == "unverified: whisper-base cannot check vi reliably; cer 0.500 ≤ relaxed 0.7"
-    assert judge(0.9, 0.7, "cer", verified=False, asr_model="w", lang="ar")[1].endswith("cer 0.900 > relaxed 0.7")
+    assert judge(0.2, 0.2, "wer", verified=True) == (True, None)
+    assert judge(0.2001, 0.2, "wer", verified=True) == (False, "wer 0.200 > 0.2")
+    evidence = "no human Vietnamese speech measured with Whisper base"
+    ok, reason = judge(0.5, 0.7, "cer", verified=False, evidence=evidence)
+    assert ok and reason == f"unverified: {evidence}; cer 0.500 ≤ 0.7"
+    assert judge(0.9, 0.7, "cer", verified=False, evidence="x")[1].endswith("cer 0.900 > 0.7")
 
 
 def test_a_manifest_row_of_an_earlier_version_still_reads(tmp_path):

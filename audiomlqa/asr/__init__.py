@@ -2,7 +2,9 @@
 
 ``transcribe(audios, lang, references)`` takes 16 kHz mono float arrays and the texts that were
 spoken; the references only bound the decoding length (``length_cap``), so a hallucination loop
-cannot run for hundreds of tokens. They are never shown to the model.
+cannot run for hundreds of tokens, and keep a configured prompt's words that were really said from being
+taken for a leaked prompt (:mod:`.prompts`). They are never shown to the model. ``transcribe_checked`` says
+per clip whether a leaked prompt was stripped.
 """
 
 from __future__ import annotations
@@ -13,14 +15,27 @@ from typing import Annotated, Literal, Protocol, Union, runtime_checkable
 import numpy as np
 from pydantic import Discriminator, Tag
 
+from audiomlqa.asr.prompts import Heard, strip_leaked_prompt
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.config import UNION_TAGS, Integer, Language, Settings
 from audiomlqa.utils.plugins import load_plugin
 
-__all__ = ["ASRBackend", "ASRSettings", "BACKENDS", "DEFAULT_PROMPTS", "SAMPLE_RATE", "length_cap", "load_asr"]
+__all__ = [
+    "ASRBackend",
+    "ASRSettings",
+    "BACKENDS",
+    "DEFAULT_PROMPTS",
+    "Heard",
+    "hear",
+    "SAMPLE_RATE",
+    "length_cap",
+    "load_asr",
+    "strip_leaked_prompt",
+]
 
 # Initial prompts in the target script: without them Whisper base writes Hindi in Urdu or Latin
-# script and Chinese in traditional characters.
+# script and Chinese in traditional characters. On speech it cannot hear, Whisper transcribes the prompt
+# itself: every backend strips a leaked copy and reports it (transcribe_checked, :mod:`.prompts`).
 DEFAULT_PROMPTS = {
     "zh": "以下是普通话的句子。",
     "hi": "यह हिंदी में एक प्रश्न है।",
@@ -49,6 +64,14 @@ BACKENDS = {
 }
 
 
+def hear(asr: ASRBackend, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[Heard]:
+    """What ``asr`` hears, each with whether a leaked prompt was stripped: backends that strip one say so with
+    ``transcribe_checked`` (optional: a plugin backend with ``transcribe`` only reports none)."""
+    if hasattr(asr, "transcribe_checked"):
+        return list(asr.transcribe_checked(audios, lang, references))
+    return [Heard(text) for text in asr.transcribe(audios, lang, references)]
+
+
 def load_asr(name: str = "faster-whisper", **options) -> ASRBackend:
     return load_plugin("ASR", BACKENDS, name, options)
 
@@ -65,7 +88,8 @@ class _WhisperSettings(Settings):
     beam_sizes: dict[Language, Integer] | None = None
     """Per-language beam sizes where they differ from ``beam_size``."""
     prompts: dict[Language, str] | None = None
-    """Per-language initial prompts in the target script (default: zh, hi, ar)."""
+    """Per-language initial prompts in the target script (default: zh, hi, ar). A leaked copy of one is
+    stripped from the transcript."""
 
     def load(self) -> ASRBackend:
         return load_asr(self.backend, **self.model_dump(exclude={"backend"}, exclude_none=True))

@@ -3,7 +3,8 @@
 faster-whisper's ``transcribe`` handles one long recording with a temperature-fallback ladder; the
 round-trip filter needs the opposite: many short clips, greedy, one pass. So clips are turned into
 log-Mel features, padded to Whisper's 30 s window, encoded together and decoded together with
-``generate`` (temperature 0, forced language, optional script prompt, capped length).
+``generate`` (temperature 0, forced language, optional script prompt, capped length); a leaked copy of the
+prompt is stripped from what was heard (:mod:`audiomlqa.asr.prompts`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audiomlqa.asr import DEFAULT_PROMPTS, length_cap
+from audiomlqa.asr.prompts import Heard, checked
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.weights import whisper_base
 
@@ -102,6 +104,10 @@ class FasterWhisperASR:
         return Tokenizer(self.model.hf_tokenizer, True, task="transcribe", language=lang)
 
     def transcribe(self, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[str]:
+        return [heard.text for heard in self.transcribe_checked(audios, lang, references)]
+
+    def transcribe_checked(self, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[Heard]:
+        """What was heard in each clip, and whether a leaked copy of the prompt was stripped from it."""
         if not audios:
             return []
         tokenizer = self._tokenizer(lang)
@@ -119,7 +125,8 @@ class FasterWhisperASR:
             suppress_blank=True,
             suppress_tokens=[-1],
         )
-        return [tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
+        texts = [tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
+        return checked(texts, self.prompts.get(lang), references)
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_id, "faster_whisper": self._version, **self.settings}

@@ -1,7 +1,8 @@
 """Whisper through transformers (any checkpoint: Hub id or local directory), batched ``generate``.
 
 Use it for Whisper sizes not available in CTranslate2 form, or on GPU. Decoding is greedy by default,
-language forced, length capped from the reference, with the same script prompts as faster-whisper.
+language forced, length capped from the reference, with the same script prompts as faster-whisper, and the
+same stripping of a leaked prompt (:mod:`audiomlqa.asr.prompts`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from audiomlqa.asr import DEFAULT_PROMPTS, SAMPLE_RATE, length_cap
+from audiomlqa.asr.prompts import Heard, checked
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.weights.ct2_convert import whisper_base_transformers_dir
 from audiomlqa.weights.whisper_base import MODEL_ID
@@ -59,6 +61,10 @@ class TransformersWhisperASR:
         }
 
     def transcribe(self, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[str]:
+        return [heard.text for heard in self.transcribe_checked(audios, lang, references)]
+
+    def transcribe_checked(self, audios: Sequence[np.ndarray], lang: str, references: Sequence[str]) -> list[Heard]:
+        """What was heard in each clip, and whether a leaked copy of the prompt was stripped from it."""
         import torch
 
         if not audios:
@@ -89,7 +95,8 @@ class TransformersWhisperASR:
             )
         texts = self.processor.batch_decode(out, skip_special_tokens=True)
         prompt = self.prompts.get(lang, "").strip()
-        return [t.strip().removeprefix(prompt).strip() if prompt else t.strip() for t in texts]
+        texts = [t.strip().removeprefix(prompt).strip() if prompt else t.strip() for t in texts]
+        return checked(texts, prompt, references)
 
     def describe(self) -> dict:
         import transformers

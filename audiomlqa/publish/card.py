@@ -13,6 +13,7 @@ from audiomlqa import __version__
 from audiomlqa.languages import language_key, pair_key, parse_pair
 from audiomlqa.publish.parquet import features
 from audiomlqa.publish.runs import REJECTED_CONFIG, SynthesisRun, public_command, public_path
+from audiomlqa.synthesis.rules import TokenModel
 
 _DATASET_LICENSE = "cc-by-sa-3.0"
 
@@ -165,11 +166,22 @@ def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
         f"  - {lang}: {'; '.join(sorted(v))}." for lang, v in sorted(voices.items(), key=lambda kv: language_key(kv[0]))
     ]
     lines += _limitations_judge(runs)
-    unverified = sorted({s["pair"] for s in stats.values() if not s["verified"]}, key=pair_key)
+    unverified = sorted((s["pair"] for s in stats.values() if not s["verified"]), key=pair_key)
     if unverified:
+        evidence = {s["pair"].split("-")[-1]: s.get("verification") for s in stats.values() if not s["verified"]}
         lines.append(
-            f"- **Unverified: {', '.join(unverified)}.** The ASR judge cannot transcribe these question languages "
-            "reliably; their clips only passed a relaxed threshold (`verified: false`). Listen before relying on them."
+            f"- **Unverified: {', '.join(unverified)}.** The ASR judge cannot verify these question languages, so "
+            "their clips' decisions (`verified: false`) do not measure intelligibility; listen before relying on them. "
+            + " ".join(f"{lang}: {why or 'no evidence recorded'}." for lang, why in sorted(evidence.items()))
+        )
+    names = sum(s.get("rejected_for_names", 0) for s in stats.values())
+    rejected = sum(s.get("attempted", 0) - s.get("accepted", 0) for s in stats.values())
+    if names:
+        lines.append(
+            f"- **Names.** {names} of the {rejected} rejected questions were turned away only by the judge's misses "
+            "on names and foreign words (capitalised words inside a sentence; in German every noun; Latin-script "
+            "words in hi, zh, ar): without them they would have been kept. Each row's `alignment` says what was "
+            "missed."
         )
     rates = sorted(((s["pass_rate"], s["pair"]) for s in stats.values()), key=lambda t: t[0])
     if rates:
@@ -180,9 +192,17 @@ def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
             "foreign words) are under-represented, and scores are not directly comparable "
             "with text MLQA's. `publish --include-rejected` adds the rest as config `rejected`."
         )
+    per_token = any(t.method == "per-token" for run in runs for t in run.record.thresholds.values())
     lines.append(
         "- **Short questions.** A question has a few words, so one misheard word moves its WER by a large step; the "
         "error of a clip is a coarse measure of its quality."
+        + (
+            " Where the rule is per token, a clip may have as many errors as human readings of its length have "
+            "(so a short question may lose a word), not one rate for every length."
+            if per_token
+            else " One threshold for every length is harsh on short questions: calibrating the judge "
+            "(`audiomlqa calibrate`) gives the per-token rule, which allows errors by length."
+        )
     )
     return lines
 
@@ -253,7 +273,14 @@ def _calibrated_lines(runs: Sequence[SynthesisRun], calibrated: dict[str, tuple[
 
 
 def _calibrated_threshold(e: dict, cal: dict) -> str:
-    """``threshold 0.13``, or ``threshold 0.60 (capped; the human p90 × 1 was 1.86)``."""
+    """``threshold 0.13``, or ``threshold 0.60 (capped; the human p90 × 1 was 1.86)``, or for the per-token rule
+    the errors it allows by length."""
+    if e.get("rule") == "per-token" and isinstance(e.get("model"), dict):
+        m, q = e["model"], cal.get("quantile", 0.9)
+        model = TokenModel(m["rate"], m["dispersion"], e.get("n", 0), m.get("tokens", 0))
+        unit = "word" if e.get("metric") == "wer" else "character"
+        allowed = ", ".join(f"{model.max_errors(n, q)} in {n}" for n in (5, 10, 20))
+        return f"per-token rule ({m['rate']:.3f} errors per {unit}; errors allowed: {allowed} {unit}s)"
     threshold = f"threshold {e['threshold']:.2f}" if isinstance(e.get("threshold"), (int, float)) else "threshold ?"
     if not e.get("capped"):
         return threshold

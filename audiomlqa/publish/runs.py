@@ -30,6 +30,7 @@ from audiomlqa.manifest import (
     standing_attempts,
 )
 from audiomlqa.sources import HF_SPLIT, SPLITS, read_question_rows
+from audiomlqa.synthesis.alignment import rejected_for_names
 
 REJECTED_CONFIG = "rejected"
 
@@ -209,10 +210,13 @@ def pair_statistics(runs: Sequence[SynthesisRun], selected: Sequence[Selected]) 
                     "errors": [],
                     "audio_seconds": 0.0,
                     "verified": row.verified,
+                    "verification": row.verification,
+                    "rejected_for_names": 0,
                     "tts": set(),
                 },
             )
             s["attempted"] += 1
+            s["rejected_for_names"] += rejected_for_names(row)
             if row.error is not None:
                 s["errors"].append(row.error)
             if (run.split, pair, qid) in kept:

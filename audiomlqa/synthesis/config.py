@@ -29,42 +29,68 @@ from audiomlqa.synthesis.calibration import (
     DEFAULT_SCALE,
     calibrated_thresholds,
     comparable_asr_settings,
+    judge_name,
     language_numbers,
     read_calibration,
+    shipped_calibration,
 )
+from audiomlqa.synthesis.rules import DEFAULT_RULE, TokenModel
 from audiomlqa.tts import EspeakChoice, KokoroChoice, TTSChoice
 from audiomlqa.utils.files import sha256_file
 
 DEFAULT_OUTPUT = "audio-mlqa-sample"
 DEFAULT_THRESHOLDS = {"en": 0.2, "de": 0.2, "es": 0.2, "hi": 0.35, "zh": 0.35, "ar": 0.6, "vi": 0.7}
-"""WER (en, de, es, vi) or CER (hi, zh, ar) at or below which a clip is accepted. ar and vi are relaxed:
-Whisper base cannot check them (see DEFAULT_UNVERIFIED), so the filter only catches gross failures."""
+"""WER (en, de, es, vi) or CER (hi, zh, ar) at or below which a clip is accepted without a calibration. ar and vi
+are relaxed: the default judge cannot check them (see DEFAULT_VERIFICATION), so the filter only catches gross
+failures."""
 DEFAULT_ASR = {"backend": "faster-whisper", "beam_sizes": {"de": 5, "hi": 5}}
 """Greedy decoding, except beam 5 where it measurably helps Whisper base: on the packaged sample's
 Kokoro clips it doubled the clips that pass (de 1 → 5 of 28, hi 2 → 6 of 26)."""
-DEFAULT_UNVERIFIED = ["ar", "vi"]
-"""Languages whose round trip Whisper base cannot verify: rows are marked ``verified: false``."""
+DEFAULT_VERIFICATION = {
+    "en": (True, "Whisper base's median WER on 10 native FLEURS readings (en_us) is 0.077 (≤ 0.35)"),
+    "de": (True, "Whisper base's median WER on 10 native FLEURS readings (de_de) is 0.137 (≤ 0.35)"),
+    "es": (True, "Whisper base's median WER on 10 native FLEURS readings (es_419) is 0.112 (≤ 0.35)"),
+    "hi": (
+        False,
+        "Whisper base cannot verify hi: its median CER on 10 real Hindi news readings (All India Radio) was 0.86 "
+        "(> 0.35)",
+    ),
+    "zh": (False, "no human Mandarin speech measured with Whisper base: calibrate (FLEURS cmn_hans_cn) to verify zh"),
+    "ar": (False, "no human Arabic speech measured with Whisper base: calibrate (FLEURS ar_eg) to verify ar"),
+    "vi": (False, "no human Vietnamese speech measured with Whisper base: calibrate (FLEURS vi_vn) to verify vi"),
+}
+"""Without a calibration of the judge (``calibrate``), whether the default judge (Whisper base) can verify each
+language, and the evidence: en, de and es measured on the shared FLEURS clips (the packaged calibration
+:data:`SHIPPED_CALIBRATION` holds those measurements), hi on human Hindi speech outside this repository; zh, ar and
+vi have no human reference here and are unverified until one is measured. Another judge has no evidence at all."""
 
 
 class CalibrationRule(Settings):
-    """Thresholds from ``audiomlqa calibrate``: per calibrated language, ``scale`` × the ``quantile`` of the ASR's
-    error on human speech (:mod:`audiomlqa.synthesis.calibration`); other languages keep their fixed threshold.
+    """Thresholds from ``audiomlqa calibrate``: per calibrated language, the ``rule``
+    (:mod:`audiomlqa.synthesis.rules`) applied to the ASR's errors on human speech: ``per-token`` (the default: a
+    clip of n tokens may have as many errors as the ``quantile`` of the judge's human errors for n tokens) or
+    ``per-clip`` (``scale`` × the ``quantile`` of the human clips' error rates); other languages keep their fixed
+    threshold. The calibration also says whether the judge can verify each language.
 
-    Validation reads no file: it only recomputes each recorded language's threshold from its recorded errors (so
-    an override of ``quantile`` or ``scale`` takes effect). :meth:`loaded` reads the file's measurements in
+    Validation reads no file: it only recomputes each recorded language's numbers from its recorded errors (so an
+    override of ``rule``, ``quantile`` or ``scale`` takes effect). :meth:`loaded` reads the file's measurements in
     (``reference``, ``sha256``, ``asr_settings`` and each language's errors in ``languages``) — when there are none
     yet, or the file's checksum differs from the recorded one — so run.json records them and a resumed run must
     match them; :func:`resolve_calibration` is the one place that calls it."""
 
     file: str | None = None
-    """The calibration file; it may move between a run and its resumption (the record keeps its numbers)."""
+    """The calibration file, or the name of the packaged one (:data:`SHIPPED_CALIBRATION`); it may move between a
+    run and its resumption (the record keeps its numbers)."""
+    rule: Literal["per-token", "per-clip"] = DEFAULT_RULE
     quantile: Number = Field(DEFAULT_QUANTILE, gt=0, le=1)
     scale: Number = Field(DEFAULT_SCALE, gt=0)
+    """Per-clip rule only: the multiple of the quantile that is the threshold."""
     reference: str = ""
+    judge: str = ""
     sha256: str = ""
     asr_settings: dict = Field(default_factory=dict)
     languages: dict[Language, dict] = Field(default_factory=dict)
-    """Language → threshold and the human-speech numbers behind it, errors included."""
+    """Language → the rule's numbers and the human-speech measurement behind them, errors and counts included."""
 
     @model_validator(mode="after")
     def _recompute(self) -> CalibrationRule:
@@ -72,7 +98,17 @@ class CalibrationRule(Settings):
             raise ValueError("give the calibration file: calibration.file or --calibration FILE")
         try:
             self.languages = {
-                lang: language_numbers(e["errors"], e["metric"], self.quantile, self.scale, e.get("implausible"))
+                lang: language_numbers(
+                    e["errors"],
+                    e["metric"],
+                    self.quantile,
+                    self.scale,
+                    e.get("implausible"),
+                    counts=e.get("counts"),
+                    rule=self.rule,
+                    lang=lang,
+                    judge=self.judge or "the ASR",
+                )
                 for lang, e in self.languages.items()
             }
         except (KeyError, TypeError):
@@ -81,29 +117,54 @@ class CalibrationRule(Settings):
 
     def loaded(self) -> CalibrationRule:
         """This rule with its file's measurements read in (itself when they are already the file's)."""
-        sha = sha256_file(self.file) if self.file is not None and Path(self.file).is_file() else None
+        path = shipped_calibration(self.file) if self.file is not None else None
+        sha = sha256_file(path) if path is not None and Path(path).is_file() else None
         if self.languages and (sha is None or sha == self.sha256):
             return self
-        if self.file is None:
+        if path is None:
             raise AudioMLQAError("give the calibration file: calibration.file or --calibration FILE")
-        doc = read_calibration(self.file)
+        doc = read_calibration(path)
         return self.model_copy(
             update={
                 "reference": doc["reference"]["name"],
-                "sha256": sha or sha256_file(self.file),
+                "judge": judge_name((doc.get("asr") or {}).get("model")),
+                "sha256": sha or sha256_file(path),
                 "asr_settings": doc["asr_settings"],
-                "languages": calibrated_thresholds(doc, self.quantile, self.scale),
+                "languages": calibrated_thresholds(doc, self.quantile, self.scale, self.rule),
             }
         )
+
+    def threshold(self, lang: str, tokens: int | None = None) -> float | None:
+        """``lang``'s threshold for a clip of ``tokens`` tokens (per-token rule: None without ``tokens``)."""
+        c = self.languages[lang]
+        if self.rule == "per-clip":
+            return c["threshold"]
+        if tokens is None:
+            return None
+        return self.model(lang).threshold(tokens, self.quantile, c["cap"])
+
+    def model(self, lang: str) -> TokenModel:
+        m, c = self.languages[lang]["model"], self.languages[lang]
+        return TokenModel(m["rate"], m["dispersion"], c["n"], m["tokens"])
 
     def describe(self, lang: str) -> str:
         """The rule and numbers behind ``lang``'s threshold, in words (manifest rows, summary, card)."""
         c = self.languages[lang]
-        capped = f"; capped at {c['cap']:g}, the rule gave {_number(c['uncapped'])}" if c["capped"] else ""
         implausible = f"; IMPLAUSIBLE: {c['implausible']}" if c.get("implausible") else ""
+        human = f"median {c['median']:.3f}, p90 {c['p90']:.3f}"
+        if self.rule == "per-clip":
+            capped = f"; capped at {c['cap']:g}, the rule gave {_number(c['uncapped'])}" if c["capped"] else ""
+            return (
+                f"calibrated: {self.scale:g} × p{100 * self.quantile:g} of the ASR's {c['metric'].upper()} on "
+                f"{c['n']} human clips ({self.reference}; {human}{capped}{implausible})"
+            )
+        model, unit = self.model(lang), "words" if c["metric"] == "wer" else "characters"
+        examples = ", ".join(f"{n}: {model.max_errors(n, self.quantile)}" for n in (5, 10, 20))
         return (
-            f"calibrated: {self.scale:g} × p{100 * self.quantile:g} of the ASR's {c['metric'].upper()} on {c['n']} "
-            f"human clips ({self.reference}; median {c['median']:.3f}, p90 {c['p90']:.3f}{capped}{implausible})"
+            f"calibrated per token: at most the p{100 * self.quantile:g} of the ASR's errors on {c['n']} human clips "
+            f"for the clip's length ({self.reference}; {model.rate:.3f} errors per {unit[:-1]}, dispersion "
+            f"{model.dispersion:.3f}; errors allowed for {unit} {examples}; {human}; capped at {c['cap']:g}"
+            f"{implausible})"
         )
 
 
@@ -140,7 +201,9 @@ class SynthesisConfig(Settings):
     output: str = DEFAULT_OUTPUT
     tts: dict[Language | Literal["default"], TTSChoice] = Field(default_factory=default_tts_map)
     """Language → choice, ``default`` for the rest; a recipe's map replaces this one as a whole."""
-    unverified: list[Language] = Field(default_factory=lambda: list(DEFAULT_UNVERIFIED))
+    unverified: list[Language] = Field(default_factory=list)
+    """Languages to mark unverified whatever the evidence (the judge's verification comes from the calibration, or
+    without one from :data:`DEFAULT_VERIFICATION`)."""
     rates: list[Number] = Field(default_factory=lambda: [1.0, 0.85], min_length=1)
     asr: ASRSettings = Field(default_factory=lambda: FasterWhisperSettings.model_validate(DEFAULT_ASR))
     metric: dict[Language, Literal["wer", "cer"]] = Field(default_factory=dict)
@@ -186,13 +249,17 @@ class SynthesisConfig(Settings):
             raise ValueError("rates must be positive speed factors")
         return value
 
+    def calibration_settings(self) -> dict:
+        """The ASR settings a calibration of this run's judge must have been measured with."""
+        return comparable_asr_settings(self.asr.model_dump(mode="json"))
+
     def calibration_problem(self) -> str | None:
         """Why the (loaded) calibration does not hold for this run: it only holds for the ASR judge and metrics it
         was measured with."""
         cal = self.calibration
         if cal is None:
             return None
-        ours = comparable_asr_settings(self.asr.model_dump(mode="json"))
+        ours = self.calibration_settings()
         if ours != cal.asr_settings:
             return (
                 f"{cal.file} was measured with ASR {json.dumps(cal.asr_settings)}, this run judges with "
@@ -216,17 +283,30 @@ class SynthesisConfig(Settings):
     def metric_for(self, lang: str) -> str:
         return self.metric.get(lang, DEFAULT_METRIC[lang])
 
-    def threshold_for(self, lang: str) -> float:
+    def threshold_for(self, lang: str, tokens: int | None = None) -> float | None:
+        """``lang``'s threshold for a clip of ``tokens`` tokens (a calibrated per-token rule needs ``tokens``)."""
         if self.calibration is not None and lang in self.calibration.languages:
-            return self.calibration.languages[lang]["threshold"]
+            return self.calibration.threshold(lang, tokens)
         return self.thresholds.get(lang, DEFAULT_THRESHOLDS[lang])
+
+    def verification(self, lang: str) -> tuple[bool, str]:
+        """Whether the judge can verify ``lang``, and the evidence in words: the calibration's measurement, else the
+        default judge's shipped evidence (another judge without a calibration has none)."""
+        if lang in self.unverified:
+            return False, f"{lang} is marked unverified in the settings (unverified: [{', '.join(self.unverified)}])"
+        cal = self.calibration
+        if cal is not None and lang in cal.languages:
+            return cal.languages[lang]["verified"], cal.languages[lang]["verification"]
+        if self.asr.model is None:
+            return DEFAULT_VERIFICATION[lang]
+        return False, f"no human speech measured with {judge_name(self.asr.model)}: calibrate it to verify {lang}"
 
     def threshold_rule(self, lang: str) -> str:
         """Where ``lang``'s threshold comes from, in words (manifest rows carry this)."""
         return self.rule_for(lang).rule
 
     def rule_for(self, lang: str) -> ThresholdRule:
-        """Where ``lang``'s threshold comes from, as run.json records it."""
+        """Where ``lang``'s threshold comes from, as run.json records it (a per-token rule has no one threshold)."""
         threshold, metric = self.threshold_for(lang), self.metric_for(lang)
         cal = self.calibration
         if cal is not None and lang in cal.languages:
@@ -242,6 +322,7 @@ class SynthesisConfig(Settings):
                 cal.reference,
                 numbers["cap"],
                 numbers["capped"],
+                cal.rule,
             )
         why = "; no human reference speech for it in the calibration" if cal is not None else ""
         return ThresholdRule("fixed", threshold, metric, f"fixed: {threshold} ({metric.upper()}{why})")

@@ -4,7 +4,8 @@ them again from every merged run and the dataset card shows them.
 
 Files (``suffix`` is a shard's, e.g. ``-0-of-4``)::
 
-    errors{suffix}.png      per question language: share of clips by WER/CER, TTS vs human, threshold dashed
+    errors{suffix}.png      per question language: share of clips by WER/CER, TTS vs human, threshold dashed;
+                            a language without human reference says so, an unverified one is marked in red
     pass-rate{suffix}.png   per pair: share of questions kept, and attempts made per question
 """
 
@@ -21,6 +22,7 @@ from audiomlqa.utils.files import atomic_output
 ERRORS_PNG = "errors"
 PASS_RATE_PNG = "pass-rate"
 _TTS_COLOUR, _HUMAN_COLOUR, _THRESHOLD_COLOUR = "#3b6ea5", "#d9822b", "#333333"
+_UNVERIFIED_COLOUR = "#b22222"
 
 
 def write_figures(
@@ -80,15 +82,46 @@ def _error_figure(plt, standing: list[Attempt], human: dict[str, list[float]]):
                     color=colour,
                     label=label or f"human (n={len(values)})",
                 )
-        threshold = clips[0].threshold
-        source = clips[0].threshold_source
-        ax.axvline(threshold, color=_THRESHOLD_COLOUR, linestyle="--", linewidth=1, label="threshold")
-        ax.set_title(f"{lang}: threshold {threshold:.3g} ({source})", fontsize=8)
+        thresholds = sorted(r.threshold for r in clips)
+        threshold, source = thresholds[len(thresholds) // 2], clips[0].threshold_source
+        per_clip = thresholds[0] != thresholds[-1]  # the per-token rule: each clip its own threshold
+        line = "median threshold (per token)" if per_clip else "threshold"
+        ax.axvline(threshold, color=_THRESHOLD_COLOUR, linestyle="--", linewidth=1, label=line)
+        if not ours:
+            ax.text(
+                0.98,
+                0.55,
+                "no human reference:\nthreshold not measured",
+                transform=ax.transAxes,
+                ha="right",
+                fontsize=7,
+                color=_HUMAN_COLOUR,
+            )
+        verified = all(r.verified for r in clips)
+        title = f"{lang}: threshold {threshold:.3g} ({source})" if verified else f"{lang}: UNVERIFIED judge"
+        ax.set_title(title, fontsize=8, color="#333333" if verified else _UNVERIFIED_COLOUR)
+        if not verified:
+            ax.set_facecolor("#fbeaea")
+            ax.text(
+                0.98,
+                0.35,
+                "decisions do not measure\nintelligibility",
+                transform=ax.transAxes,
+                ha="right",
+                fontsize=7,
+                color=_UNVERIFIED_COLOUR,
+            )
         ax.set_xlabel(clips[0].metric.upper())
         ax.set_ylabel("share of clips")
         ax.legend(fontsize=7, frameon=False, loc="upper right")
+    measured = sorted(lang for lang in languages if human.get(lang))
     fig.suptitle(
-        "ASR round-trip error of each question's kept (or best) clip, beside the ASR's error on human speech",
+        "ASR round-trip error of each question's kept (or best) clip"
+        + (
+            f", beside the ASR's error on human speech ({', '.join(measured)})"
+            if measured
+            else ": no human reference speech was measured (run audiomlqa calibrate)"
+        ),
         fontsize=10,
     )
     fig.tight_layout()
@@ -102,8 +135,14 @@ def _pass_rate_figure(plt, standing: list[Attempt], attempts: list[Attempt]):
     tries = {p: sum(r.pair == p for r in attempts) / asked[p] for p in pairs}
     fig, (left, right) = plt.subplots(1, 2, figsize=(max(6.0, 0.55 * len(pairs) + 3), 2.8))
     x = range(len(pairs))
+    unverified = {r.pair for r in standing if not r.verified}
     bars = left.bar(x, [100 * kept[p] / asked[p] for p in pairs], color=_TTS_COLOUR)
-    left.bar_label(bars, labels=[f"{kept[p]}/{asked[p]}" for p in pairs], fontsize=7)
+    for bar, p in zip(bars, pairs):
+        if p in unverified:  # a pass rate the judge cannot vouch for
+            bar.set(color="#cccccc", hatch="//", edgecolor=_UNVERIFIED_COLOUR)
+    left.bar_label(bars, labels=[f"{kept[p]}/{asked[p]}" + ("?" if p in unverified else "") for p in pairs], fontsize=7)
+    if unverified:
+        left.set_title("hatched, ?: unverified judge", fontsize=7, color=_UNVERIFIED_COLOUR)
     left.set_ylim(0, 110)
     left.set_ylabel("questions kept (%)")
     right.bar(x, [tries[p] for p in pairs], color=_HUMAN_COLOUR)

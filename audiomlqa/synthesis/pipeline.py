@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiomlqa import __version__
-from audiomlqa.asr import SAMPLE_RATE
+from audiomlqa.asr import SAMPLE_RATE, Heard, hear
 from audiomlqa.asr.text import error_rate, normalize_for_asr
 from audiomlqa.audio import Speech, write_flac
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import (
+    Alignment,
     Attempt,
     DamagedRecord,
     RunRecord,
@@ -50,6 +51,7 @@ from audiomlqa.manifest import (
     standing_attempts,
 )
 from audiomlqa.sources import Question, load_questions, read_question_rows
+from audiomlqa.synthesis.alignment import align
 from audiomlqa.synthesis.calibration import Reference, calibrate
 from audiomlqa.synthesis.config import SynthesisConfig, in_shard, resolve_calibration
 from audiomlqa.synthesis.figures import write_figures
@@ -214,10 +216,11 @@ def _judge_batch(spoken: Spoken, clips: list, cfg: SynthesisConfig, voice: Voice
     """Listen to a spoken batch, judge every clip and write its audio: the manifest rows of these attempts."""
     lang, texts = spoken.lang, spoken.texts
     transcripts, asr_seconds = _listen(lang, texts, clips, asr)
-    metric, threshold, verified = cfg.metric_for(lang), cfg.threshold_for(lang), lang not in cfg.unverified
-    rule = cfg.threshold_rule(lang)
+    metric, (verified, evidence), rule = cfg.metric_for(lang), cfg.verification(lang), cfg.threshold_rule(lang)
     rows = []
     for i, ((q, k), plan, (speech, tts_seconds)) in enumerate(zip(spoken.batch, spoken.plans, clips)):
+        reference = normalize_for_asr(texts[i], lang)
+        tokens = len(reference.replace(" ", "")) if metric == "cer" else len(reference.split())
         row = Attempt(
             id=q.id,
             pair=q.pair,
@@ -234,9 +237,10 @@ def _judge_batch(spoken: Spoken, clips: list, cfg: SynthesisConfig, voice: Voice
             sample_rate=SAMPLE_RATE,
             asr_model=asr.model_id,
             metric=metric,
-            threshold=threshold,
+            threshold=cfg.threshold_for(lang, tokens),
             threshold_rule=rule,
             verified=verified,
+            verification=evidence,
             tts_license=voice.info["license"],
             tts_seconds=round(tts_seconds, 4),
             asr_seconds=round(asr_seconds, 4) if i in transcripts else 0.0,
@@ -246,45 +250,54 @@ def _judge_batch(spoken: Spoken, clips: list, cfg: SynthesisConfig, voice: Voice
         elif i not in transcripts:
             row.reason = "TTS produced no audio"
         else:
-            _judge_clip(row, speech, transcripts[i], lang, out)
+            _judge_clip(row, speech, transcripts[i], reference, lang, out, evidence)
         rows.append(row)
     return rows
 
 
-def _listen(lang: str, texts: list[str], clips: list, asr) -> tuple[dict[int, str], float]:
-    """What the ASR hears in each clip that has audio and text (by position in the batch), and its seconds per
-    clip."""
+def _listen(lang: str, texts: list[str], clips: list, asr) -> tuple[dict[int, Heard], float]:
+    """What the ASR hears in each clip that has audio and text (by position in the batch; a leaked script prompt
+    stripped and said), and its seconds per clip."""
     t0 = time.perf_counter()
     audible = [i for i, (speech, _) in enumerate(clips) if len(speech.samples) and texts[i]]
-    heard = asr.transcribe([clips[i][0].samples for i in audible], lang, [texts[i] for i in audible]) if audible else []
+    heard = hear(asr, [clips[i][0].samples for i in audible], lang, [texts[i] for i in audible]) if audible else []
     return dict(zip(audible, heard)), (time.perf_counter() - t0) / max(1, len(audible))
 
 
-def _judge_clip(row: Attempt, speech: Speech, transcript: str, lang: str, out: Path) -> None:
-    """Write the clip of an attempt the ASR heard, and fill in its row: what was heard, the error, the decision."""
+def _judge_clip(
+    row: Attempt, speech: Speech, heard: Heard, reference: str, lang: str, out: Path, evidence: str
+) -> None:
+    """Write the clip of an attempt the ASR heard, and fill in its row: what was heard, how it lines up with what
+    was spoken, the error, the decision."""
     rel = Path("audio") / row.pair / f"{safe_name(row.id)}-{row.attempt}.flac"
     row.audio_bytes, row.audio_sha256 = write_flac(inside(out, rel, "audio path"), speech)  # no link out
-    ref, hyp = normalize_for_asr(row.spoken_text, lang), normalize_for_asr(transcript, lang)
-    err = error_rate(ref, hyp, row.metric)
-    row.accepted, row.reason = judge(
-        err, row.threshold, row.metric, verified=row.verified, asr_model=row.asr_model, lang=lang
-    )
-    row.audio, row.transcript, row.reference_norm, row.transcript_norm = rel.as_posix(), transcript, ref, hyp
+    transcript, row.prompt_leaked = heard
+    hyp = normalize_for_asr(transcript, lang)
+    err = error_rate(reference, hyp, row.metric)
+    row.alignment = align(row.spoken_text, reference, hyp, lang, row.metric)
+    row.accepted, row.reason = judge(err, row.threshold, row.metric, verified=row.verified, evidence=evidence)
+    if row.alignment.missed and not row.accepted:
+        row.reason += "; " + missed_words(row.alignment)
+    row.audio, row.transcript, row.reference_norm, row.transcript_norm = rel.as_posix(), transcript, reference, hyp
     row.error = round(err, 6)
 
 
+def missed_words(alignment: Alignment, most: int = 8) -> str:
+    """``missed: kuechly, panthers (names: Kuechly)`` — what a rejected row's reason ends with."""
+    more = len(alignment.missed) - most
+    words = ", ".join(alignment.missed[:most]) + (f" and {more} more" if more > 0 else "")
+    return f"missed: {words}" + (f" (names: {', '.join(alignment.names)})" if alignment.names else "")
+
+
 def judge(
-    error: float, threshold: float, metric: str, *, verified: bool, asr_model: str, lang: str
+    error: float, threshold: float, metric: str, *, verified: bool, evidence: str = ""
 ) -> tuple[bool, str | None]:
     """The filter's decision on one clip: accepted when its error is at most the threshold, and why not (or, for
-    a language the ASR cannot verify, why the decision is weak)."""
+    a language the judge cannot verify, why the decision is weak: ``evidence``)."""
     ok = error <= threshold
     if not verified:
-        return ok, (
-            f"unverified: {asr_model} cannot check {lang} reliably; "
-            f"{metric} {error:.3f} {'≤' if ok else '>'} relaxed {threshold}"
-        )
-    return ok, None if ok else f"{metric} {error:.3f} > {threshold}"
+        return ok, f"unverified: {evidence}; {metric} {error:.3f} {'≤' if ok else '>'} {threshold:.3g}"
+    return ok, None if ok else f"{metric} {error:.3f} > {threshold:.3g}"
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -387,7 +400,9 @@ def _changed_settings(previous: dict, cfg: SynthesisConfig) -> list[str]:
     try:
         runtime = {k: getattr(cfg, k) for k in cfg.RUNTIME_ONLY}
         if cfg.calibration is not None and isinstance(previous.get("calibration"), dict):
-            previous = {**previous, "calibration": {**previous["calibration"], "file": None}}
+            # a record from before the per-token rule was judged by the per-clip one
+            saved = {"rule": "per-clip", **previous["calibration"], "file": None}
+            previous = {**previous, "calibration": saved}
         previous = SynthesisConfig.model_validate({**previous, **runtime}).fingerprint()
     except Exception:  # noqa: BLE001 - settings this version no longer knows: compare as saved
         pass

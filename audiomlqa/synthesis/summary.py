@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from audiomlqa.languages import pair_key
 from audiomlqa.manifest import Attempt, latest, standing_attempts
+from audiomlqa.synthesis.alignment import rejected_for_names
 from audiomlqa.utils.tables import Table
 
 
@@ -30,6 +31,7 @@ def summarize(
             {
                 "metric": r.metric,
                 "verified": r.verified,
+                "verification": _evidence(r),
                 "backend": r.backend,
                 "threshold": r.threshold,
                 "threshold_source": r.threshold_source,
@@ -37,12 +39,19 @@ def summarize(
                 "human_clips": (human or {}).get(r.question_lang, {}).get("n", 0),
                 "attempted": 0,
                 "accepted": 0,
+                "rejected_for_names": 0,
+                "prompt_leaks": 0,
                 "errors": [],
                 "audio_seconds": 0.0,
             },
         )
         s["attempted"] += 1
         s["accepted"] += bool(r.accepted)
+        s["rejected_for_names"] += rejected_for_names(r)
+        s["prompt_leaks"] += r.prompt_leaked
+        if r.alignment is not None and r.threshold_rule and "per token" in r.threshold_rule:
+            s["per_token"] = True
+            s.setdefault("thresholds", []).append(r.threshold)
         if r.error is not None:
             s["errors"].append(r.error)
         if r.accepted:
@@ -52,6 +61,8 @@ def summarize(
         compute = sum(r.tts_seconds + r.asr_seconds for r in pair_rows)
         audio = sum(r.duration for r in pair_rows)
         errors = s.pop("errors")
+        if s.get("thresholds"):  # per-token: each clip has its own; the summary shows their median
+            s["threshold"] = statistics.median(s.pop("thresholds"))
         s.update(
             attempts=len(pair_rows),
             pass_rate=s["accepted"] / s["attempted"] if s["attempted"] else 0.0,
@@ -60,6 +71,13 @@ def summarize(
             real_time_factor=compute / audio if audio else None,
         )
     return {"pairs": {k: per_pair[k] for k in sorted(per_pair, key=pair_key)}}
+
+
+def _evidence(row: Attempt) -> str | None:
+    """Why the judge can or cannot verify the row's language (rows of earlier versions: from the reason)."""
+    if row.verification:
+        return row.verification
+    return row.reason.removeprefix("unverified: ") if not row.verified and row.reason else None
 
 
 def summary_table(summary: dict) -> Table:
@@ -75,22 +93,32 @@ def summary_table(summary: dict) -> Table:
             s["metric"].upper(),
             "—" if s["median_error"] is None else f"{s['median_error']:.3f}",
             "—" if s.get("human_median_error") is None else f"{s['human_median_error']:.3f}",
-            f"{round(s.get('threshold', 0), 3):g}" + ("*" if s.get("threshold_source") == "calibrated" else ""),
+            ("~" if s.get("per_token") else "")
+            + f"{round(s.get('threshold', 0), 3):g}"
+            + ("*" if s.get("threshold_source") == "calibrated" else ""),
             f"{s['audio_hours']:.3f}",
             "—" if s["real_time_factor"] is None else f"{s['real_time_factor']:.2f}",
             str(s["attempts"]),
+            str(s.get("rejected_for_names", 0)),
         ]
         for pair, s in summary["pairs"].items()
     ]
-    unverified = [p for p, s in summary["pairs"].items() if not s["verified"]]
-    notes = (
-        [
-            f"[yellow]unverified: {', '.join(unverified)} — the ASR model cannot check these languages reliably; "
-            "their rows carry verified: false and a relaxed threshold[/yellow]"
-        ]
-        if unverified
-        else []
-    )
+    evidence = {p.split("-")[-1]: s.get("verification") for p, s in summary["pairs"].items() if not s["verified"]}
+    notes = [
+        f"[yellow]unverified {lang}: {why or 'the judge cannot check it'}[/yellow]" for lang, why in evidence.items()
+    ]
+    if evidence:
+        notes.append("unverified rows carry verified: false: their decisions do not measure intelligibility")
+    if any(s.get("per_token") for s in summary["pairs"].values()):
+        notes.append(
+            "~threshold = the median of the clips' own thresholds (per-token rule: each allows the human "
+            "quantile of errors for its length)"
+        )
+    if any(s.get("rejected_for_names") for s in summary["pairs"].values()):
+        notes.append(
+            "names = rejected clips that would have been kept if their misses on names and foreign words "
+            "were not counted"
+        )
     if any(s.get("threshold_source") == "calibrated" for s in summary["pairs"].values()):
         notes.append(
             "threshold* = calibrated on human speech (the quantile of the ASR's error on it); human = the ASR's "
@@ -113,6 +141,7 @@ def summary_table(summary: dict) -> Table:
             "audio h",
             "RTF",
             "tries",
+            "names",
         ],
         rows,
         left={0, 1, 2, 6},
