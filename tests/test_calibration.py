@@ -13,8 +13,8 @@ from helpers import assert_one_line, audiomlqa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiomlqa.synthesis.calibration import leave_one_out_acceptance, read_reference, reference_language, threshold_rule
-from audiomlqa.synthesis.rules import fit_tokens
+from audiomlqa.synthesis.reference import read_reference, reference_language
+from audiomlqa.synthesis.rules import fit_tokens, leave_one_out_acceptance, threshold_rule
 
 FLEURS = Path(__file__).resolve().parents[2] / "shared" / "data" / "fleurs"
 SENTENCES = {

@@ -1,12 +1,13 @@
 """Spoken questions: the recipe (:mod:`.config`), the voices and attempts (:mod:`.speaking`), the TTS → ASR →
-accept/retry/reject loop (:mod:`.pipeline`), its summary (:mod:`.summary`), the filter's calibration on human
-speech (:mod:`.calibration`) and the figures (:mod:`.figures`).
+accept/retry/reject loop (:mod:`.pipeline`), why a clip failed (:mod:`.alignment`), its summary (:mod:`.summary`),
+the filter's calibration on human speech (:mod:`.reference` reads it, :mod:`.calibration` measures the judge on it,
+:mod:`.rules` turns that into decisions) and the figures (:mod:`.figures`).
 
 Callers outside this package import from here; the modules inside import from each other, never from here.
 """
 
 from audiomlqa.sources import PACKAGED_SAMPLE
-from audiomlqa.synthesis.calibration import Reference, calibration_table, read_calibration, read_reference
+from audiomlqa.synthesis.calibration import calibration_table, read_calibration
 from audiomlqa.synthesis.config import (
     DEFAULT_ASR,
     DEFAULT_OUTPUT,
@@ -30,6 +31,7 @@ from audiomlqa.synthesis.pipeline import (
     select_questions,
     synthesize,
 )
+from audiomlqa.synthesis.reference import Reference, read_reference
 from audiomlqa.synthesis.speaking import AttemptPlan, plan_attempt, spoken_text
 from audiomlqa.synthesis.summary import summarize, summary_table
 

@@ -4,29 +4,25 @@ A TTS clip that "fails" at WER 0.2 may be as intelligible as a native speaker re
 filter's error mixes the voice's quality with the ASR model's own error. :func:`calibrate` measures the second
 part on real speech (a folder of audio + transcript pairs such as ``../shared/data/fleurs``, or a Hugging Face
 dataset with audio, text and language columns such as FLEURS or Common Voice), clip by clip and per language, with
-exactly the ASR settings and text normalisation synthesis uses. The calibration file it writes keeps every clip's
-error, so any rule can be applied later; :func:`calibrated_thresholds` applies the documented one:
+exactly the ASR settings and text normalisation synthesis uses (:mod:`.reference` reads the speech). The
+calibration file it writes keeps every clip's error, its tokens and errors, so any rule can be applied later;
+:func:`calibrated_thresholds` applies one of the two rules of :mod:`.rules` (per token, the default, or per clip),
+never above :data:`THRESHOLD_CAP`. The leave-one-out acceptance (each human clip judged by the rule calibrated on
+the *other* clips of its language) says how much real speech a rule would turn away.
 
-    threshold(lang) = scale × quantile_q(human errors of lang)     (default q = 0.9, scale = 1.0)
-
-i.e. a TTS clip is kept when the ASR makes no more errors on it than on the best 90% of human readings, and
-never above :data:`THRESHOLD_CAP`. The leave-one-out acceptance (each human clip judged at the threshold
-calibrated on the *other* clips of its language) says how much real speech that rule would turn away.
-
-A calibration can be wrong: a reference whose transcripts do not match its audio (or an ASR that cannot hear the
-language) gives errors no working judge makes on human speech, and thresholds that accept anything. Such a
-language (:func:`implausibility`) is refused, when measured and when read, unless the file marks it as allowed
-(``calibrate --allow-implausible``), and the dataset card then says so in bold.
+It also says whether the judge can verify each language (:func:`verification`: its median error on the human
+speech), with the measured reason. A calibration can be wrong: a reference whose transcripts do not match its
+audio gives clips no working judge gets wrong by that much. Such a language (:func:`implausibility`) is refused,
+when measured and when read, unless the file marks it as allowed (``calibrate --allow-implausible``), and the
+dataset card then says so in bold.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -37,11 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audiomlqa import __version__
 from audiomlqa.asr import hear
 from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
-from audiomlqa.audio import SAMPLE_RATE, Speech, prepare
 from audiomlqa.config import Language, describe_error
 from audiomlqa.errors import AudioMLQAError, first_line
-from audiomlqa.languages import LANGUAGES, check_language
+from audiomlqa.languages import LANGUAGES
 from audiomlqa.synthesis.alignment import align
+from audiomlqa.synthesis.reference import Reference, ReferenceClip
 from audiomlqa.synthesis.rules import (
     DEFAULT_RULE,
     fit_tokens,
@@ -59,21 +55,6 @@ base, default settings) on the 30 shared FLEURS clips of en, de and es (CC BY 4.
 ``audiomlqa calibrate``; the evidence behind the default judge's verified languages."""
 DEFAULT_QUANTILE = 0.9
 DEFAULT_SCALE = 1.0
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
-TEXT_COLUMNS = ("raw_transcription", "transcription", "sentence", "text", "normalized_text")
-LANGUAGE_COLUMNS = ("language", "locale", "lang")
-_NAMES = {
-    "english": "en",
-    "arabic": "ar",
-    "german": "de",
-    "spanish": "es",
-    "hindi": "hi",
-    "vietnamese": "vi",
-    "chinese": "zh",
-    "mandarin chinese": "zh",
-    "mandarin": "zh",
-    "cmn": "zh",
-}
 VERIFIABLE_MEDIAN = 0.35
 """The highest median error on human speech at which the judge can still verify a language: Whisper base's median
 on native FLEURS readers is 0.08–0.14 in en, de and es. A judge that mishears more than a third of a typical native
@@ -91,10 +72,6 @@ _ASR_RUNTIME = ("device", "cpu_threads")
 """ASR settings that change where the judge runs, not what it hears: a calibration holds across them."""
 
 
-_NOT_MANDARIN = ("yue", "zh-hk", "zh_hk", "zh-yue")
-"""Cantonese labels (Common Voice ``zh-HK``, FLEURS ``yue_hant_hk``): not MLQA's zh, which is Mandarin."""
-
-
 def judge_name(model: object) -> str:
     """What verification reasons call the judge: a local model folder by its name only (reasons reach dataset
     cards, which never locate files), a Hub id or a description as it is."""
@@ -107,193 +84,6 @@ def shipped_calibration(file: str | Path) -> str:
     if str(file) == SHIPPED_CALIBRATION:
         return str(resources.files("audiomlqa") / "data" / "calibration" / f"{SHIPPED_CALIBRATION}.json")
     return str(file)
-
-
-def reference_language(value: object) -> str | None:
-    """An MLQA language code from a dataset's language label: ``de``, ``de_de``, ``de-DE``, ``German``,
-    ``cmn_hans_cn``; None for a language MLQA does not have (Cantonese included)."""
-    text = str(value).strip().lower()
-    if text.startswith(_NOT_MANDARIN):
-        return None
-    if text in _NAMES:
-        return _NAMES[text]
-    code = re.split(r"[-_ ]", text)[0]
-    code = _NAMES.get(code, code)
-    return code if code in LANGUAGES else None
-
-
-@dataclass(frozen=True)
-class ReferenceClip:
-    """One human recording and what was said; ``read`` loads its audio (16 kHz mono float32) when needed."""
-
-    id: str
-    lang: str
-    text: str
-    read: Callable[[], np.ndarray]
-
-
-@dataclass
-class Reference:
-    name: str
-    """What the calibration file and dataset cards call it: a folder's name or a dataset id, never a local path."""
-    clips: list[ReferenceClip]
-    skipped: dict[str, int]
-    """Clips left out, by their language label (languages MLQA does not have)."""
-
-    def __post_init__(self) -> None:
-        if not self.clips:  # nothing to calibrate: said before any model loads
-            raise AudioMLQAError(
-                f"{self.name}: no clip in an MLQA language ({', '.join(LANGUAGES)})"
-                + (f"; skipped {_skipped(self.skipped)}" if self.skipped else "")
-            )
-
-
-def read_reference(
-    reference: str | Path,
-    *,
-    lang: str | None = None,
-    config: str | None = None,
-    split: str = "test",
-    text_column: str | None = None,
-    language_column: str | None = None,
-    per_language: int | None = None,
-) -> Reference:
-    """A folder of ``<name>.<audio>`` + ``<name>.txt`` pairs (language from ``lang``, else from a language code in
-    the file or folder name, e.g. ``fleurs-de-000.ogg`` or ``de/000.wav``), or a Hugging Face dataset (``config``
-    may name several, comma-separated: ``en_us,de_de`` for FLEURS); ``per_language`` keeps each language's first
-    clips."""
-    path = Path(reference)
-    if path.is_dir() and not _is_hf_folder(path):
-        ref = _read_folder(path, lang)
-    elif path.exists() and not path.is_dir():
-        raise AudioMLQAError(f"{reference}: a reference is a folder of audio + .txt pairs or a dataset, not a file")
-    else:
-        ref = _read_hf(str(reference), lang, config, split, text_column, language_column)
-    if per_language is not None:
-        taken: dict[str, int] = {}
-        kept = []
-        for clip in ref.clips:
-            taken[clip.lang] = taken.get(clip.lang, 0) + 1
-            if taken[clip.lang] <= per_language:
-                kept.append(clip)
-        ref.clips = kept
-    return ref
-
-
-def _is_hf_folder(path: Path) -> bool:
-    return any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json", "state.json"))
-
-
-def _read_audio(path: Path) -> np.ndarray:
-    import soundfile as sf
-
-    try:
-        samples, rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as e:  # noqa: BLE001 - libsndfile reports unreadable files as several types
-        raise AudioMLQAError(f"cannot read reference audio {path}: {first_line(e)}") from None
-    return prepare(Speech(samples.mean(axis=1), rate)).samples
-
-
-def _language_token(path: Path, root: Path) -> str:
-    """The first language code a clip's name or folders spell (``fleurs-de-000``, ``de/000``), or ''."""
-    tokens = [t for part in path.relative_to(root).with_suffix("").parts for t in re.split(r"[-_.]", part.lower())]
-    return next((t for t in tokens if t in LANGUAGES or t in _NAMES or t in _KNOWN_OTHER), "")
-
-
-_KNOWN_OTHER = {"fr", "pt", "it", "ja", "ko", "ru", "nl", "pl", "tr", "sv"}
-"""Common language codes outside MLQA: a clip named with one is skipped (and counted), not an error."""
-
-
-def _read_folder(root: Path, lang: str | None) -> Reference:
-    if lang is not None:
-        check_language(lang)
-    clips, skipped = [], {}
-    audio = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-    if not audio:
-        raise AudioMLQAError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) with .txt transcripts")
-    for path in audio:
-        name = path.relative_to(root).with_suffix("").as_posix()
-        transcript = path.with_suffix(".txt")
-        if not transcript.exists():
-            raise AudioMLQAError(f"{path} has no transcript {transcript.name} beside it; add it or remove the clip")
-        token = lang or _language_token(path, root)
-        if not token:
-            raise AudioMLQAError(
-                f"cannot tell the language of {name}: pass --lang, or name files or folders by language "
-                "(fleurs-de-000.ogg, de/000.wav)"
-            )
-        code = reference_language(token)
-        if code is None:
-            skipped[token] = skipped.get(token, 0) + 1
-            continue
-        try:
-            text = transcript.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise AudioMLQAError(f"cannot read transcript {transcript}: {first_line(e)} (save it as UTF-8)") from None
-        clips.append(ReferenceClip(name, code, text, _loader(path)))
-    return Reference(root.resolve().name, clips, skipped)
-
-
-def _loader(path: Path) -> Callable[[], np.ndarray]:
-    return lambda: _read_audio(path)
-
-
-def _read_hf(
-    name: str,
-    lang: str | None,
-    config: str | None,
-    split: str,
-    text_column: str | None,
-    language_column: str | None,
-) -> Reference:
-    try:
-        import datasets
-    except ImportError:
-        raise AudioMLQAError("a Hugging Face reference needs 'datasets': pip install 'audiomlqa[hf]'") from None
-    try:
-        if Path(name).is_dir():
-            ds = datasets.load_from_disk(name)
-            if isinstance(ds, datasets.DatasetDict):
-                if split not in ds:
-                    raise AudioMLQAError(f"{name}: no split {split!r} (it has {', '.join(ds)}); pass --split")
-                ds = ds[split]
-        else:
-            parts = [datasets.load_dataset(name, c or None, split=split) for c in (config or "").split(",")]
-            ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-    except AudioMLQAError:
-        raise
-    except Exception as e:  # noqa: BLE001 - hub, file and config errors come in many types
-        raise AudioMLQAError(f"cannot load reference dataset {name!r}: {first_line(e)}") from None
-    audio_column = next((c for c, f in ds.features.items() if isinstance(f, datasets.Audio)), None)
-    text_column = text_column or next((c for c in TEXT_COLUMNS if c in ds.column_names), None)
-    language_column = language_column or next((c for c in LANGUAGE_COLUMNS if c in ds.column_names), None)
-    missing = [
-        what
-        for what, col in (("audio", audio_column), ("text (--text-column)", text_column))
-        + ((("language (--language-column or --lang)", language_column),) if lang is None else ())
-        if col is None or col not in ds.column_names
-    ]
-    if missing:
-        raise AudioMLQAError(f"{name}: no {' or '.join(missing)} column (it has {', '.join(ds.column_names)})")
-    ds = ds.cast_column(audio_column, datasets.Audio(sampling_rate=SAMPLE_RATE))
-    labels = [lang] * len(ds) if lang else ds[language_column]
-    ids = ds["id"] if "id" in ds.column_names else list(range(len(ds)))
-    clips, skipped = [], {}
-    for i, (label, text, clip_id) in enumerate(zip(labels, ds[text_column], ids)):
-        code = reference_language(label)
-        if code is None:
-            skipped[str(label)] = skipped.get(str(label), 0) + 1
-            continue
-        clips.append(ReferenceClip(f"{split}/{clip_id}", code, str(text), _hf_loader(ds, i, audio_column)))
-    return Reference(name.rstrip("/").split("/")[-1] if Path(name).is_dir() else name, clips, skipped)
-
-
-def _hf_loader(ds, i: int, column: str) -> Callable[[], np.ndarray]:
-    def read() -> np.ndarray:
-        audio = ds[i][column]
-        return prepare(Speech(np.asarray(audio["array"], dtype=np.float32).reshape(-1), audio["sampling_rate"])).samples
-
-    return read
 
 
 # -- the measurement --------------------------------------------------------------------------------
@@ -439,10 +229,6 @@ def _texts(entry: dict) -> list[object]:
     return [c.get("text") for c in entry["clips"]]
 
 
-def _skipped(skipped: dict[str, int]) -> str:
-    return ", ".join(f"{n} in {label}" for label, n in sorted(skipped.items()))
-
-
 def comparable_asr_settings(settings: dict) -> dict:
     """The ASR settings a calibration depends on (not where it ran), with unset options dropped."""
     return {k: v for k, v in sorted(settings.items()) if v is not None and k not in _ASR_RUNTIME}
@@ -575,10 +361,7 @@ def language_numbers(
     verified, reason = verification(errors, metric, lang, judge)
     if implausible:
         verified, reason = False, f"implausible calibration ({implausible})"
-    both = {
-        "per-clip": leave_one_out_acceptance(errors, quantile, scale, THRESHOLD_CAP),
-        "per-token": per_token_leave_one_out(pairs, quantile, THRESHOLD_CAP) if pairs else None,
-    }
+    both = leave_one_out_both(errors, pairs, quantile, scale)
     numbers = {
         "rule": rule,
         "threshold": min(per_clip, THRESHOLD_CAP) if rule == "per-clip" else None,

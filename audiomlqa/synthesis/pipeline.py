@@ -52,9 +52,10 @@ from audiomlqa.manifest import (
 )
 from audiomlqa.sources import Question, load_questions, read_question_rows
 from audiomlqa.synthesis.alignment import align
-from audiomlqa.synthesis.calibration import Reference, calibrate
+from audiomlqa.synthesis.calibration import calibrate
 from audiomlqa.synthesis.config import SynthesisConfig, in_shard, resolve_calibration
 from audiomlqa.synthesis.figures import write_figures
+from audiomlqa.synthesis.reference import Reference
 from audiomlqa.synthesis.speaking import AttemptPlan, Spoken, Voice, load_voices, speak_batch, tts_pool
 from audiomlqa.synthesis.summary import summarize
 from audiomlqa.utils.files import inside, jsonable, write_json, write_jsonl
