@@ -62,6 +62,23 @@ def test_the_alignment_names_the_missed_words_and_counts_names_apart():
     assert dropped.missed == ["bayern"] and dropped.deletions == 1 and dropped.names == ["Bayern"]
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.sampled_from(["der", "Zug", "fährt", "Bayern", "um", "acht"]), min_size=1, max_size=8),
+    st.lists(st.sampled_from(["der", "zug", "fahrt", "bayern", "um", "acht", "nach"]), max_size=9),
+    st.sampled_from(["wer", "cer"]),
+)
+def test_an_alignment_accounts_for_every_spoken_unit_and_its_errors_are_the_filters(spoken, heard, metric):
+    from audiomlqa.asr.text import error_rate, normalize_for_asr
+
+    text = " ".join(spoken)
+    ref, hyp = normalize_for_asr(text, "de"), normalize_for_asr(" ".join(heard), "de")
+    a = align(text, ref, hyp, "de", metric)
+    assert a.hits + a.substitutions + a.deletions == a.tokens
+    assert a.errors / a.tokens == pytest.approx(error_rate(ref, hyp, metric))
+    assert 0 <= a.name_errors <= a.substitutions + a.deletions and set(a.names) <= set(spoken)
+
+
 def test_names_are_capitalised_words_inside_a_sentence_or_latin_words_in_other_scripts():
     assert name_words("Where did Obama study? He went to Columbia.", "en") == ["Obama", "Columbia"]
     assert name_words("¿Dónde jugó Messi?", "es") == ["Messi"]
@@ -90,11 +107,19 @@ def test_a_judge_that_mishears_most_human_speech_cannot_verify_the_language_and_
 
 def test_rows_and_the_summary_carry_the_verification_and_the_rejections_due_to_names(tmp_path):
     from audiomlqa.synthesis import SynthesisConfig, summarize, summary_table
+    from audiomlqa.synthesis.config import DEFAULT_ASR
 
     cfg = SynthesisConfig()
     assert cfg.verification("en")[0] and "FLEURS" in cfg.verification("en")[1]
     assert not cfg.verification("hi")[0] and "0.86" in cfg.verification("hi")[1]
     assert not cfg.verification("zh")[0] and "no human Mandarin speech" in cfg.verification("zh")[1]
+    elsewhere = SynthesisConfig.model_validate({"asr": {**DEFAULT_ASR, "device": "cuda", "cpu_threads": 4}})
+    assert elsewhere.verification("en") == cfg.verification("en")  # the same judge, run elsewhere
+    greedy = SynthesisConfig.model_validate({"asr": {"backend": "faster-whisper"}})  # no beam 5 for de: not measured
+    assert greedy.verification("de") == (
+        False,
+        "no human speech measured with these ASR settings: calibrate it to verify de",
+    )
     other = SynthesisConfig.model_validate({"asr": {"model": "openai/whisper-small"}})
     assert other.verification("en") == (
         False,

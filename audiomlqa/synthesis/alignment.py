@@ -61,15 +61,14 @@ def align(spoken: str, reference_norm: str, transcript_norm: str, lang: str, met
     if not ref:
         inserted = len(hyp.split()) if unit == "word" else len(hyp)
         return Alignment(unit=unit, tokens=0, hits=0, substitutions=0, deletions=0, insertions=inserted)
-    if not hyp:
-        chunks, counts = [("delete", 0, len(ref.split()) if unit == "word" else len(ref))], None
+    units = ref.split() if unit == "word" else list(ref)
+    if not hyp:  # nothing heard: every unit deleted (jiwer wants a non-empty hypothesis)
+        chunks, (hits, subs, dels, ins) = [("delete", 0, len(units))], (0, 0, len(units), 0)
     else:
         out = jiwer.process_words(ref, hyp) if unit == "word" else jiwer.process_characters(ref, hyp)
         chunks = [(c.type, c.ref_start_idx, c.ref_end_idx) for c in out.alignments[0]]
-        counts = (out.hits, out.substitutions, out.deletions, out.insertions)
+        hits, subs, dels, ins = out.hits, out.substitutions, out.deletions, out.insertions
     wrong = {i for kind, a, b in chunks if kind in ("substitute", "delete") for i in range(a, b)}
-    units = [ref.split() if unit == "word" else list(ref)][0]
-    hits, subs, dels, ins = counts or (0, 0, len(units), 0)
     missed = [_unit_text(units, group, unit) for group in words if any(i in wrong for i in group)]
     missed_names = [
         names.get(_unit_text(units, group, unit), _unit_text(units, group, unit))

@@ -87,6 +87,7 @@ class CalibrationRule(Settings):
     """Per-clip rule only: the multiple of the quantile that is the threshold."""
     reference: str = ""
     judge: str = ""
+    """The judge the file measured, by name (verification reasons name it)."""
     sha256: str = ""
     asr_settings: dict = Field(default_factory=dict)
     languages: dict[Language, dict] = Field(default_factory=dict)
@@ -297,9 +298,10 @@ class SynthesisConfig(Settings):
         cal = self.calibration
         if cal is not None and lang in cal.languages:
             return cal.languages[lang]["verified"], cal.languages[lang]["verification"]
-        if self.asr.model is None:
+        if self.calibration_settings() == comparable_asr_settings(DEFAULT_ASR):
             return DEFAULT_VERIFICATION[lang]
-        return False, f"no human speech measured with {judge_name(self.asr.model)}: calibrate it to verify {lang}"
+        judge = judge_name(self.asr.model) if self.asr.model else "these ASR settings"
+        return False, f"no human speech measured with {judge}: calibrate it to verify {lang}"
 
     def threshold_rule(self, lang: str) -> str:
         """Where ``lang``'s threshold comes from, in words (manifest rows carry this)."""
