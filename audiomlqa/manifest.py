@@ -58,6 +58,12 @@ class Alignment:
     def errors(self) -> int:
         return self.substitutions + self.deletions + self.insertions
 
+    @property
+    def rate(self) -> float:
+        """The filter's WER or CER (:func:`audiomlqa.asr.text.error_rate`): errors per spoken unit; with nothing
+        spoken, 1.0 if anything was heard, else 0.0."""
+        return self.errors / self.tokens if self.tokens else float(self.insertions > 0)
+
 
 @dataclass
 class Attempt:

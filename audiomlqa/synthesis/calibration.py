@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audiomlqa import __version__
 from audiomlqa.asr import hear
-from audiomlqa.asr.text import DEFAULT_METRIC, error_rate, normalize_for_asr
+from audiomlqa.asr.text import DEFAULT_METRIC, normalize_for_asr
 from audiomlqa.config import Language, describe_error
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.languages import LANGUAGES
@@ -116,8 +116,8 @@ def calibrate(
                 heard = hear(asr, [c.read() for c in batch], lang, [c.text for c in batch])
                 for clip, (hyp, leaked) in zip(batch, heard):
                     ref_norm, hyp_norm = normalize_for_asr(clip.text, lang), normalize_for_asr(hyp, lang)
-                    err = error_rate(ref_norm, hyp_norm, m)
                     lined = align(clip.text, ref_norm, hyp_norm, lang, m)
+                    err = lined.rate
                     results.append(
                         {
                             "id": clip.id,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from audiomlqa import __version__
 from audiomlqa.asr import SAMPLE_RATE, Heard, hear
-from audiomlqa.asr.text import error_rate, normalize_for_asr
+from audiomlqa.asr.text import normalize_for_asr
 from audiomlqa.audio import Speech, write_flac
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import (
@@ -274,8 +274,8 @@ def _judge_clip(
     row.audio_bytes, row.audio_sha256 = write_flac(inside(out, rel, "audio path"), speech)  # no link out
     transcript, row.prompt_leaked = heard
     hyp = normalize_for_asr(transcript, lang)
-    err = error_rate(reference, hyp, row.metric)
-    row.alignment = align(row.spoken_text, reference, hyp, lang, row.metric)
+    row.alignment = align(row.spoken_text, reference, hyp, lang, row.metric)  # one alignment: the error and why
+    err = row.alignment.rate
     row.accepted, row.reason = judge(err, row.threshold, row.metric, verified=row.verified, evidence=evidence)
     if row.alignment.missed and not row.accepted:
         row.reason += "; " + missed_words(row.alignment)
