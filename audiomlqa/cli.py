@@ -173,6 +173,17 @@ def score(
     judge_check: Annotated[
         int, typer.Option(help="With --judge: score N gold and N wrong answers per config to check the judge.")
     ] = 0,
+    judge_prompt: Annotated[
+        str,
+        typer.Option(
+            help="With --judge: v1 (the extracted answer, the score alone) or v2 (the full response against the "
+            "reference, a JSON verdict with a reason)."
+        ),
+    ] = "v1",
+    unparsed: Annotated[
+        str,
+        typer.Option(help="With --judge: unparsed judgements count as 0 in the mean (zero) or are left out (skip)."),
+    ] = "zero",
     as_json: AsJson = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     csv: Annotated[
@@ -198,6 +209,8 @@ def score(
             device=device,
             judge=judge,
             judge_check=judge_check,
+            judge_prompt=judge_prompt,
+            unparsed=unparsed,
             progress=not quiet,
             log=_log,
             before_models=_quiet_transformers,
@@ -288,6 +301,13 @@ Shard = Annotated[Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 
 def synthesize(
     overrides: Annotated[Optional[list[str]], typer.Argument(help=OVERRIDES_HELP)] = None,
     recipe: SynthRecipe = None,
+    task: Annotated[
+        Optional[str],
+        typer.Option(
+            help="extractive-qa (MLQA questions, the default) or instruction (an instruction set: JSON, JSONL or "
+            "dataset with instruction and reference columns; --lang is its language)."
+        ),
+    ] = None,
     source: SynthSource = None,
     split: Annotated[Optional[str], typer.Option(help="dev (validation) or test.")] = None,
     lang: Lang = None,
@@ -309,17 +329,23 @@ def synthesize(
     as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
-    """Speak MLQA questions with TTS and keep those an ASR round trip confirms (resumable; rerun to resume)."""
+    """Speak MLQA questions (or instructions) with TTS and keep those an ASR round trip confirms (resumable; rerun to
+    resume)."""
     from audiomlqa.synthesis import load_synthesis_config, summary_table
     from audiomlqa.synthesis import synthesize as run_synthesis
 
+    instructing = task == "instruction" or (
+        task is None and recipe is not None and _recipe_task(recipe) == "instruction"
+    )
+    overrides = [*(overrides or []), *([f"instructions.language={lang}"] if lang and instructing else [])]
     cfg = load_synthesis_config(
         recipe,
-        overrides or [],
+        overrides,
         tts=tts,
         asr_model=asr_model,
+        task=task,
         source=source,
-        source_lang=lang,
+        source_lang=None if instructing else lang,
         split=split,
         languages=_csv(languages),
         pairs=_csv(pairs),
@@ -338,6 +364,12 @@ def synthesize(
     _log(f"wrote {result.rows_written} attempt(s); output in {result.output}")
     if not _emit(result.summary, as_json, None):
         print_tables([summary_table(result.summary)])
+
+
+def _recipe_task(recipe: Path) -> str | None:
+    from audiomlqa.config import load_yaml
+
+    return load_yaml(recipe).get("task")
 
 
 @app.command()
@@ -534,11 +566,14 @@ def asr_corpus(
 
 
 def _quiet_transformers() -> None:
-    """transformers' per-file progress bars and hub notices drown the training log."""
+    """transformers' per-file progress bars and hub notices, and datasets' bars for reading the corpus, drown the
+    training log (and a one-line error after them)."""
+    import datasets
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 def command_line() -> str:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.languages import check_language
+from audiomlqa.languages import check_spoken_language
 
 S = TypeVar("S", bound="Settings")
 
@@ -66,7 +66,7 @@ def as_validator(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 Number = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
 """A finite float that YAML may have read as text (``1e-3``); never a boolean, NaN or infinity."""
 Integer = Annotated[int, BeforeValidator(_no_bool)]
-Language = Annotated[str, BeforeValidator(as_validator(check_language))]
+Language = Annotated[str, BeforeValidator(as_validator(check_spoken_language))]
 """One of MLQA's seven languages."""
 
 

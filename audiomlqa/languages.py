@@ -6,13 +6,28 @@ from audiomlqa.errors import AudioMLQAError
 
 LANGUAGES = ("en", "ar", "de", "es", "hi", "vi", "zh")
 """The seven MLQA languages, in MLQA's own order (every table and listing follows it)."""
+EXTRA_LANGUAGES = ("id",)
+"""Languages outside MLQA that a spoken instruction set needs (Indonesian: OpenHermes-ID). eSpeak speaks them and
+Whisper hears them; MLQA's scorer does not know them (no extractive QA in them)."""
+SPOKEN_LANGUAGES = LANGUAGES + EXTRA_LANGUAGES
 _ORDER = {lang: i for i, lang in enumerate(LANGUAGES)}
+_SPOKEN = {lang: i for i, lang in enumerate(SPOKEN_LANGUAGES)}
 
 
 def check_language(lang: str) -> str:
     """Return ``lang`` if it is an MLQA language, else raise a one-line error listing them."""
     if lang not in _ORDER:
         raise AudioMLQAError(f"unknown language {lang!r}: MLQA languages are {', '.join(LANGUAGES)}")
+    return lang
+
+
+def check_spoken_language(lang: str) -> str:
+    """Return ``lang`` if audiomlqa can speak and hear it (MLQA's seven and :data:`EXTRA_LANGUAGES`), else raise."""
+    if lang not in _SPOKEN:
+        raise AudioMLQAError(
+            f"unknown language {lang!r}: MLQA languages are {', '.join(LANGUAGES)}; an instruction set may also be in "
+            f"{', '.join(EXTRA_LANGUAGES)}"
+        )
     return lang
 
 
@@ -32,8 +47,8 @@ def parse_pair(name: str) -> tuple[str, str]:
 
 
 def language_key(lang: str) -> int:
-    """Position in MLQA's order; languages outside MLQA (e.g. ``id`` in ASR data) sort last."""
-    return _ORDER.get(lang, len(_ORDER))
+    """Position in MLQA's order; languages outside MLQA (e.g. ``id``) sort after them."""
+    return _SPOKEN.get(lang, len(_SPOKEN))
 
 
 def pair_key(pair: str | tuple[str, str]) -> tuple:

@@ -18,11 +18,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.languages import LANGUAGES, check_language, pair_name, parse_pair
+from audiomlqa.languages import LANGUAGES, check_language, parse_pair
+from audiomlqa.tasks import EXTRACTIVE_QA, INSTRUCTION, config_name, parse_config
 from audiomlqa.utils.files import read_json
 
 SPLITS = {"dev": "dev", "validation": "dev", "test": "test"}
@@ -43,7 +45,9 @@ class Answer:
 
 @dataclass(frozen=True)
 class Question:
-    """One MLQA question: its context is in ``context_lang``, the question in ``question_lang``."""
+    """One spoken item: an MLQA question (its context in ``context_lang``, the question in ``question_lang``), or,
+    with ``task`` ``instruction``, an instruction to follow (``question``; no context, no answers) with the
+    ``reference`` response a judge compares answers with (``title`` names its subset, e.g. AlpacaEval's ``koala``)."""
 
     id: str
     context_lang: str
@@ -52,11 +56,14 @@ class Question:
     context: str
     question: str
     answers: tuple[Answer, ...] = field(default_factory=tuple)
+    task: str = EXTRACTIVE_QA
+    reference: str | None = None
 
     @property
     def pair(self) -> str:
-        """The pair name used in file and config names: ``de`` when monolingual, else ``de-en``."""
-        return pair_name(self.context_lang, self.question_lang)
+        """The config name used in file and config names: ``de`` when monolingual, else ``de-en``; an instruction's
+        ``instruct-en`` (:func:`audiomlqa.tasks.config_name`)."""
+        return config_name(self.task, self.context_lang, self.question_lang)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -82,6 +89,11 @@ class DatasetFile:
     questions: list[Question]
     label: str | None = None
     """How reports name it: the file name, or ``source#config/split`` for a Hugging Face dataset."""
+    task: str = EXTRACTIVE_QA
+
+    @property
+    def config(self) -> str:
+        return config_name(self.task, self.context_lang, self.question_lang)
 
     @property
     def name(self) -> str:
@@ -249,10 +261,11 @@ def _hf_fingerprint(source: str, config: str, split: str, ds) -> str:
 
 
 def read_hf_dataset(
-    source: str, split: str = "dev", pairs: Iterable[tuple[str, str]] | None = None
+    source: str, split: str = "dev", pairs: Iterable[tuple[str, str] | str] | None = None
 ) -> list[DatasetFile]:
-    """Questions of a Hugging Face dataset (a published Audio-MLQA folder, or a Hub id), one config per
-    pair, as :class:`DatasetFile` records so the scorer pins them like MLQA files. Audio is not decoded."""
+    """Questions of a Hugging Face dataset (a published Audio-MLQA folder, or a Hub id), one :class:`DatasetFile` per
+    config, so the scorer pins them like MLQA files. ``pairs`` are (context, question) languages or config names
+    (``instruct-en`` too); default: every config but ``rejected``. Audio is not decoded."""
     datasets = _hf_datasets()
     hf_split = HF_SPLIT[_split_prefix(split)]
     if pairs is None:
@@ -262,10 +275,11 @@ def read_hf_dataset(
             raise AudioMLQAError(
                 f"could not read the configs of {source!r} ({e.__class__.__name__}); offline, pass a local folder"
             ) from None
-        pairs = [parse_pair(n) for n in names if n != "rejected"]
+        pairs = [n for n in names if n != "rejected"]
     files = []
-    for c, q in pairs:
-        config = pair_name(c, q)
+    for wanted in pairs:
+        cfg = parse_config(wanted) if isinstance(wanted, str) else parse_config(config_name(EXTRACTIVE_QA, *wanted))
+        config = cfg.name
         try:
             ds = datasets.load_dataset(source, config, split=hf_split)
         except (ConnectionError, OSError) as e:
@@ -277,13 +291,26 @@ def read_hf_dataset(
             raise AudioMLQAError(
                 f"{source}: no config {config!r} with split {hf_split!r} ({str(e).splitlines()[0][:200]})"
             ) from None
-        ds = ds.select_columns([k for k in ("id", "title", "context", "question", "answers") if k in ds.column_names])
+        columns = ("id", "title", "context", "question", "answers", "reference")
+        ds = ds.select_columns([k for k in columns if k in ds.column_names])
+        c, q = cfg.pair
         questions = []
         for row in ds:
-            ans = row["answers"]
+            ans = row.get("answers") or {"text": [], "answer_start": []}
             answers = tuple(Answer(t, int(s)) for t, s in zip(ans["text"], ans["answer_start"]))
+            reference = row.get("reference") if cfg.task == INSTRUCTION else None
             questions.append(
-                Question(str(row["id"]), c, q, row.get("title", ""), row["context"], row["question"], answers)
+                Question(
+                    str(row["id"]),
+                    c,
+                    q,
+                    row.get("title", ""),
+                    row.get("context", ""),
+                    row["question"],
+                    answers,
+                    cfg.task,
+                    reference,
+                )
             )
         files.append(
             DatasetFile(
@@ -293,6 +320,7 @@ def read_hf_dataset(
                 _hf_fingerprint(source, config, hf_split, ds),
                 questions,
                 label=f"{source}#{config}/{hf_split}",
+                task=cfg.task,
             )
         )
     return files
@@ -438,11 +466,13 @@ class QuestionRow(BaseModel):
     context: str
     question: str
     answers: list[_AnswerRow]
+    task: Literal["extractive-qa", "instruction"] = EXTRACTIVE_QA
+    reference: str | None = None
 
-    @field_validator("pair", "id", "title", "context", "question")
+    @field_validator("pair", "id", "title", "context", "question", "reference")
     @classmethod
-    def _writable(cls, value: str) -> str:
-        problem = text_problem(value)
+    def _writable(cls, value: str | None) -> str | None:
+        problem = text_problem(value) if value is not None else None
         if problem:
             raise ValueError(problem)
         return value

@@ -6,6 +6,9 @@ reason, echo the key back, or refuse a prompt as longer than its window.
 
     flaky        429, then 500, then answers                 locked       401 everywhere
     judge        answers "Score: N", N = prompt length mod 6  bad          400 with a JSON reason, every request
+    verdict      a v2 judge: a fenced JSON verdict, score N where the response holds SCORE=N, else 5 when the
+                 response is the reference and 0 when not; "I cannot tell." where it holds GIBBERISH. It answers as
+                 the dated snapshot of the model asked for (``<model>-2025-04-14``), as a hosted API does
     bad-text     400 with a plain-text reason                down         500 with a JSON reason, every request
     echo-400     400 whose reason holds the Authorization header it was sent (echo-500: the same as a 500)
     echo-models  /v1/models answers 400 with the Authorization header in its reason
@@ -23,6 +26,7 @@ working directory.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,6 +45,16 @@ BROKEN = {
 }
 """Replies (status 200) that are not a chat completion, by mode."""
 seen = {"chat": 0}
+
+
+def verdict(prompt: str) -> str:
+    """The verdict mode's reply to a v2 judge prompt (see the module's docstring)."""
+    parts = re.search(r"\[Reference answer\(s\)\]\n(.*?)\n\n\[Response to grade\]\n(.*?)\n\nScore ", prompt, re.S)
+    if parts is None or "GIBBERISH" in parts.group(2):
+        return "I cannot tell."
+    asked = re.search(r"SCORE=(\d)", parts.group(2))
+    score = int(asked.group(1)) if asked else 5 if parts.group(1) == parts.group(2) else 0
+    return f'My verdict:\n```json\n{{"score": {score}, "reason": "scripted"}}\n```'
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -104,6 +118,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = f"Score: {len(text) % 6}"
         if MODE == "echo-answer":
             answer = f"the key was {auth}"
+        if MODE == "verdict":
+            answer = verdict(text)
         prompt_tokens = len(text) if MODE == "window" else 1
         self.reply(
             200,
@@ -111,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
                 "id": "x",
                 "object": "chat.completion",
                 "created": 0,
-                "model": body["model"],
+                "model": f"{body['model']}-2025-04-14" if MODE == "verdict" else body["model"],
                 "choices": [
                     {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": f" {answer} "}}
                 ],

@@ -16,8 +16,8 @@ PACKAGE = Path(audiomlqa.__file__).parent
 # one above.
 LAYERS = [
     {"errors", "languages"},
-    {"utils", "config"},
-    {"weights", "audio", "sources", "download", "manifest", "__init__"},
+    {"utils", "config", "tasks"},
+    {"weights", "audio", "sources", "instructions", "download", "manifest", "__init__"},
     {"asr", "tts", "scoring"},
     {"llm", "testing", "synthesis"},
     {"speechllm", "publish"},

@@ -131,10 +131,10 @@ def test_library_run_records_every_decision(tmp_path):
 def test_bad_input_fails_with_one_line_and_keeps_work(tmp_path):
     p = cli("--languages", "xx", "-o", tmp_path / "a")
     _, err = p.communicate(timeout=60)
-    assert (
-        p.returncode == 2
-        and err.strip() == "error: languages[0]: unknown language 'xx': MLQA languages are en, ar, de, es, hi, vi, zh"
+    expected = (
+        "unknown language 'xx': MLQA languages are en, ar, de, es, hi, vi, zh; an instruction set may also be in id"
     )
+    assert p.returncode == 2 and err.strip() == f"error: languages[0]: {expected}"
 
     blocker = tmp_path / "file"
     blocker.write_text("")

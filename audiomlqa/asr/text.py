@@ -23,8 +23,17 @@ import warnings
 
 from audiomlqa.errors import AudioMLQAError
 
-DEFAULT_METRIC = {"en": "wer", "de": "wer", "es": "wer", "vi": "wer", "ar": "cer", "hi": "cer", "zh": "cer"}
-_SPELL_OUT = {"de", "es", "vi", "ar"}
+DEFAULT_METRIC = {
+    "en": "wer",
+    "de": "wer",
+    "es": "wer",
+    "vi": "wer",
+    "ar": "cer",
+    "hi": "cer",
+    "zh": "cer",
+    "id": "wer",
+}
+_SPELL_OUT = {"de", "es", "vi", "ar", "id"}
 _DIGITS = re.compile(r"\d+")
 
 

@@ -101,11 +101,11 @@ class PredictionsRecord(Record):
 REDO_PREDICTIONS = "pass --overwrite to answer again"
 
 
-def predictions_made_with(spec: ModelSpec, dtype: str) -> list[MadeWith]:
+def predictions_made_with(spec: ModelSpec, dtype: str, prompt_version: str = PROMPT_VERSION) -> list[MadeWith]:
     """What a predictions cache must have been made with: this spec and prompt version, in this precision."""
     return [
         MadeWith(
-            {"spec_sha256": spec.sha256, "prompt_version": PROMPT_VERSION},
+            {"spec_sha256": spec.sha256, "prompt_version": prompt_version},
             lambda doc: "predictions of another spec or prompt version: pass --overwrite to redo them",
         ),
         MadeWith(  # caches made before precision was recorded are taken as they are
@@ -119,9 +119,9 @@ def predictions_made_with(spec: ModelSpec, dtype: str) -> list[MadeWith]:
     ]
 
 
-def read_predictions(path: Path, spec: ModelSpec, dtype: str) -> dict:
+def read_predictions(path: Path, spec: ModelSpec, dtype: str, prompt_version: str = PROMPT_VERSION) -> dict:
     """One config's cached predictions ({} when none), refused if made with another spec, prompt or precision."""
-    return read_cache(path, predictions_made_with(spec, dtype), PredictionsRecord, REDO_PREDICTIONS)
+    return read_cache(path, predictions_made_with(spec, dtype, prompt_version), PredictionsRecord, REDO_PREDICTIONS)
 
 
 def write_predictions(
@@ -133,12 +133,13 @@ def write_predictions(
     transcripts: dict[str, str],
     over_window: Iterable[str],
     world_size: int | None = None,
+    prompt_version: str = PROMPT_VERSION,
 ) -> None:
     """One config's cache: the raw outputs, transcripts and over-window ids, with what they were made with."""
     doc = {
         "model": spec.name,
         "spec_sha256": spec.sha256,
-        "prompt_version": PROMPT_VERSION,
+        "prompt_version": prompt_version,
         "dtype": dtype,
         "runner": runner,
         **({"world_size": world_size} if world_size is not None else {}),
@@ -149,16 +150,23 @@ def write_predictions(
     write_json(path, doc, indent=1)
 
 
-def merge_parts(main: Path, parts: Sequence[Path], spec: ModelSpec, dtype: str, overwrite: bool) -> None:
+def merge_parts(
+    main: Path,
+    parts: Sequence[Path],
+    spec: ModelSpec,
+    dtype: str,
+    overwrite: bool,
+    prompt_version: str = PROMPT_VERSION,
+) -> None:
     """The caches each process wrote apart (``parts``, in rank order) merged into ``main``, over what it held
     (nothing with ``overwrite``); a later part's answer replaces an earlier one, and its over-window marks too."""
-    merged = {} if overwrite else read_predictions(main, spec, dtype)
+    merged = {} if overwrite else read_predictions(main, spec, dtype, prompt_version)
     raw, heard, runner = dict(merged.get("raw", {})), dict(merged.get("transcripts", {})), merged.get("runner")
     over = set(merged.get("over_window", []))
     for path in parts:
-        part = read_predictions(path, spec, dtype)
+        part = read_predictions(path, spec, dtype, prompt_version)
         raw.update(part.get("raw", {}))
         heard.update(part.get("transcripts", {}))
         over = (over - part.get("raw", {}).keys()) | set(part.get("over_window", []))
         runner = runner or part.get("runner")
-    write_predictions(main, spec, dtype, runner, raw, heard, over, world_size=len(parts))
+    write_predictions(main, spec, dtype, runner, raw, heard, over, world_size=len(parts), prompt_version=prompt_version)

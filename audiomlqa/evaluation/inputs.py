@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.evaluation.judge import judge_prediction_files, judge_table
+from audiomlqa.evaluation.judge import check_unparsed, judge_prediction_files, judge_table
 from audiomlqa.evaluation.report import Comparison
 from audiomlqa.evaluation.run import compare_models
 from audiomlqa.evaluation.specs import load_spec
+from audiomlqa.evaluation.verdicts import judge_prompt_named
 from audiomlqa.scoring import Scorecard, looks_like_model_spec, score_predictions, scorecard_tables
 from audiomlqa.utils.tables import Table
 
@@ -66,15 +67,18 @@ def score(
     device: str | None = None,
     judge: str | Path | None = None,
     judge_check: int = 0,
+    judge_prompt: str = "v1",
+    unparsed: str = "zero",
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     before_models: Callable[[], None] | None = None,
 ) -> Comparison | ScoredPredictions:
     """Score ``inputs`` against ``dataset``: one predictions file or folder, or one or more model specs run on it
     (``configs``, caches in ``predictions_dir``, ``overrides`` of every spec, ``device`` for every model). ``judge``
-    (a judge spec) also scores every answer 0–5; ``judge_check`` (specs only) checks the judge on N gold and N wrong
-    answers per config. ``log`` receives one line per step; ``before_models`` is called once before the first
-    model loads (the command line quiets transformers' logging there)."""
+    (a judge spec) also scores every answer 0–5 with the judge prompt ``judge_prompt`` (``v1`` or ``v2``), unparsed
+    judgements counting as 0 (``unparsed="zero"``) or left out (``"skip"``); ``judge_check`` (specs only) checks the
+    judge on N gold and N wrong answers per config. ``log`` receives one line per step; ``before_models`` is called
+    once before the first model loads (the command line quiets transformers' logging there)."""
     inputs = [Path(p) for p in inputs]
     specs = [p for p in inputs if is_model_spec(p)]
     if specs and len(specs) != len(inputs):
@@ -84,6 +88,7 @@ def score(
             + " are not model specs"
         )
     before_models = before_models or (lambda: None)
+    judge_prompt_named(judge_prompt), check_unparsed(unparsed)  # a wrong name fails before anything runs
     if specs:
         loaded = [load_spec(p, [*overrides, *([f"device={device}"] if device else [])]) for p in specs]
         judge_spec = load_spec(judge) if judge else None  # every spec checked before any model loads
@@ -101,6 +106,8 @@ def score(
             log=log,
             judge=judge_spec,
             judge_check=judge_check,
+            judge_prompt=judge_prompt,
+            unparsed=unparsed,
         )
     if overrides or device:
         raise AudioMLQAError("--set and --device apply to model specs; these inputs are predictions")
@@ -108,7 +115,8 @@ def score(
         raise AudioMLQAError(
             "score one predictions file or directory at a time (several inputs must all be model specs)"
         )
-    return _score_predictions(inputs[0], dataset, split, lang, judge, overwrite, log, before_models)
+    judging = {"judge_prompt": judge_prompt, "unparsed": unparsed}
+    return _score_predictions(inputs[0], dataset, split, lang, judge, overwrite, log, before_models, **judging)
 
 
 def _score_predictions(
@@ -120,13 +128,25 @@ def _score_predictions(
     overwrite: bool,
     log: Callable[[str], None] | None,
     before_models: Callable[[], None],
+    *,
+    judge_prompt: str = "v1",
+    unparsed: str = "zero",
 ) -> ScoredPredictions:
     judge_spec = load_spec(judge) if judge else None
     card = score_predictions(predictions, dataset, split=split, lang=lang)
     judged = None
     if judge_spec is not None:
         before_models()
-        judged = judge_prediction_files(judge_spec, predictions, dataset, split=split, lang=lang, overwrite=overwrite)
+        judged = judge_prediction_files(
+            judge_spec,
+            predictions,
+            dataset,
+            split=split,
+            lang=lang,
+            overwrite=overwrite,
+            judge_prompt=judge_prompt,
+            unparsed=unparsed,
+        )
     if log:
         log(f"scored predictions: {predictions}")  # said once it worked: an error stays one line
     return ScoredPredictions(card, judged)

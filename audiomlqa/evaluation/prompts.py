@@ -11,6 +11,11 @@ extraction (``PROMPT_VERSION`` names this exact procedure):
   3. strip whitespace, surrounding quotes and brackets, and one trailing sentence stop.
 
 MLQA's own normalisation (punctuation, articles) is applied by the scorer afterwards, as for any system.
+
+An instruction (``INSTRUCTION_PROMPT_VERSION``) is given as it is: the written instruction is the user's whole
+message; a model that hears it gets the spoken instruction alone (the audio is the message, as a voice assistant
+hears it), a cascade its transcript. Its answer is the whole response, untouched: open-ended answers are judged
+in full.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from __future__ import annotations
 import re
 
 from audiomlqa.llm import SPEECH
+from audiomlqa.tasks import INSTRUCTION
 
 PROMPT_VERSION = "audiomlqa-short-answer-v1"
+INSTRUCTION_PROMPT_VERSION = "audiomlqa-instruction-v1"
 
 # instruction, then the labels for context, question and answer, per context language
 _TEXT = {
@@ -63,3 +70,18 @@ def extract_answer(generated: str) -> str:
     if text and text[-1] in _STOPS:
         text = text[:-1].rstrip()
     return text.strip(_QUOTES + " ").strip()
+
+
+def instruction_prompt(instruction: str | None) -> str:
+    """An instruction as the user's message; ``None``: the spoken instruction alone (the speech placeholder)."""
+    return SPEECH if instruction is None else instruction.strip()
+
+
+def prompt_version(task: str) -> str:
+    """The version of the prompt and extraction a task's answers were made with (caches record it)."""
+    return INSTRUCTION_PROMPT_VERSION if task == INSTRUCTION else PROMPT_VERSION
+
+
+def answer_of(task: str, generated: str) -> str:
+    """What is scored of an output: the extracted span (extractive QA) or the whole response (an instruction)."""
+    return generated.strip() if task == INSTRUCTION else extract_answer(generated)

@@ -15,16 +15,18 @@ from pathlib import Path
 from statistics import fmean
 
 from audiomlqa.languages import pair_key
+from audiomlqa.tasks import EXTRACTIVE_QA
 from audiomlqa.utils.tables import Table
 
 
 @dataclass
 class ConfigScore:
     config: str
-    exact_match: float
-    f1: float
-    raw_exact_match: float
-    raw_f1: float
+    exact_match: float | None
+    f1: float | None
+    raw_exact_match: float | None
+    raw_f1: float | None
+    """None for an instruction config: open answers have no span to match (only a judge scores them)."""
     total: int
     over_window: int = 0
     """Questions whose prompt did not fit the model's context window: not answered, scored as no answer."""
@@ -37,6 +39,7 @@ class ConfigScore:
     judge_over_window: int | None = None
     """Of the unparsed: judge prompts that did not fit the judge's context window (never sent)."""
     judge_f1_spearman: float | None = None
+    task: str = EXTRACTIVE_QA
 
 
 METRICS = ("exact_match", "f1", "raw_exact_match", "raw_f1")
@@ -106,12 +109,18 @@ def comparison_table(reports: Sequence[ModelReport], metric: str = "f1") -> Tabl
     """Rows: configs (then the macro average); columns: models, extracted-answer ``metric`` (raw in brackets)."""
     frame = scores_frame(reports)
     models = list(dict.fromkeys(r.model for r in reports))
-    configs = sorted({c for c in frame["config"] if c != "macro avg"}, key=pair_key) + ["macro avg"]
+    scored = frame[frame[metric].notna()]  # an instruction config has no F1/EM, and no judge score unjudged
+    configs = sorted({c for c in scored["config"] if c != "macro avg"}, key=pair_key) + ["macro avg"]
     if metric == "judge_mean":  # mean 0–5 (share of answers scored 4–5)
         pairs = zip(frame["judge_mean"], frame["judge_share_4_5"])
         cells = frame.assign(cell=["—" if m != m or m is None else f"{m:.2f} ({s:.0%})" for m, s in pairs])
     else:
-        cells = frame.assign(cell=[f"{e:.1f} ({r:.1f})" for e, r in zip(frame[metric], frame["raw_" + metric])])
+        cells = frame.assign(
+            cell=[
+                "—" if e != e or e is None else f"{e:.1f} ({r:.1f})"
+                for e, r in zip(frame[metric], frame["raw_" + metric])
+            ]
+        )
     wide = cells.pivot(index="config", columns="model", values="cell").reindex(index=configs, columns=models)
     rows = [[config, *("—" if not isinstance(v, str) else v for v in wide.loc[config])] for config in configs]
     title = f"Audio-MLQA {'F1' if metric == 'f1' else 'EM'}: extracted answer (raw output in brackets)"
@@ -132,6 +141,8 @@ def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = 
     table = comparison_table(reports, metric)
     written = []
     for row in table.rows:
+        if all(cell == "—" for cell in row[1:]):
+            continue
         values = [float(cell.split(" ")[0]) if cell != "—" else 0.0 for cell in row[1:]]
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(values), 3.2))
         bars = ax.bar(table.header[1:], values, color="#4C72B0")
@@ -171,9 +182,13 @@ class Comparison:
         return scores_frame(self.reports)
 
     def tables(self) -> list[Table]:
-        metrics = ["f1", "exact_match", *(["judge_mean"] if any(r.judge for r in self.reports) else [])]
+        qa = any(c.task == EXTRACTIVE_QA for r in self.reports for c in r.configs)
+        metrics = [
+            *(["f1", "exact_match"] if qa else []),
+            *(["judge_mean"] if any(r.judge for r in self.reports) else []),
+        ]
         tables = [comparison_table(self.reports, m) for m in metrics]
-        for t in tables[:2]:
+        for t in tables[: 2 if qa else 0]:
             t.notes += over_window_notes(self.reports)
         if self.judge_check:
             c = self.judge_check

@@ -35,29 +35,37 @@ from audiomlqa import __version__
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.evaluation.cache import merge_parts, read_predictions, write_predictions
 from audiomlqa.evaluation.judge import (
+    JUDGE_PROMPT_VERSION,
     OVER_WINDOW,
     Judge,
     ToJudge,
     judge_answers,
+    judgement_cache,
     read_judgements,
     run_judge_check,
     summarize,
 )
-from audiomlqa.evaluation.prompts import PROMPT_VERSION, extract_answer, short_answer_prompt
+from audiomlqa.evaluation.prompts import (
+    answer_of,
+    extract_answer,
+    instruction_prompt,
+    prompt_version,
+    short_answer_prompt,
+)
 from audiomlqa.evaluation.report import Comparison, ConfigScore, ModelReport, two_decimals, write_charts
 from audiomlqa.evaluation.runners import Answers, Item, Runner, as_answers, load_runner
-from audiomlqa.evaluation.specs import CHARTS, MAX_BATCH_CHARS, ModelSpec, Placement, load_spec, preflight
-from audiomlqa.languages import parse_pair
+from audiomlqa.evaluation.specs import CHARTS, MAX_BATCH_CHARS, ModelSpec, Placement, for_task, load_spec, preflight
 from audiomlqa.scoring import SCORER_VERSION, score, score_answer
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
+from audiomlqa.tasks import INSTRUCTION, TASKS, Config, parse_config
 from audiomlqa.utils.distributed import barrier, rank_world, share
 from audiomlqa.utils.files import inside, write_json
 from audiomlqa.utils.locks import exclusive
 from audiomlqa.utils.progress import progress_bar
 from audiomlqa.utils.versions import package_versions
 
-Pair = tuple[str, str]
-"""A config's (context language, question language)."""
+Pair = Config
+"""A config: its task and (context language, question language); runs are keyed by it."""
 
 
 def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
@@ -74,6 +82,8 @@ def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
             "give a published dataset folder or Hub id"
         ) from None
     pairs = [c for c in available if c != "rejected"]
+    for c in requested or ():
+        parse_config(c)  # a name that is no config at all says so in one line
     if not requested:
         return pairs
     missing = [c for c in requested if c not in pairs]
@@ -97,6 +107,14 @@ class _ConfigRun:
     rows: object = None  # the split's audio column, decoded one batch at a time
     index: dict[str, int] = field(default_factory=dict)  # question id -> row of ``rows``
 
+    @property
+    def task(self) -> str:
+        return parse_config(self.config).task
+
+    @property
+    def prompt_version(self) -> str:
+        return prompt_version(self.task)
+
     def take(self, cache: dict) -> None:
         """Add a cache's answers, transcripts and over-window marks to these."""
         self.raw.update(cache.get("raw", {}))
@@ -110,33 +128,43 @@ def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
     import datasets
 
     ds = datasets.load_dataset(dataset, run.config, split=split)
-    context_lang, question_lang = parse_pair(run.config)
+    cfg = parse_config(run.config)
     run.rows = ds.select_columns(["audio"]) if "audio" in ds.column_names else None
     items = []
-    for i, row in enumerate(ds.select_columns(["id", "context", "question"])):
+    for i, row in enumerate(ds.select_columns([c for c in ("id", "context", "question") if c in ds.column_names])):
         qid = str(row["id"])
         if qid not in run.raw:
             run.index[qid] = i
-            context, question = row["context"], row["question"]
+            context, question = row.get("context", ""), row["question"]
+            if cfg.task == INSTRUCTION:
+                prompt, speech_prompt = instruction_prompt(question), instruction_prompt(None)
+            else:
+                prompt = short_answer_prompt(context, question, cfg.context_lang)
+                speech_prompt = short_answer_prompt(context, None, cfg.context_lang)
             items.append(
                 Item(
                     qid,
                     context,
                     question,
                     None,
-                    context_lang,
-                    question_lang,
-                    prompt=short_answer_prompt(context, question, context_lang),
-                    speech_prompt=short_answer_prompt(context, None, context_lang),
+                    cfg.context_lang,
+                    cfg.question_lang,
+                    prompt=prompt,
+                    speech_prompt=speech_prompt,
+                    task=cfg.task,
                 )
             )
     return items
 
 
+def _key(x: Item) -> Pair:
+    return Config(x.task, x.context_lang, x.question_lang)
+
+
 def _with_audio(batch: Sequence[Item], runs: dict[Pair, _ConfigRun]) -> list[Item]:
     out = []
     for x in batch:
-        run = runs[x.context_lang, x.question_lang]
+        run = runs[_key(x)]
         if run.rows is None:
             raise AudioMLQAError(
                 f"{run.config} has no audio column: this model hears the questions, give a published Audio-MLQA dataset"
@@ -172,7 +200,7 @@ def evaluate_model(
     output: str | Path = "predictions",
     overwrite: bool = False,
     progress: bool = True,
-    judge: Judge | None = None,
+    judge: Judging | Judge | None = None,
     where: Placement | None = None,
 ) -> ModelReport:
     """Answer ``configs`` of ``dataset`` with the model of ``spec_path``, cache, score, report; with ``judge``
@@ -186,6 +214,8 @@ def evaluate_model(
     out = inside(output, spec.name, "model name")  # a spec's name names a folder: it may not climb out
     rank, world = rank_world()
     with exclusive(out if rank == 0 else _part_dir(out, rank, world), f"audiomlqa score of {spec.name}"):
+        if isinstance(judge, Judge):  # one loaded judge: its prompt for questions, v2 (loaded when needed) for the rest
+            judge = Judging(judge.spec, judge.prompt.name, judge.unparsed, {judge.prompt.name: judge})
         report = _evaluate(spec, where, str(dataset), names, split, hf_split, out, overwrite, progress, judge)
     return report
 
@@ -204,41 +234,58 @@ def _evaluate(
     out: Path,
     overwrite: bool,
     progress: bool,
-    judge: Judge | None = None,
+    judge: Judging | None = None,
 ) -> ModelReport:
     runs = _open_runs(spec, str(dataset), names, split, out, overwrite, where.dtype)
     rank, world = rank_world()
     if world > 1:  # this process answers its share and caches it apart; rank 0 merges
         for run in runs.values():
             run.raw_path = _part_dir(out, rank, world) / run.raw_path.name
-            run.take({} if overwrite else read_predictions(run.raw_path, spec, where.dtype))
+            run.take({} if overwrite else read_predictions(run.raw_path, spec, where.dtype, run.prompt_version))
     todo = [
         x
         for run in runs.values()
         if any(q.id not in run.raw for q in run.gold.questions)
         for x in _todo_items(str(dataset), run, hf_split)
-        if world == 1 or share(x.context, world) == rank  # a paragraph's questions stay on one rank
+        if world == 1 or share(x.context or x.id, world) == rank  # a paragraph's questions stay on one rank
     ]
     reused = sum(len(run.gold.questions) for run in runs.values()) - len(todo)
-    runner = load_runner(spec, where) if todo else None
     t0 = time.perf_counter()
-    seconds = _answer(spec, where, runner, todo, runs, progress) if runner is not None else {}
+    described, seconds = _answer_tasks(spec, where, todo, runs, progress)
     if world > 1:
         _merge_parts(spec, runs, out, world, where.dtype, overwrite)
     runtime = _runtime(spec, where, world, time.perf_counter() - t0, {runs[p].config: s for p, s in seconds.items()})
     results = []
     for run in runs.values():
-        extracted = {qid: extract_answer(a) for qid, a in run.raw.items()}
+        extracted = {qid: answer_of(run.task, a) for qid, a in run.raw.items()}
         if rank == 0:
             write_json(out / f"{run.config}.json", extracted, indent=1)
         results.append(_score_config(run, extracted))
-    provenance = {**_provenance(spec, runner, dataset, names, hf_split), "runtime": runtime}
+    provenance = {**_provenance(spec, described, dataset, names, hf_split), "runtime": runtime}
     report = ModelReport(spec.name, str(spec.path), results, provenance, reused, len(todo))
     if judge is not None and rank == 0:
         _judge(report, runs, judge, out, overwrite)
     if rank == 0:
         write_json(out / "scores.json", report.to_dict(), indent=1)
     return report
+
+
+def _answer_tasks(
+    spec: ModelSpec, where: Placement, todo: Sequence[Item], runs: dict[Pair, _ConfigRun], progress: bool
+) -> tuple[dict[str, dict], dict[Pair, tuple[float, int]]]:
+    """Answer ``todo`` task by task, each with the spec's limits for it (:func:`for_task`: an instruction gets the
+    open-ended ones); one model in memory at a time. Returns each task's runner description and the time spent."""
+    described, seconds = {}, {}
+    for task in TASKS:
+        mine = [x for x in todo if x.task == task]
+        if not mine:
+            continue
+        task_spec = for_task(spec, task)
+        runner = load_runner(task_spec, where)
+        seconds.update(_answer(task_spec, where, runner, mine, runs, progress))
+        described[task] = runner.describe()
+        del runner  # freed before the next task's model loads
+    return described, seconds
 
 
 def _runtime(spec: ModelSpec, where: Placement, world: int, seconds: float, spent: dict[str, tuple]) -> dict:
@@ -271,7 +318,8 @@ def _merge_parts(
     for run in runs.values():
         main = out / run.raw_path.name
         if rank == 0:
-            merge_parts(main, [_part_dir(out, r, world) / main.name for r in range(world)], spec, dtype, overwrite)
+            parts = [_part_dir(out, r, world) / main.name for r in range(world)]
+            merge_parts(main, parts, spec, dtype, overwrite, run.prompt_version)
         run.raw_path = main
     if rank == 0:
         for r in range(world):
@@ -280,7 +328,7 @@ def _merge_parts(
     barrier()
     for run in runs.values():
         run.raw, run.transcripts, run.over_window = {}, {}, set()
-        run.take(read_predictions(run.raw_path, spec, dtype))
+        run.take(read_predictions(run.raw_path, spec, dtype, run.prompt_version))
 
 
 def _open_runs(
@@ -290,9 +338,9 @@ def _open_runs(
     runs = {}
     for config in names:
         raw_path = out / f"{config}.raw.json"
-        cache = {} if overwrite else read_predictions(raw_path, spec, dtype)
-        gold = read_hf_dataset(dataset, split, [parse_pair(config)])[0]
-        runs[parse_pair(config)] = run = _ConfigRun(config, gold, raw_path)
+        cache = {} if overwrite else read_predictions(raw_path, spec, dtype, prompt_version(parse_config(config).task))
+        gold = read_hf_dataset(dataset, split, [config])[0]
+        runs[parse_config(config)] = run = _ConfigRun(config, gold, raw_path)
         run.take(cache)
     return runs
 
@@ -332,7 +380,14 @@ def _answer(
                 run = runs[pair]
                 description = runner.describe()
                 write_predictions(
-                    run.raw_path, spec, where.dtype, description, run.raw, run.transcripts, run.over_window
+                    run.raw_path,
+                    spec,
+                    where.dtype,
+                    description,
+                    run.raw,
+                    run.transcripts,
+                    run.over_window,
+                    prompt_version=run.prompt_version,
                 )
             bar.advance(len(batch))
     return {pair: (t, n) for pair, (t, n) in spent.items()}
@@ -345,7 +400,7 @@ def _record(
     into ``spent``; returns the configs it touched."""
     touched = set()
     for j, x in enumerate(batch):
-        pair = (x.context_lang, x.question_lang)
+        pair = _key(x)
         runs[pair].raw[x.id] = got.texts[j]
         if got.transcripts is not None:
             runs[pair].transcripts[x.id] = got.transcripts[j]
@@ -373,56 +428,110 @@ def _check_answers(spec: ModelSpec, got: Answers, batch: Sequence[Item]) -> None
             )
 
 
-def _judge(report: ModelReport, runs: dict[Pair, _ConfigRun], judge: Judge, out: Path, overwrite: bool) -> None:
-    """The judge's score of every extracted answer (cached), per config and pooled, into ``report``."""
-    per_config = {}
+@dataclass
+class Judging:
+    """The judge of a run, with the prompt each task needs: the chosen one (``qa_prompt``) for extractive QA, v2 for
+    instructions (v1 grades an extracted span; an open answer is graded in full, against its reference). One
+    :class:`~audiomlqa.evaluation.judge.Judge` is loaded per prompt used."""
+
+    spec: ModelSpec
+    qa_prompt: str = "v1"
+    unparsed: str = "zero"
+    loaded: dict[str, Judge] = field(default_factory=dict)
+
+    def prompt_for(self, task: str) -> str:
+        return "v2" if task == INSTRUCTION else self.qa_prompt
+
+    def for_task(self, task: str) -> Judge:
+        name = self.prompt_for(task)
+        if name not in self.loaded:
+            self.loaded[name] = Judge(self.spec, name, self.unparsed)
+        return self.loaded[name]
+
+    def describe(self) -> dict:
+        """The judge as reports record it: its description (prompt, model ids), and each task's prompt version."""
+        judges = list(self.loaded.values())
+        first = judges[0].describe() if judges else {"judge": self.spec.name}
+        if len(judges) > 1:
+            first["prompts"] = {j.prompt.version: j.describe()["prompt_sha256"] for j in judges}
+        return first
+
+
+def _judge(report: ModelReport, runs: dict[Pair, _ConfigRun], judging: Judging, out: Path, overwrite: bool) -> None:
+    """The judge's score of every answer (cached), per config and pooled, into ``report``: an extracted span (v1) or
+    the full response (v2) to a question, or the full response to an instruction; unparsed verdicts counted."""
+    per_config: dict[str, tuple[Judge, list[tuple[ToJudge, float | None]]]] = {}
     for run in runs.values():
-        answers = {q.id: extract_answer(run.raw.get(q.id, "")) for q in run.gold.questions}
-        per_config[run.config] = [
-            (
-                ToJudge(run.config, q.id, q.question, tuple(q.answer_texts), answers[q.id]),
-                score_answer(answers[q.id], q.answer_texts, run.gold.context_lang)[1],
-            )
-            for q in run.gold.questions
-        ]
-    every = [x for rows in per_config.values() for x, _ in rows]
-    verdicts = judge_answers(judge, every, out / f"judge-{judge.spec.name}.json", overwrite)
+        judge = judging.for_task(run.task)
+        per_config[run.config] = (judge, [_to_judge(run, q, judge) for q in run.gold.questions])
+    verdicts: dict[str, dict] = {}
+    for judge in {id(j): j for j, _ in per_config.values()}.values():
+        items = [x for j, rows in per_config.values() if j is judge for x, _ in rows]
+        verdicts.update(judge_answers(judge, items, judgement_cache(out, judge), overwrite))
     pooled_scores, pooled_f1, pooled_over = [], [], 0
     for c in report.configs:
-        scores = [verdicts[x.key]["score"] for x, _ in per_config[c.config]]
-        f1s = [f for _, f in per_config[c.config]]
-        over = sum(verdicts[x.key]["status"] == OVER_WINDOW for x, _ in per_config[c.config])
-        for k, v in summarize(scores, f1s, over).items():
+        rows = per_config[c.config][1]
+        scores = [verdicts[x.key]["score"] for x, _ in rows]
+        f1s = [f for _, f in rows]
+        over = sum(verdicts[x.key]["status"] == OVER_WINDOW for x, _ in rows)
+        summary = summarize(scores, None if c.task == INSTRUCTION else f1s, over, unparsed=judging.unparsed)
+        for k, v in summary.items():
             setattr(c, k, v)
         pooled_scores += scores
         pooled_f1 += f1s
         pooled_over += over
-    report.judge = {**judge.describe(), **summarize(pooled_scores, pooled_f1, pooled_over)}
+    f1s = None if any(f is None for f in pooled_f1) else pooled_f1
+    report.judge = {**judging.describe(), **summarize(pooled_scores, f1s, pooled_over, unparsed=judging.unparsed)}
+
+
+def _to_judge(run: _ConfigRun, q, judge: Judge) -> tuple[ToJudge, float | None]:
+    """What the judge sees of one answer, and the answer's F1 (None for an instruction)."""
+    raw = run.raw.get(q.id, "")
+    if run.task == INSTRUCTION:
+        return ToJudge(run.config, q.id, q.question, (q.reference or "",), raw.strip(), INSTRUCTION), None
+    extracted = extract_answer(raw)
+    judged = extracted if judge.prompt.version == JUDGE_PROMPT_VERSION else raw.strip()
+    f1 = score_answer(extracted, q.answer_texts, run.gold.context_lang)[1]
+    return ToJudge(run.config, q.id, q.question, tuple(q.answer_texts), judged), f1
 
 
 def _score_config(run: _ConfigRun, extracted: dict) -> ConfigScore:
+    """MLQA's EM/F1 of a config's answers; an instruction config has none (only a judge scores open answers)."""
     gold = run.gold
+    over = sum(q.id in run.over_window for q in gold.questions)
+    if run.task == INSTRUCTION:
+        return ConfigScore(run.config, None, None, None, None, len(gold.questions), over, task=INSTRUCTION)
     s_ext = score(gold.gold, extracted, gold.context_lang)
     s_raw = score(gold.gold, run.raw, gold.context_lang)
-    over = sum(q.id in run.over_window for q in gold.questions)
     return ConfigScore(run.config, s_ext.exact_match, s_ext.f1, s_raw.exact_match, s_raw.f1, s_ext.total, over)
 
 
-def _provenance(spec: ModelSpec, runner, dataset: str, configs: list[str], split: str) -> dict:
+def _provenance(spec: ModelSpec, described: dict[str, dict], dataset: str, configs: list[str], split: str) -> dict:
     packages = package_versions(("torch", "transformers", "datasets", "faster-whisper", "ctranslate2", "accelerate"))
     return {
         "audiomlqa_version": __version__,
         "scorer": SCORER_VERSION,
-        "prompt_version": PROMPT_VERSION,
+        "prompt_version": _one_or_all(sorted({prompt_version(parse_config(c).task) for c in configs})),
         "spec": spec.data,
         "spec_sha256": spec.sha256,
-        "runner": runner.describe() if runner else "cached predictions",
+        "runner": _runner_record(described),
         "dataset": str(dataset),
         "split": split,
         "configs": configs,
         "python": platform.python_version(),
         "packages": packages,
     }
+
+
+def _runner_record(described: dict[str, dict]) -> dict | str:
+    """What answered: the runner's description, per task when the run answered more than one task."""
+    if not described:
+        return "cached predictions"
+    return next(iter(described.values())) if len(described) == 1 else described
+
+
+def _one_or_all(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
 
 
 # -- several models ---------------------------------------------------------------------------------------
@@ -440,6 +549,8 @@ def compare_models(
     log=None,
     judge: ModelSpec | None = None,
     judge_check: int = 0,
+    judge_prompt: str = "v1",
+    unparsed: str = "zero",
 ) -> Comparison:
     """Run each spec on ``dataset`` (every spec and config checked before any model loads); with several
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
@@ -447,7 +558,12 @@ def compare_models(
     placed = [preflight(spec) for spec in specs]  # every device (and server) checked before the first model loads
     names = dataset_configs(dataset, configs)
     primary = rank_world()[0] == 0
-    judging = _open_judge(judge, specs, output, overwrite) if judge is not None and primary else None
+    tasks = {parse_config(n).task for n in names}
+    judging = (
+        _open_judge(Judging(judge, judge_prompt, unparsed), specs, tasks, output, overwrite)
+        if judge is not None and primary
+        else None
+    )
     log = log if (log and primary) else (lambda line: None)
     t0 = time.perf_counter()
     reports = []
@@ -470,7 +586,7 @@ def compare_models(
     charts = _charts(reports, Path(output) / CHARTS, judging is not None, log) if primary else []
     check = None
     if judging is not None and judge_check:
-        check = run_judge_check(judging, read_hf_dataset(dataset, split, [parse_pair(n) for n in names]), judge_check)
+        check = run_judge_check(judging.for_task(min(tasks)), read_hf_dataset(dataset, split, names), judge_check)
         log(f"judge check: gold {two_decimals(check['gold_mean'])}, wrong {two_decimals(check['wrong_mean'])}")
     return Comparison(reports, charts, time.perf_counter() - t0, primary, check)
 
@@ -485,13 +601,21 @@ def _check_names(specs: Sequence[ModelSpec]) -> None:
         )
 
 
-def _open_judge(judge: ModelSpec, specs: Sequence[ModelSpec], output: str | Path, overwrite: bool) -> Judge:
-    """The judge loaded, after every model's judgement cache is checked: judgements cached with another judge prompt
-    or spec, a bad judge spec, a dead judge server or a missing key fail before any model runs."""
+def _open_judge(
+    judging: Judging, specs: Sequence[ModelSpec], tasks: set[str], output: str | Path, overwrite: bool
+) -> Judging:
+    """The judge loaded for every task of the run, after every model's judgement cache is checked: judgements cached
+    with another judge prompt or spec, a bad judge spec, a dead judge server or a missing key fail before any model
+    runs."""
     for spec in specs:
-        if not overwrite:
-            read_judgements(inside(output, spec.name, "model name") / f"judge-{judge.name}.json", judge)
-    return Judge(judge)
+        for task in tasks:
+            prompt = judging.prompt_for(task)
+            if not overwrite:
+                folder = inside(output, spec.name, "model name")
+                read_judgements(judgement_cache(folder, judging.spec, prompt), judging.spec, prompt)
+    for task in sorted(tasks):
+        judging.for_task(task)
+    return judging
 
 
 def _charts(reports: list[ModelReport], directory: Path, judged: bool, log) -> list[Path]:

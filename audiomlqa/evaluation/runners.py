@@ -44,6 +44,7 @@ from audiomlqa.llm.audiochat import AudioChatLLM, inspect
 from audiomlqa.llm.loading import refuse_repository_code
 from audiomlqa.llm.text import TextLLM
 from audiomlqa.speechllm import SpeechLLM
+from audiomlqa.tasks import EXTRACTIVE_QA
 
 # -- the interface every runner follows -------------------------------------------------------------
 
@@ -66,6 +67,8 @@ class Item:
     question_lang: str
     prompt: str
     speech_prompt: str
+    task: str = EXTRACTIVE_QA
+    """``extractive-qa`` or ``instruction`` (:mod:`audiomlqa.tasks`): a batch holds one task."""
 
 
 @dataclass
@@ -103,7 +106,8 @@ def load_runner(spec: ModelSpec, where: Placement | None = None) -> Runner:
     where = where or placement(spec)
     resolved = {"device": where.device, "dtype": where.dtype}
     if isinstance(spec.fields, AdapterSpec):
-        return adapter_class(spec)({**spec.data, **resolved}, base=spec.path.parent)
+        limits = {"max_new_tokens": spec.fields.max_new_tokens, "generation": spec.fields.generation}
+        return adapter_class(spec)({**spec.data, **limits, **resolved}, base=spec.path.parent)
     return RUNNERS[spec.kind](spec.fields.model_copy(update=resolved), base=spec.path.parent)
 
 
@@ -224,7 +228,7 @@ class SpeechLLMRunner:
 
 class AudioChatRunner:
     """An audio chat model transformers implements: its own processor and chat template, the audio where the
-    question goes."""
+    question goes (or where its official usage puts it: the spec's ``prompt``)."""
 
     needs_audio = True
 
@@ -244,6 +248,8 @@ class AudioChatRunner:
             device_map=spec.device_map,
             max_new_tokens=spec.max_new_tokens,
             generation=spec.generation,
+            prompt=spec.prompt,
+            checkpoint_id=spec.checkpoint,  # a Hub id names a checkpoint's own usage (SeaLLMs-Audio's)
         )
 
     def answer(self, items: Sequence[Item]) -> Answers:

@@ -22,7 +22,7 @@ import hashlib
 import importlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -38,8 +38,10 @@ from audiomlqa.llm.devices import DTYPES, resolve_device, resolve_dtype
 from audiomlqa.llm.generation import PREFILL_MODES
 from audiomlqa.llm.loading import refuse_repository_code
 from audiomlqa.llm.names import resolve
+from audiomlqa.llm.official_prompts import PROMPTS
 from audiomlqa.llm.text import PROMPT_MODES
 from audiomlqa.scoring import looks_like_model_spec
+from audiomlqa.tasks import INSTRUCTION
 from audiomlqa.testing import tiny
 from audiomlqa.utils.files import read_json
 from audiomlqa.weights import hub
@@ -62,6 +64,15 @@ model may be named so (in any case: some file systems ignore it), or its cache w
 # -- the kinds and their fields ------------------------------------------------------------------------------
 
 
+class OpenEnded(Settings):
+    """How a model answers an instruction: long enough for a real answer (AudioBench and VoiceBench allow 512 to
+    2048 new tokens; a short answer's 32 would cut every response)."""
+
+    max_new_tokens: Integer = Field(512, ge=1)
+    generation: dict[str, Any] = Field(default_factory=dict)
+    """Merged over the spec's ``generation`` (e.g. ``{"repetition_penalty": 1.1}``)."""
+
+
 class _SpecBase(Settings):
     """Fields every spec has; the defaults here are the only ones."""
 
@@ -78,6 +89,9 @@ class _SpecBase(Settings):
     max_new_tokens: Integer = Field(32, ge=1)
     generation: dict[str, Any] = Field(default_factory=dict)
     """Extra ``generate()`` keyword arguments (greedy by default)."""
+    open_ended: OpenEnded = Field(default_factory=lambda: OpenEnded())
+    """Limits for open-ended answers (instruction configs): ``max_new_tokens`` and ``generation`` there replace
+    the short-answer ones above."""
     prefill: Literal[PREFILL_MODES] = "separate"  # type: ignore[valid-type]
     device: str = "auto"
     """``auto`` (a CUDA GPU when there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -173,6 +187,11 @@ class AudioChatSpec(_SpecBase):
     """Run Python code from the checkpoint's repository (models transformers does not implement). Off unless said."""
     system_prompt: str | None = None
     """A system message before the question (None: the family's default, usually the chat template's own)."""
+    prompt: Literal[PROMPTS] = "shared"  # type: ignore[valid-type]
+    """``shared`` (the default, comparable across models): the audio where the question goes in the shared prompt.
+    ``official``: where the family's official examples put it, with their generation settings over the spec's
+    ``max_new_tokens`` (its ``generation`` still wins); a usage's name (``seallms-audio``) picks one for a local
+    checkpoint (:mod:`audiomlqa.llm.official_prompts`)."""
     license: str | None = None
     languages: list[str] | None = None
     """Documentation: the model card's license and the languages it claims."""
@@ -232,6 +251,17 @@ them. The precision does change answers: caches record the resolved dtype and re
 
 
 # -- a spec read and checked ---------------------------------------------------------------------------------
+
+
+def for_task(spec: ModelSpec, task: str) -> ModelSpec:
+    """``spec`` as it answers ``task``: an instruction with its ``open_ended`` limits in place of the short-answer
+    ones (the cache key stays the spec's, which holds both; the runner's description records the limits used)."""
+    if task != INSTRUCTION:
+        return spec
+    oe = spec.fields.open_ended
+    short = {k: v for k, v in spec.fields.generation.items() if k not in ("max_new_tokens", "max_length")}
+    limits = {"max_new_tokens": oe.max_new_tokens, "generation": {**short, **oe.generation}}
+    return replace(spec, fields=spec.fields.model_copy(update=limits))
 
 
 @dataclass(frozen=True)

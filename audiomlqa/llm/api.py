@@ -114,6 +114,9 @@ class ChatReply(_Reply):
 
     choices: list[ReplyChoice] = Field(min_length=1)
     usage: ReplyUsage | None = None
+    model: object = None
+    """The model id the server answered with (a hosted API names the dated snapshot behind an alias); recorded
+    where it is text, and never a reason to refuse the reply."""
 
 
 def header_key(variable: str) -> str:
@@ -211,6 +214,8 @@ class ChatAPI:
         self.retries, self.timeout = retries, timeout
         self.window = context_window
         """The model's window: the spec's, else what the server lists (read by :meth:`check`), else unknown."""
+        self._served: dict[str, None] = {}
+        self._served_lock = threading.Lock()
 
     def mask(self, text: str) -> str:
         """``text`` without the key's value, nor any other secret's (:func:`~audiomlqa.errors.mask_secrets`)."""
@@ -317,16 +322,26 @@ class ChatAPI:
                 f"{self.base_url} sent no chat completion ({first_line(e, 200, self._secrets)})"
             ) from None
         reply = read_reply(self.mask(raw.text), raw.headers.get("content-type", ""), self.base_url)
+        if isinstance(reply.model, str) and reply.model.strip():
+            with self._served_lock:
+                self._served.setdefault(reply.model[:200], None)
         usage = reply.usage
         room = self.settings.get("max_completion_tokens") or self.settings.get("max_tokens") or 0
         if usage is not None and usage.prompt_tokens and not fits(usage.prompt_tokens, room, self.window):
             return None  # the server answered past the window it does not enforce: dropped, as in-process
         return self.mask((reply.choices[0].message.content or "").strip())
 
+    @property
+    def served_models(self) -> list[str]:
+        """The distinct model ids the server answered with, in the order first seen."""
+        with self._served_lock:
+            return list(self._served)
+
     def describe(self) -> dict:
         return {
             "base_url": self.base_url,
             "model": self.model,
+            "served_models": self.served_models,
             "concurrency": self.concurrency,
             "retries": self.retries,
             "timeout": self.timeout,

@@ -1,6 +1,8 @@
 """Audio chat models that transformers implements (Qwen2-Audio, SeaLLMs-Audio, Qwen2.5-Omni, Voxtral, …), run as the
 field runs them: the model's own processor and chat template, the shared prompt as the user's message with the
 spoken question as an audio content part where the question goes, batched greedy generation, new tokens decoded.
+With ``prompt="official"`` the audio goes where the family's own examples put it, with their generation settings
+(:mod:`~audiomlqa.llm.official_prompts`); :meth:`AudioChatLLM.describe` says which was used.
 
 One class serves every family; :data:`FAMILIES` holds what differs between them (the model class, how the
 processor takes the audio, generation arguments), read from each processor's real API. A checkpoint is checked
@@ -22,6 +24,7 @@ import numpy as np
 from audiomlqa.audio import SAMPLE_RATE
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.llm import SPEECH
+from audiomlqa.llm.official_prompts import AT_THE_QUESTION, OFFICIAL, SHARED, official_usage
 from audiomlqa.llm.remote_code import repository_code
 from audiomlqa.llm.window import context_window, generate_fitting
 
@@ -254,17 +257,40 @@ def takes_audio(processor) -> bool:
     return any(isinstance(p, FeatureExtractionMixin) for p in parts)
 
 
-def message(speech_prompt: str, audio: np.ndarray, family: Family | None, system_prompt: str | None) -> list[dict]:
-    """One question as a conversation: the prompt's text around the placeholder, the audio where it was."""
+def message(
+    speech_prompt: str,
+    audio: np.ndarray,
+    family: Family | None,
+    system_prompt: str | None,
+    placement: str = AT_THE_QUESTION,
+) -> list[dict]:
+    """One question as a conversation: the audio where the question was in the prompt's text (the shared prompt),
+    or ``first``/``last`` beside all of its text (an official usage: the placeholder dropped, the text unchanged)."""
     before, _, after = speech_prompt.partition(SPEECH)
-    content: list[dict] = [{"type": "text", "text": before}] if before.strip() else []
-    content.append(_audio_part(audio, family.audio_as if family else "array"))
-    if after.strip():
-        content.append({"type": "text", "text": after})
+    audio_part = _audio_part(audio, family.audio_as if family else "array")
+
+    def text(t: str) -> list[dict]:
+        return [{"type": "text", "text": t}] if t.strip() else []
+
+    if placement == "first":
+        content = [audio_part, *text(before + after)]
+    elif placement == "last":
+        content = [*text(before + after), audio_part]
+    else:
+        content = [*text(before), audio_part, *text(after)]
     conversation = [{"role": "user", "content": content}]
     if system_prompt:
         conversation.insert(0, {"role": "system", "content": [{"type": "text", "text": system_prompt}]})
     return conversation
+
+
+def placed_text(speech_prompt: str, token: str, placement: str = AT_THE_QUESTION) -> str:
+    """A prompt with ``token`` (a processor's audio token) for the audio: where the question was, or before or after
+    all of the text (the placeholder dropped)."""
+    if placement == AT_THE_QUESTION:
+        return speech_prompt.replace(SPEECH, token, 1)
+    text = speech_prompt.replace(SPEECH, "", 1)
+    return token + text if placement == "first" else text + token
 
 
 @contextmanager
@@ -310,8 +336,14 @@ class AudioChatLLM:
         device_map=None,
         max_new_tokens: int = 32,
         generation: dict | None = None,
+        prompt: str = SHARED,
+        checkpoint_id: str = "",
     ) -> None:
         self.checkpoint = inspect(location, trust_remote_code=trust_remote_code)
+        family = self.checkpoint.family
+        self.usage = official_usage(prompt, family.name if family else None, checkpoint_id)  # before any weights
+        self.prompt = SHARED if prompt == SHARED else OFFICIAL
+        self.placement = self.usage.audio if self.usage and self.usage.audio != "unknown" else AT_THE_QUESTION
         self.processor = self.checkpoint.processor
         self.tokenizer = getattr(self.processor, "tokenizer", None)
         if self.tokenizer is not None:
@@ -320,10 +352,11 @@ class AudioChatLLM:
         self.adapter: str | None = None
         self.model = self._load_model(dtype, device, device_map)
         self.window = context_window(self.model.config, self.tokenizer)
-        self.generation = {
+        self.generation = {  # the official settings over the spec's defaults; the spec's explicit ones win
             "max_new_tokens": max_new_tokens,
             "do_sample": False,
             **self._stops(),
+            **(self.usage.generation if self.usage else {}),
             **(generation or {}),
         }
 
@@ -394,7 +427,9 @@ class AudioChatLLM:
         family = self.checkpoint.family
         if family is not None and family.string_content:
             return self._string_inputs(speech_prompts, audios)
-        conversations = [message(p, a, family, self.system_prompt) for p, a in zip(speech_prompts, audios)]
+        conversations = [
+            message(p, a, family, self.system_prompt, self.placement) for p, a in zip(speech_prompts, audios)
+        ]
         kwargs = copy.deepcopy(family.processor_kwargs if family else BATCH_KWARGS)  # the processor writes into it
         with _one_line("the processor could not make a batch of these questions"):
             batch = self.processor.apply_chat_template(
@@ -417,12 +452,13 @@ class AudioChatLLM:
         }
 
     def _string_inputs(self, speech_prompts: Sequence[str], audios: Sequence[np.ndarray]):
-        """For a template of text only: the audio token in the text where the question was, then the processor."""
+        """For a template of text only: the audio token in the text where the audio goes, then the processor."""
         texts = []
         for prompt in speech_prompts:
             if SPEECH not in prompt:
                 raise AudioMLQAError(f"a speech prompt must hold {SPEECH} where the audio goes: {prompt[:80]!r}")
-            conversation = [{"role": "user", "content": prompt.replace(SPEECH, self.processor.audio_token, 1)}]
+            text = placed_text(prompt, self.processor.audio_token, self.placement)
+            conversation = [{"role": "user", "content": text}]
             if self.system_prompt:
                 conversation.insert(0, {"role": "system", "content": self.system_prompt})
             texts.append(self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True))
@@ -474,6 +510,10 @@ class AudioChatLLM:
             "system_prompt": self.system_prompt,
             "adapter": self.adapter,
             "one_at_a_time": bool(family and family.one_at_a_time),
+            "prompt": self.prompt,
+            "audio_placement": self.placement,
+            "usage": self.usage.name if self.usage else ("unknown" if self.prompt == OFFICIAL else None),
+            "usage_source": self.usage.source if self.usage else None,
             "generation": self.generation,
             "context_window": self.window,
             "device": str(self.model.device),

@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audiomlqa import __version__
-from audiomlqa.languages import language_key, pair_key, parse_pair
+from audiomlqa.languages import language_key, pair_key
 from audiomlqa.publish.parquet import features
 from audiomlqa.publish.runs import REJECTED_CONFIG, SynthesisRun, public_command, public_path
 from audiomlqa.synthesis.rules import TokenModel
+from audiomlqa.tasks import INSTRUCTION, parse_config
+from audiomlqa.utils.files import read_json
 
 _DATASET_LICENSE = "cc-by-sa-3.0"
 
@@ -29,6 +31,7 @@ def dataset_card(
         _card_header(layout, configs, runs),
         _card_intro(layout, configs),
         _card_contents(stats, layout),
+        _card_instructions(runs),
         _card_figures(figures),
         _card_limitations(stats, runs),
         _card_how_made(runs, command),
@@ -50,21 +53,26 @@ def _card_header(layout: dict, configs: list[str], runs: Sequence[SynthesisRun])
 
     feats = features()
     benchmark = [c for c in configs if c != REJECTED_CONFIG]
-    languages = sorted({x for c in benchmark for x in parse_pair(c)}, key=language_key)
+    languages = sorted({x for c in benchmark for x in parse_config(c).pair}, key=language_key)
     examples = sum(info["num_examples"] for c in benchmark for info in layout[c].values())
-    from_mlqa = all(run.record.source_lang is None for run in runs)
+    instructions = any(parse_config(c).task == INSTRUCTION for c in benchmark)
+    only_instructions = all(parse_config(c).task == INSTRUCTION for c in benchmark)
+    from_mlqa = all(run.record.source_lang is None for run in runs) and not instructions
     header = {
-        "pretty_name": "Audio-MLQA",
-        "license": _DATASET_LICENSE,
+        "pretty_name": "Audio-MLQA" if not only_instructions else "Spoken instructions (audiomlqa)",
+        "license": _DATASET_LICENSE if not instructions else "other",
         "language": languages,
         "annotations_creators": ["crowdsourced"],
         "language_creators": ["crowdsourced", "machine-generated"],
         "multilinguality": ["multilingual" if len(languages) > 1 else "monolingual"],
         "size_categories": [_size_category(examples)],
         "source_datasets": ["extended|mlqa" if from_mlqa else "extended|other"],
-        "task_categories": ["question-answering"],
-        "task_ids": ["extractive-qa"],
-        "tags": ["audio", "spoken-question-answering", "speech", "synthetic-speech", "mlqa"],
+        "task_categories": (["question-answering"] if not only_instructions else [])
+        + (["text-generation"] if instructions else []),
+        "task_ids": ["extractive-qa"] if not only_instructions else [],
+        "tags": ["audio", "speech", "synthetic-speech"]
+        + (["spoken-question-answering", "mlqa"] if not only_instructions else [])
+        + (["spoken-instruction-following"] if instructions else []),
         "configs": [
             {
                 "config_name": c,
@@ -89,6 +97,8 @@ def _card_header(layout: dict, configs: list[str], runs: Sequence[SynthesisRun])
 
 
 def _card_intro(layout: dict, configs: list[str]) -> list[str]:
+    if all(parse_config(c).task == INSTRUCTION for c in configs if c != REJECTED_CONFIG):
+        return _instructions_intro(layout, configs)
     return [
         "# Audio-MLQA",
         "",
@@ -107,6 +117,51 @@ def _card_intro(layout: dict, configs: list[str]) -> list[str]:
         "Score answers with MLQA's official metric: `audiomlqa score predictions/ --dataset PATH_OR_REPO_ID`.",
         "",
     ]
+
+
+def _instructions_intro(layout: dict, configs: list[str]) -> list[str]:
+    return [
+        "# Spoken instructions",
+        "",
+        "Instructions to follow, **spoken**: each was synthesized with text-to-speech and kept only if an ASR round "
+        "trip (Whisper) heard what was written. `question` is the written instruction, `reference` the reference "
+        "response a judge compares answers with, `audio` the spoken instruction. "
+        f"Made with audiomlqa {__version__}.",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("PATH_OR_REPO_ID", "{configs[0]}", split="{sorted(layout[configs[0]])[0]}")',
+        'ds[0]["audio"]["array"], ds[0]["question"], ds[0]["reference"]',
+        "```",
+        "",
+        "Configs are `instruct-<language>`. Models answer freely and a judge scores each answer 0–5 against the "
+        "reference: `audiomlqa score MODEL.json --dataset PATH_OR_REPO_ID --configs instruct-en --split test "
+        "--judge JUDGE.json`. The instructions keep their source's licence (AlpacaEval's data: CC BY-NC 4.0).",
+        "",
+    ]
+
+
+def _card_instructions(runs: Sequence[SynthesisRun]) -> list[str]:
+    """What each instruction source held, what was spoken and what no voice could speak (and why)."""
+    seen, lines = set(), []
+    for run in runs:
+        path = run.directory / f"left-out{run.suffix}.json"
+        if not path.is_file():
+            continue
+        doc = read_json(path)
+        key = (doc.get("label"), doc.get("sha256"))
+        if key in seen or not isinstance(doc, dict):
+            continue
+        seen.add(key)
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(doc.get("left_out", {}).items())) or "none"
+        spoken = doc.get("total", 0) - sum(doc.get("left_out", {}).values())
+        lines.append(
+            f"- `{public_path(str(doc.get('label', '?')))}`: {doc.get('total', '?')} instructions, {spoken} "
+            f"speakable; left out unspoken (a voice would read them as symbols): {reasons}."
+        )
+    if not lines:
+        return []
+    return ["", "## What was spoken", "", *lines]
 
 
 def _card_contents(stats: dict, layout: dict) -> list[str]:

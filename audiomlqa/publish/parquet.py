@@ -14,6 +14,7 @@ from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import pair_key
 from audiomlqa.manifest import FLAC_MAGIC, Attempt
 from audiomlqa.publish.runs import Selected, SynthesisRun, public_path
+from audiomlqa.tasks import EXTRACTIVE_QA
 from audiomlqa.utils.files import inside, open_regular
 
 MAX_SHARD_BYTES = 256 << 20
@@ -22,6 +23,7 @@ ROW_GROUP_SIZE = 100
 DICTIONARY_COLUMNS = [
     "id",
     "title",
+    "task",
     "context_lang",
     "question_lang",
     "tts_backend",
@@ -34,7 +36,8 @@ DICTIONARY_COLUMNS = [
 
 
 def features():
-    """The dataset's columns: MLQA's, the spoken question, and where every clip came from."""
+    """The dataset's columns: MLQA's, the task (an instruction's ``question`` is the instruction, its ``reference``
+    the reference response; MLQA rows have none), the spoken question, and where every clip came from."""
     import datasets as hf
 
     return hf.Features(
@@ -44,6 +47,8 @@ def features():
             "context": hf.Value("string"),
             "question": hf.Value("string"),
             "answers": {"text": hf.List(hf.Value("string")), "answer_start": hf.List(hf.Value("int32"))},
+            "task": hf.Value("string"),
+            "reference": hf.Value("string"),
             "audio": hf.Audio(sampling_rate=16_000),
             "context_lang": hf.Value("string"),
             "question_lang": hf.Value("string"),
@@ -100,6 +105,8 @@ def _example(run: SynthesisRun, row: Attempt) -> dict:
         "context": q["context"],
         "question": q["question"],
         "answers": answers,
+        "task": q.get("task", EXTRACTIVE_QA),
+        "reference": q.get("reference"),
         "audio": {"path": Path(row.audio).name, "bytes": clip_bytes(run, row)},
         **{column: getattr(row, field) for column, field in PROVENANCE_COLUMNS.items()},
         # a local checkpoint (an MMS voice, a Whisper folder) is named, not located

@@ -21,6 +21,7 @@ from audiomlqa.asr import ASRSettings, FasterWhisperSettings
 from audiomlqa.asr.text import DEFAULT_METRIC
 from audiomlqa.config import Integer, Language, Number, Settings, as_validator, load_yaml, parse, with_overrides
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.instructions import InstructionColumns
 from audiomlqa.languages import parse_pair
 from audiomlqa.manifest import ThresholdRule
 from audiomlqa.sources import PACKAGED_SAMPLE
@@ -35,11 +36,12 @@ from audiomlqa.synthesis.calibration import (
     shipped_calibration,
 )
 from audiomlqa.synthesis.rules import DEFAULT_RULE, TokenModel
+from audiomlqa.tasks import EXTRACTIVE_QA, INSTRUCTION, Task
 from audiomlqa.tts import EspeakChoice, KokoroChoice, TTSChoice
 from audiomlqa.utils.files import sha256_file
 
 DEFAULT_OUTPUT = "audio-mlqa-sample"
-DEFAULT_THRESHOLDS = {"en": 0.2, "de": 0.2, "es": 0.2, "hi": 0.35, "zh": 0.35, "ar": 0.6, "vi": 0.7}
+DEFAULT_THRESHOLDS = {"en": 0.2, "de": 0.2, "es": 0.2, "hi": 0.35, "zh": 0.35, "ar": 0.6, "vi": 0.7, "id": 0.2}
 """WER (en, de, es, vi) or CER (hi, zh, ar) at or below which a clip is accepted without a calibration. ar and vi
 are relaxed: the default judge cannot check them (see DEFAULT_VERIFICATION), so the filter only catches gross
 failures."""
@@ -58,6 +60,7 @@ DEFAULT_VERIFICATION = {
     "zh": (False, "no human Mandarin speech measured with Whisper base: calibrate (FLEURS cmn_hans_cn) to verify zh"),
     "ar": (False, "no human Arabic speech measured with Whisper base: calibrate (FLEURS ar_eg) to verify ar"),
     "vi": (False, "no human Vietnamese speech measured with Whisper base: calibrate (FLEURS vi_vn) to verify vi"),
+    "id": (False, "no human Indonesian speech measured with Whisper base: calibrate (FLEURS id_id) to verify id"),
 }
 """Without a calibration of the judge (``calibrate``), whether the default judge (Whisper base) can verify each
 language, and the evidence: en, de and es measured on the shared FLEURS clips (the packaged calibration
@@ -218,9 +221,25 @@ class SynthesisConfig(Settings):
     """Speak the next batch while the ASR judges this one (same clips, same rows; False: take turns)."""
     calibration: Annotated[CalibrationRule, BeforeValidator(_calibration_file)] | None = None
     """A calibration file (``audiomlqa calibrate``), or ``{file, quantile, scale}``: thresholds from human speech."""
+    task: Task = EXTRACTIVE_QA
+    """What is spoken: MLQA-style questions (``source`` a SQuAD file, MLQA_V1 folder or dataset), or instructions
+    (``instruction``: ``source`` an instruction set read with the ``instructions`` columns)."""
+    instructions: InstructionColumns = Field(default_factory=InstructionColumns)
+    """For ``task: instruction``: the source's columns, its language, and the longest instruction spoken."""
 
     RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("workers", "batch_size", "limit", "output", "overlap")
     """Fields that may change between a run and its resumption without changing any result."""
+
+    @model_validator(mode="after")
+    def _task_settings(self) -> SynthesisConfig:
+        if self.task == INSTRUCTION:
+            if self.source == PACKAGED_SAMPLE:
+                raise ValueError("task instruction needs its source: an instruction set (JSON, JSONL, dataset)")
+            if self.pairs or self.cross_lingual or self.source_lang:
+                raise ValueError("an instruction set has one language: set instructions.language, not pairs")
+            if self.split == "dev":  # the default: an instruction set is an evaluation set, published as test
+                self.split = "test"
+        return self
 
     @field_validator("shard", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ from audiomlqa.asr import SAMPLE_RATE, Heard, hear
 from audiomlqa.asr.text import normalize_for_asr
 from audiomlqa.audio import Speech, write_flac
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.instructions import read_instructions
 from audiomlqa.manifest import (
     Alignment,
     Attempt,
@@ -50,7 +51,7 @@ from audiomlqa.manifest import (
     settings_hash,
     standing_attempts,
 )
-from audiomlqa.sources import Question, load_questions, read_question_rows
+from audiomlqa.sources import Question, load_questions, read_question_rows, sample_per_pair, take_in_turn
 from audiomlqa.synthesis.alignment import align
 from audiomlqa.synthesis.calibration import calibrate
 from audiomlqa.synthesis.config import SynthesisConfig, in_shard, resolve_calibration
@@ -58,7 +59,8 @@ from audiomlqa.synthesis.figures import write_figures
 from audiomlqa.synthesis.reference import Reference
 from audiomlqa.synthesis.speaking import AttemptPlan, Spoken, Voice, load_voices, speak_batch, tts_pool
 from audiomlqa.synthesis.summary import summarize
-from audiomlqa.utils.files import inside, jsonable, write_json, write_jsonl
+from audiomlqa.tasks import INSTRUCTION
+from audiomlqa.utils.files import inside, jsonable, read_json, write_json, write_jsonl
 from audiomlqa.utils.locks import exclusive
 from audiomlqa.utils.progress import Bar, progress_bar
 from audiomlqa.utils.versions import package_versions
@@ -92,18 +94,19 @@ def synthesize(
     """
     cfg = resolve_calibration(cfg)
     out = Path(cfg.output)
-    questions = select_questions(cfg)
+    questions, left_out = select(cfg)
     if not questions:
         raise AudioMLQAError(f"no questions selected from {cfg.source} (check languages, pairs, split, shard, limit)")
     # one writer per manifest: shards of one run may share a folder, each with its own files and lock
     with exclusive(out, "audiomlqa synthesize", lock_file=out / f".audiomlqa{cfg.suffix}.lock"):
-        return _synthesize(cfg, out, questions, progress, on_batch, asr, command, log or (lambda line: None))
+        return _synthesize(cfg, out, questions, left_out, progress, on_batch, asr, command, log or (lambda line: None))
 
 
 def _synthesize(
     cfg: SynthesisConfig,
     out: Path,
     questions: list[Question],
+    left_out: dict | None,
     progress: bool,
     on_batch,
     asr,
@@ -111,6 +114,8 @@ def _synthesize(
     log: Callable[[str], None],
 ) -> SynthesisResult:
     run_file, settings, intact = _prepare_output(cfg, out, log)
+    if left_out is not None:  # what the source holds that no voice can speak, and why (the card says it)
+        write_json(out / f"left-out{cfg.suffix}.json", left_out)
     manifest = out / f"manifest{cfg.suffix}.jsonl"
     repair(manifest)
     state = _read_progress(out, manifest, questions, cfg.max_attempts)
@@ -316,19 +321,38 @@ def safe_name(qid: str) -> str:
 
 
 def select_questions(cfg: SynthesisConfig) -> list[Question]:
+    """This shard's part of the whole selection (:func:`select`)."""
+    return select(cfg)[0]
+
+
+def select(cfg: SynthesisConfig) -> tuple[list[Question], dict | None]:
     """This shard's part of the whole selection: every shard selects as an unsharded run would (``per_language`` and
-    ``limit`` included), then keeps its questions, so N shards together speak exactly what one run would."""
-    qs = load_questions(
-        cfg.source,
-        split=cfg.split,
-        languages=cfg.languages,
-        pairs=cfg.pairs,
-        cross_lingual=cfg.cross_lingual,
-        per_language=cfg.per_language,
-        seed=cfg.seed,
-        limit=cfg.limit,
-        lang=cfg.source_lang,
-    )
+    ``limit`` included), then keeps its questions, so N shards together speak exactly what one run would. For an
+    instruction set, also what was left out unspoken and why (counted over the whole source; None for MLQA)."""
+    left_out = None
+    if cfg.task == INSTRUCTION:
+        found = read_instructions(cfg.source, cfg.instructions)
+        left_out = {
+            "label": found.label,
+            "sha256": found.sha256,
+            "total": found.total,
+            "left_out": found.left_out,
+            "ids": found.left_out_ids,
+        }
+        qs = sample_per_pair(found.questions, cfg.per_language, cfg.seed) if cfg.per_language else found.questions
+        qs = take_in_turn(qs, cfg.limit) if cfg.limit else qs
+    else:
+        qs = load_questions(
+            cfg.source,
+            split=cfg.split,
+            languages=cfg.languages,
+            pairs=cfg.pairs,
+            cross_lingual=cfg.cross_lingual,
+            per_language=cfg.per_language,
+            seed=cfg.seed,
+            limit=cfg.limit,
+            lang=cfg.source_lang,
+        )
     mine = [q for q in qs if in_shard(q.pair, q.id, cfg.shard)]
     if not mine:
         i, n = cfg.shard
@@ -336,7 +360,7 @@ def select_questions(cfg: SynthesisConfig) -> list[Question]:
             f"shard {i}/{n} holds none of the {len(qs)} selected question(s) (sha256(pair:id) mod {n}): "
             "run fewer shards or select more questions (--limit, --per-language)"
         )
-    return mine
+    return mine, left_out
 
 
 def _prepare_output(cfg: SynthesisConfig, out: Path, log: Callable[[str], None]) -> tuple[Path, dict, bool]:
@@ -517,6 +541,9 @@ def _write_summary(cfg: SynthesisConfig, out: Path, manifest: Path, selection: l
     wanted = set(selection)
     rows = [r for r in read_manifest(manifest) if r.key in wanted]
     summary = summarize(rows, selection, human=human)
+    left_out = out / f"left-out{cfg.suffix}.json"
+    if left_out.is_file():
+        summary["left_out"] = read_json(left_out)
     write_json(out / f"summary{cfg.suffix}.json", summary)
     write_figures(out / "figures", rows, {k: v["errors"] for k, v in human.items()}, suffix=cfg.suffix)
     return summary

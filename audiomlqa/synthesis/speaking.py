@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from audiomlqa.audio import prepare
+from audiomlqa.instructions import speech_text
 from audiomlqa.sources import Question
 from audiomlqa.synthesis.config import SynthesisConfig
+from audiomlqa.tasks import INSTRUCTION
 from audiomlqa.tts import TTSChoice, load_backend
 
 
@@ -24,6 +26,12 @@ def spoken_text(question: str) -> str:
     """What the TTS is given (recorded in every row): the question with whitespace collapsed and the
     literal "\\n" escapes that some MLQA questions carry removed (eSpeak reads them out as "backslash n")."""
     return " ".join(question.replace("\\n", " ").split())
+
+
+def text_to_speak(q: Question) -> str:
+    """What the TTS is given for ``q``: an instruction loses its markdown first
+    (:func:`audiomlqa.instructions.speech_text`)."""
+    return spoken_text(speech_text(q.question) if q.task == INSTRUCTION else q.question)
 
 
 @dataclass(frozen=True)
@@ -143,5 +151,5 @@ class Spoken:
 def speak_batch(lang: str, batch: list[tuple[Question, int]], cfg: SynthesisConfig, voice: Voice, submit) -> Spoken:
     """Hand one more attempt at each question of ``batch`` (question, attempt number) to the TTS."""
     plans = [plan_attempt(voice.voices, cfg.rates, cfg.seed, k) for _, k in batch]
-    texts = [spoken_text(q.question) for q, _ in batch]
+    texts = [text_to_speak(q) for q, _ in batch]
     return Spoken(lang, batch, plans, texts, submit([voice.job(t, lang, p) for t, p in zip(texts, plans)]))

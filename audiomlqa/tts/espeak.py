@@ -24,7 +24,7 @@ _DEFAULT_WPM = 175
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 # Base voice per MLQA language, and the variants tried on retries (male/female timbres).
-BASE_VOICE = {"en": "en-us", "de": "de", "es": "es", "ar": "ar", "hi": "hi", "vi": "vi", "zh": "cmn"}
+BASE_VOICE = {"en": "en-us", "de": "de", "es": "es", "ar": "ar", "hi": "hi", "vi": "vi", "zh": "cmn", "id": "id"}
 VARIANTS = ("", "+m3", "+f3", "+m1", "+f2")
 
 
