@@ -23,8 +23,8 @@ from audiomlqa.config import Integer, Language, Settings
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.sources import (
     Question,
-    _hf_datasets,
-    _refuse_duplicate_ids,
+    hf_datasets,
+    refuse_duplicate_ids,
     sample_per_pair,
     take_in_turn,
     text_problem,
@@ -232,7 +232,7 @@ def read_instructions(source: str | Path, columns: InstructionColumns | None = N
         raise AudioMLQAError(f"{rows.label}: no instructions in it (no rows)")
     _check_columns(rows, columns)
     questions = [_question(row, n, rows.places[n], rows.label, columns) for n, row in enumerate(rows.rows)]
-    _refuse_duplicate_ids(questions, rows.label)
+    refuse_duplicate_ids(questions, rows.label)
     kept: list[Question] = []
     left_out_ids: dict[str, list[str]] = {}
     for q in questions:
@@ -330,7 +330,7 @@ def _jsonl_rows(path: Path) -> _Rows:
 def _hf_rows(source: str, columns: InstructionColumns) -> _Rows:
     """A Hugging Face dataset's rows (a folder written by ``save_to_disk``, a folder of data files, or a Hub id),
     with only the columns read: an audio column is never decoded."""
-    datasets = _hf_datasets()
+    datasets = hf_datasets()
     folder = Path(source)
     try:
         if folder.is_dir() and any((folder / f).is_file() for f in ("dataset_dict.json", "state.json")):

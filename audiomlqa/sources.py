@@ -238,7 +238,7 @@ def read_mlqa_dir(
     return files
 
 
-def _hf_datasets():
+def hf_datasets():
     try:
         import datasets
     except ImportError:
@@ -266,7 +266,7 @@ def read_hf_dataset(
     """Questions of a Hugging Face dataset (a published Audio-MLQA folder, or a Hub id), one :class:`DatasetFile` per
     config, so the scorer pins them like MLQA files. ``pairs`` are (context, question) languages or config names
     (``instruct-en`` too); default: every config but ``rejected``. Audio is not decoded."""
-    datasets = _hf_datasets()
+    datasets = hf_datasets()
     hf_split = HF_SPLIT[_split_prefix(split)]
     if pairs is None:
         try:
@@ -388,7 +388,7 @@ def load_questions(
             for f in read_hf_dataset(str(source), split, resolve_pairs(languages, pairs, cross_lingual))
             for x in f.questions
         ]
-    _refuse_duplicate_ids(questions, source)
+    refuse_duplicate_ids(questions, source)
     if per_language is not None:
         questions = sample_per_pair(questions, per_language, seed)
     questions = take_in_turn(questions, limit) if limit is not None else questions
@@ -397,7 +397,7 @@ def load_questions(
     return questions
 
 
-def _refuse_duplicate_ids(questions: Sequence[Question], source: str | Path) -> None:
+def refuse_duplicate_ids(questions: Sequence[Question], source: str | Path) -> None:
     """Two questions of one pair with one id would share a clip name and be mixed up downstream."""
     seen, duplicates = set(), []
     for q in questions:

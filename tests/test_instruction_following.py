@@ -19,17 +19,28 @@ pytest.importorskip("datasets")
 ROOT = Path(__file__).resolve().parents[1]
 OWN = ROOT / "tests" / "data" / "instructions-tiny.jsonl"
 ALPACA = ROOT.parent / "shared" / "data" / "alpaca_eval" / "alpaca_eval_gpt4_1106_preview.json"
-KEEP_EVERY_CLIP = ["max_attempts=1", 'tts={"default": {"backend": "espeak"}}', "thresholds.en=1e9"]
-"""eSpeak, one attempt, every clip kept: the tests do not hinge on what the ASR makes of one clip."""
+KEEP_EVERY_CLIP = [
+    "max_attempts=1",
+    'tts={"default": {"backend": "espeak"}}',
+    "thresholds.en=1e9",
+]
+"""eSpeak, one attempt, every clip kept, heard by a tiny random Whisper: the tests do not hinge on what an ASR makes
+of one clip (the filter itself is tested in test_synthesis and test_filter_rules)."""
 SHORT = ["--set", "open_ended.max_new_tokens=5"]
 SPOKEN = 4
-"""Of the tiny set's nine speakable instructions, the first four are spoken (the left-out counts cover all)."""
+"""Without ``../shared``: of our set's nine speakable instructions, the first four are spoken (the left-out counts
+cover all twelve)."""
 
 
 def spoken_set(tmp: Path, source: Path, *extra: str) -> tuple[Path, Path]:
     """``source`` spoken in English by the CLI and published: (synthesis output, dataset folder)."""
+    from audiomlqa.llm.names import resolve
+
     synth, dataset = tmp / "synth", tmp / f"dataset-{tmp.name}"  # datasets' cache may mix two folders of one name
-    out = audiomlqa("synthesize", "--task", "instruction", "--source", source, "-o", synth, *extra, *KEEP_EVERY_CLIP)
+    asr = f'asr={{"backend": "transformers", "model": "{resolve("tiny-random/whisper")}"}}'
+    out = audiomlqa(
+        "synthesize", "--task", "instruction", "--source", source, "-o", synth, *extra, *KEEP_EVERY_CLIP, asr
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     out = audiomlqa("publish", synth, "--to", dataset)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -37,8 +48,13 @@ def spoken_set(tmp: Path, source: Path, *extra: str) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def own_set(tmp_path_factory) -> tuple[Path, Path]:
-    return spoken_set(tmp_path_factory.mktemp("own"), OWN, "instructions.id=id", "--limit", str(SPOKEN))
+def spoken(tmp_path_factory) -> tuple[Path, Path, Path, int]:
+    """20 of AlpacaEval's instructions when ``../shared`` holds them (the issue's offline run), else the first four
+    speakable ones of our own set: (source, synthesis output, dataset folder, instructions spoken)."""
+    tmp = tmp_path_factory.mktemp("spoken")
+    if ALPACA.is_file():
+        return (ALPACA, *spoken_set(tmp, ALPACA, "--limit", "20"), 20)
+    return (OWN, *spoken_set(tmp, OWN, "instructions.id=id", "--limit", str(SPOKEN)), SPOKEN)
 
 
 def speech_llms(tmp: Path) -> list[Path]:
@@ -70,31 +86,36 @@ def every_kind(tmp: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_an_instruction_set_is_spoken_and_published_with_its_references_and_what_was_left_out(own_set):
+def test_an_instruction_set_is_spoken_and_published_with_its_references_and_what_was_left_out(spoken):
     import datasets
 
-    synth, dataset = own_set
-    rows = [json.loads(line) for line in OWN.read_text().splitlines() if line.strip()]
+    from audiomlqa.instructions import InstructionColumns, read_instructions
+
+    source, synth, dataset, n = spoken
+    columns = InstructionColumns(id="id") if source == OWN else InstructionColumns()
+    found = read_instructions(source, columns)
     left_out = json.loads((synth / "left-out.json").read_text())
-    assert left_out["total"] == len(rows) and {"code", "url", "table"} <= set(left_out["left_out"])
-    assert len(rows) - sum(left_out["left_out"].values()) == 9
-    spoken = SPOKEN
+    assert left_out["left_out"] == found.left_out and left_out["total"] == found.total
+    if source == OWN:  # our set holds one of each: a code block, a URL, a table
+        assert found.total == 12 and found.left_out == {"code": 1, "url": 1, "table": 1}
     summary = json.loads((synth / "summary.json").read_text())
-    assert summary["pairs"]["instruct-en"]["attempted"] == spoken and summary["left_out"]["total"] == len(rows)
+    assert summary["pairs"]["instruct-en"]["attempted"] == n and summary["left_out"]["total"] == found.total
 
     ds = datasets.load_dataset(str(dataset), "instruct-en", split="test")
-    by_id = {r["id"]: r for r in rows}
-    assert len(ds) == spoken and set(ds["task"]) == {"instruction"}
+    by_id = {q.id: q for q in found.questions}
+    assert len(ds) == n and set(ds["task"]) == {"instruction"}
     for row in ds:
-        assert row["reference"] == by_id[row["id"]]["output"] and row["question"] == by_id[row["id"]]["instruction"]
+        assert row["reference"] == by_id[row["id"]].reference and row["question"] == by_id[row["id"]].question
         assert row["audio"]["array"].size > 0
     card = (dataset / "README.md").read_text()
-    assert "## What was spoken" in card and "instruct-en" in card and "1 url" in card
+    assert "## What was spoken" in card and "instruct-en" in card and f"{found.left_out['url']} url" in card
 
 
 @pytest.mark.slow
-def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_judge_scores_them(own_set, tmp_path):
-    _, dataset = own_set
+def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_judge_scores_them(spoken, tmp_path):
+    """The text topline, the cascade, an audio chat model, the reference model and ML-DiVA (AlpacaEval's 20 when
+    ``../shared`` is there), judged by a local judge."""
+    _, _, dataset, n = spoken
     specs = every_kind(tmp_path)
     out = audiomlqa(
         "score",
@@ -119,8 +140,8 @@ def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_jud
     assert [m["model"] for m in doc["models"]] == [json.loads(s.read_text())["name"] for s in specs]
     for model in doc["models"]:
         config = model["configs"]["instruct-en"]
-        assert config["f1"] is None and config["total"] == SPOKEN
-        assert config["judge_parsed"] + config["judge_unparsed"] == SPOKEN  # every answer judged, unparsed counted
+        assert config["f1"] is None and config["total"] == n
+        assert config["judge_parsed"] + config["judge_unparsed"] == n  # every answer judged, unparsed counted
         assert model["judge"]["prompt_version"] == "audiomlqa-judge-v2"
         assert model["provenance"]["prompt_version"] == "audiomlqa-instruction-v1"
         runner = model["provenance"]["runner"]
@@ -135,15 +156,17 @@ def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_jud
 
 
 @pytest.mark.slow
-def test_a_judge_behind_transformers_serve_judges_spoken_instructions(own_set, served, tiny_llm, tmp_path):  # noqa: F811
-    _, dataset = own_set
+def test_a_judge_behind_transformers_serve_judges_spoken_instructions(spoken, served, tiny_llm, tmp_path):  # noqa: F811
+    """The text topline and the reference model, judged through `transformers serve` on 127.0.0.1."""
+    _, _, dataset, n = spoken
     judge = tmp_path / "served-judge.json"
     judge.write_text(
         json.dumps({"name": "served-judge", "kind": "api", "base_url": served, "model": tiny_llm, "max_new_tokens": 8})
     )
+    specs = [ROOT / "models" / "tiny-text.json", speech_llms(tmp_path)[0]]
     out = audiomlqa(
         "score",
-        ROOT / "models" / "tiny-text.json",
+        *specs,
         "--dataset",
         dataset,
         "--configs",
@@ -158,44 +181,8 @@ def test_a_judge_behind_transformers_serve_judges_spoken_instructions(own_set, s
         *SHORT,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    model = json.loads(out.stdout)["models"][0]
-    config = model["configs"]["instruct-en"]
-    assert config["judge_parsed"] + config["judge_unparsed"] == SPOKEN
-    assert model["judge"]["base_url"] == served and model["judge"]["prompt_version"] == "audiomlqa-judge-v2"
-    assert model["judge"]["served_models"]  # the id the server answered with is recorded
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not ALPACA.is_file(), reason="needs ../shared/data/alpaca_eval (AlpacaEval, CC BY-NC 4.0)")
-def test_twenty_alpacaeval_instructions_are_spoken_published_answered_and_judged(tmp_path, served, tiny_llm):  # noqa: F811
-    import datasets
-
-    _, dataset = spoken_set(tmp_path, ALPACA, "--limit", "20")
-    ds = datasets.load_dataset(str(dataset), "instruct-en", split="test")
-    assert len(ds) == 20 and all(r for r in ds["reference"])
-    judge = tmp_path / "served-judge.json"
-    judge.write_text(
-        json.dumps({"name": "served-judge", "kind": "api", "base_url": served, "model": tiny_llm, "max_new_tokens": 8})
-    )
-    specs = every_kind(tmp_path)
-    for judge_spec in (ROOT / "models" / "judge-tiny.json", judge):
-        out = audiomlqa(
-            "score",
-            *specs,
-            "--dataset",
-            dataset,
-            "--configs",
-            "instruct-en",
-            "--split",
-            "test",
-            "--predictions-dir",
-            tmp_path / "p",
-            "--judge",
-            judge_spec,
-            "--json",
-            *SHORT,
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
-        for model in json.loads(out.stdout)["models"]:
-            config = model["configs"]["instruct-en"]
-            assert config["total"] == 20 and config["judge_parsed"] + config["judge_unparsed"] == 20
+    for model in json.loads(out.stdout)["models"]:
+        config = model["configs"]["instruct-en"]
+        assert config["total"] == n and config["judge_parsed"] + config["judge_unparsed"] == n
+        assert model["judge"]["base_url"] == served and model["judge"]["prompt_version"] == "audiomlqa-judge-v2"
+        assert model["judge"]["served_models"]  # the id the server answered with is recorded

@@ -251,7 +251,6 @@ def test_the_score_command_takes_the_judge_prompt_and_the_policy(verdict_server,
     table = audiomlqa(*args, "--judge-prompt", "v2")
     assert table.returncode == 0 and "unparsed judgements count as 0" in table.stdout, table.stderr
     assert_one_line(audiomlqa(*args, "--judge-prompt", "v3"), "unknown judge prompt 'v3': use v1 or v2")
-    assert_one_line(audiomlqa(*args, "--unparsed", "drop"), "unknown policy for unparsed judgements 'drop'")
 
 
 def test_a_wrong_judge_prompt_or_policy_fails_in_one_line_before_anything_runs(tmp_path):
