@@ -283,3 +283,26 @@ def test_the_open_ended_judge_check_scores_the_reference_high_and_another_instru
     assert check["tasks"]["instruction"]["prompt_version"] == "audiomlqa-judge-v2"
     sent = [json.loads(line)["body"] for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
     assert len(sent) == 6 and all("[Response to grade]" in b["messages"][-1]["content"] for b in sent)
+
+
+def test_a_run_of_questions_and_instructions_checks_each_task_with_the_prompt_it_is_judged_with(
+    verdict_server, tmp_path
+):
+    from audiomlqa.evaluation.run import Judging, check_judge
+    from audiomlqa.sources import DatasetFile, Question, read_squad_file
+
+    qa = read_squad_file(squad_file(tmp_path, ["Paris", "Berlin"]))
+    references = ["An apple is a fruit.", "Water boils at 100 degrees."]
+    questions = [
+        Question(f"i{i}", "en", "en", "", "", f"Instruction {i}.", task="instruction", reference=r)
+        for i, r in enumerate(references)
+    ]
+    instructions = DatasetFile(tmp_path / "instruct-en", "en", "en", "0" * 64, questions, task="instruction")
+    judging = Judging(load_spec(judge_spec(tmp_path, verdict_server, max_new_tokens=4)), "v1")
+    check = check_judge(judging, [qa, instructions], 2)
+    prompts = {task: t["prompt_version"] for task, t in check["tasks"].items()}
+    assert prompts == {"extractive-qa": "audiomlqa-judge-v1", "instruction": "audiomlqa-judge-v2"}
+    assert check["tasks"]["instruction"]["gold_mean"] == 5 and check["tasks"]["instruction"]["wrong_mean"] == 0
+    sent = [json.loads(line)["body"] for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    budget = {("[Response to grade]" in b["messages"][-1]["content"]): b.get("max_tokens") for b in sent}
+    assert budget == {False: 4, True: 96}  # each task's judge with its own token budget (v2's JSON needs more)

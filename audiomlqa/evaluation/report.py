@@ -192,11 +192,12 @@ class Comparison:
             t.notes += over_window_notes(self.reports)
         if self.judge_check:
             c = self.judge_check
-            tables[-1].notes.append(
-                f"judge check ({c['judge']}, {c['n']} questions): gold answers "
-                f"{two_decimals(c['gold_mean'])}, wrong answers {two_decimals(c['wrong_mean'])} "
-                f"({c['unparsed']} unparsed); a usable judge gives about 5 and 0"
-            )
+            for task, t in (c.get("tasks") or {"": c}).items():
+                tables[-1].notes.append(
+                    f"judge check ({c['judge']}{', ' + task if task else ''}, {t['n']} questions): gold answers "
+                    f"{two_decimals(t['gold_mean'])}, wrong answers {two_decimals(t['wrong_mean'])} "
+                    f"({t['unparsed']} unparsed); a usable judge gives about 5 and 0"
+                )
         return tables
 
 

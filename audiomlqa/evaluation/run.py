@@ -586,9 +586,20 @@ def compare_models(
     charts = _charts(reports, Path(output) / CHARTS, judging is not None, log) if primary else []
     check = None
     if judging is not None and judge_check:
-        check = run_judge_check(judging.for_task(min(tasks)), read_hf_dataset(dataset, split, names), judge_check)
+        check = check_judge(judging, read_hf_dataset(dataset, split, names), judge_check)
         log(f"judge check: gold {two_decimals(check['gold_mean'])}, wrong {two_decimals(check['wrong_mean'])}")
     return Comparison(reports, charts, time.perf_counter() - t0, primary, check)
+
+
+def check_judge(judging: Judging, files: Sequence[DatasetFile], per_config: int) -> dict:
+    """The judge check of each task with the judge (and prompt) that task is judged with; with several tasks, the
+    figures on top are the first task's and ``tasks`` holds each."""
+    checks = [
+        run_judge_check(judging.for_task(task), [f for f in files if f.task == task], per_config)
+        for task in sorted({f.task for f in files})
+    ]
+    tasks = {task: figures for check in checks for task, figures in check.get("tasks", {}).items()}
+    return {**checks[0], "tasks": tasks}
 
 
 def _check_names(specs: Sequence[ModelSpec]) -> None:
