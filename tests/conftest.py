@@ -71,14 +71,26 @@ def tiny_whisper(tmp_path_factory) -> Path:
     return make_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
 
 
-@pytest.fixture
-def judge_server(tmp_path):
-    """tests/scripted_server.py as an OpenAI-compatible judge on 127.0.0.1 (its base URL), stopped by its pid."""
+def scripted_server(tmp_path: Path, mode: str):
+    """tests/scripted_server.py in ``mode`` on 127.0.0.1 (yields its base URL; requests land in tmp_path), stopped by
+    its pid."""
     from test_api import free_port, wait_for
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), "judge"], cwd=tmp_path)
-    wait_for(f"http://127.0.0.1:{port}/v1/models", proc)
+    proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), mode], cwd=tmp_path)
+    wait_for(f"http://127.0.0.1:{port}/health", proc)  # up in every mode
     yield f"http://127.0.0.1:{port}/v1"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def judge_server(tmp_path):
+    """An OpenAI-compatible judge that answers a score."""
+    yield from scripted_server(tmp_path, "judge")
+
+
+@pytest.fixture
+def verdict_server(tmp_path):
+    """An OpenAI-compatible v2 judge that answers a fenced JSON verdict (``verdict`` mode)."""
+    yield from scripted_server(tmp_path, "verdict")

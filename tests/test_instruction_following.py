@@ -76,6 +76,19 @@ def speech_llms(tmp: Path) -> list[Path]:
     return specs
 
 
+def score_json(specs: list[Path], dataset: Path, predictions: Path, judge: Path, *extra: str) -> dict:
+    """``audiomlqa score SPECS --configs instruct-en --judge JUDGE --json`` as a user pipes it: its one JSON document
+    (progress goes to stderr)."""
+    out = audiomlqa(
+        "score",
+        *specs,
+        *("--dataset", dataset, "--configs", "instruct-en", "--split", "test", "--predictions-dir", predictions),
+        *("--judge", judge, "--json", *SHORT, *extra),
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
 def every_kind(tmp: Path) -> list[Path]:
     return [
         ROOT / "models" / "tiny-text.json",
@@ -117,26 +130,7 @@ def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_jud
     ``../shared`` is there), judged by a local judge."""
     _, _, dataset, n = spoken
     specs = every_kind(tmp_path)
-    out = audiomlqa(
-        "score",
-        *specs,
-        "--dataset",
-        dataset,
-        "--configs",
-        "instruct-en",
-        "--split",
-        "test",
-        "--predictions-dir",
-        tmp_path / "p",
-        "--judge",
-        ROOT / "models" / "judge-tiny.json",
-        "--judge-check",
-        "2",
-        "--json",
-        *SHORT,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    doc = json.loads(out.stdout)  # one JSON document on stdout, progress on stderr
+    doc = score_json(specs, dataset, tmp_path / "p", ROOT / "models" / "judge-tiny.json", "--judge-check", "2")
     assert [m["model"] for m in doc["models"]] == [json.loads(s.read_text())["name"] for s in specs]
     for model in doc["models"]:
         config = model["configs"]["instruct-en"]
@@ -164,24 +158,7 @@ def test_a_judge_behind_transformers_serve_judges_spoken_instructions(spoken, se
         json.dumps({"name": "served-judge", "kind": "api", "base_url": served, "model": tiny_llm, "max_new_tokens": 8})
     )
     specs = [ROOT / "models" / "tiny-text.json", speech_llms(tmp_path)[0]]
-    out = audiomlqa(
-        "score",
-        *specs,
-        "--dataset",
-        dataset,
-        "--configs",
-        "instruct-en",
-        "--split",
-        "test",
-        "--predictions-dir",
-        tmp_path / "p",
-        "--judge",
-        judge,
-        "--json",
-        *SHORT,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    for model in json.loads(out.stdout)["models"]:
+    for model in score_json(specs, dataset, tmp_path / "p", judge)["models"]:
         config = model["configs"]["instruct-en"]
         assert config["total"] == n and config["judge_parsed"] + config["judge_unparsed"] == n
         assert model["judge"]["base_url"] == served and model["judge"]["prompt_version"] == "audiomlqa-judge-v2"

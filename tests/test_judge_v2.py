@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -163,19 +161,6 @@ def test_the_v2_cache_sits_beside_the_v1_cache(tmp_path):
 
 
 # -- a served judge: the scripted server's verdict mode ----------------------------------------------------------
-
-
-@pytest.fixture
-def verdict_server(tmp_path):
-    """tests/scripted_server.py in ``verdict`` mode on 127.0.0.1 (its base URL); requests land in tmp_path."""
-    from test_api import free_port, wait_for
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, ROOT / "tests" / "scripted_server.py", str(port), "verdict"], cwd=tmp_path)
-    wait_for(f"http://127.0.0.1:{port}/health", proc)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def squad_file(tmp_path: Path, golds: list[str]) -> Path:

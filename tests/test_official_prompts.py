@@ -72,12 +72,17 @@ def test_a_text_only_template_gets_the_audio_token_where_the_usage_puts_it():
     assert placed_text(PROMPT, "<|audio|>") == PROMPT.replace(SPEECH, "<|audio|>")
 
 
-def test_the_processor_puts_the_audio_tokens_before_the_prompts_first_text_token(qwen2_audio):
-    llm = qwen2_audio["official"]
+def around_audio(llm) -> tuple[str, str]:
+    """The prompt's tokens before and after the audio tokens, decoded."""
     ids = llm.inputs([PROMPT], [CLIP])["input_ids"][0]
     first, last = audio_span(llm, ids)
-    before = llm.tokenizer.decode(ids[:first], skip_special_tokens=False)
-    after = llm.tokenizer.decode(ids[last + 1 :], skip_special_tokens=False)
+    decode = lambda part: llm.tokenizer.decode(part, skip_special_tokens=False)  # noqa: E731
+    return decode(ids[:first]), decode(ids[last + 1 :])
+
+
+def test_the_processor_puts_the_audio_tokens_before_the_prompts_first_text_token(qwen2_audio):
+    llm = qwen2_audio["official"]
+    before, after = around_audio(llm)
     assert PROMPT.split("\n")[0] not in before and "Kontext" not in before  # no text of the prompt yet
     assert PROMPT.replace(SPEECH, "") in after  # all of it after the audio, unchanged
 
@@ -92,10 +97,7 @@ def test_phi_4s_audio_token_comes_first_in_its_text_only_template_with_the_offic
 
 def test_the_shared_default_keeps_the_audio_where_the_question_goes(qwen2_audio):
     llm = qwen2_audio["shared"]
-    ids = llm.inputs([PROMPT], [CLIP])["input_ids"][0]
-    first, last = audio_span(llm, ids)
-    before = llm.tokenizer.decode(ids[:first], skip_special_tokens=False)
-    after = llm.tokenizer.decode(ids[last + 1 :], skip_special_tokens=False)
+    before, after = around_audio(llm)
     assert "Kontext: Berlin ist die Hauptstadt" in before and "Frage:" in before
     assert "Kurze Antwort:" in after and "Kontext" not in after
     described = llm.describe()

@@ -51,7 +51,7 @@ from audiomlqa.manifest import (
     settings_hash,
     standing_attempts,
 )
-from audiomlqa.sources import Question, load_questions, read_question_rows, sample_per_pair, take_in_turn
+from audiomlqa.sources import Question, load_questions, read_question_rows
 from audiomlqa.synthesis.alignment import align
 from audiomlqa.synthesis.calibration import calibrate
 from audiomlqa.synthesis.config import SynthesisConfig, in_shard, resolve_calibration
@@ -339,8 +339,7 @@ def select(cfg: SynthesisConfig) -> tuple[list[Question], dict | None]:
             "left_out": found.left_out,
             "ids": found.left_out_ids,
         }
-        qs = sample_per_pair(found.questions, cfg.per_language, cfg.seed) if cfg.per_language else found.questions
-        qs = take_in_turn(qs, cfg.limit) if cfg.limit else qs
+        qs = found.selected(cfg.per_language, cfg.seed, cfg.limit)
     else:
         qs = load_questions(
             cfg.source,
