@@ -94,3 +94,50 @@ def judge_server(tmp_path):
 def verdict_server(tmp_path):
     """An OpenAI-compatible v2 judge that answers a fenced JSON verdict (``verdict`` mode)."""
     yield from scripted_server(tmp_path, "verdict")
+
+
+CHROMIUM = Path(os.environ.get("AUDIOMLQA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # this machine's closed network refuses Chromium's own connections
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",  # a test plays a clip without clicking
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright (which cannot download its own browsers here); one per
+    worker. Skips when the README's set-up (which installs it) was not run."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (the README's set-up does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    """``open(path)``: a new page showing ``path`` (a file on disk, as a user double-clicks it); ``page.errors``
+    collects the console's errors and the page's uncaught exceptions, which every browser test asserts empty."""
+    pages = []
+
+    def open_file(path: Path, *, width: int = 1280, height: int = 900):
+        page = chromium.new_page(viewport={"width": width, "height": height})
+        page.errors = []
+        page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.goto(Path(path).resolve().as_uri())
+        pages.append(page)
+        return page
+
+    yield open_file
+    for page in pages:
+        page.close()
