@@ -56,6 +56,15 @@ def main_options(
     ] = False,
 ) -> None:
     """Spoken multilingual QA (Audio-MLQA): synthesize, publish, train, score."""
+    from audiomlqa.utils.progress import quiet_third_party_bars, status_seconds, stderr_is_terminal
+
+    quiet_third_party_bars()  # a log file gets our status lines, not tqdm's carriage returns
+    if not stderr_is_terminal():
+        try:
+            status_seconds()  # a bad AUDIOMLQA_STATUS_SECONDS fails now, not once a model has loaded
+        except AudioMLQAError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
 
 
 def one_line_errors(fn):
@@ -499,6 +508,57 @@ def publish(
     if not _emit({"directory": str(result.directory), "configs": result.configs}, as_json, None):
         for config, splits in result.configs.items():
             typer.echo(f"{config}: " + ", ".join(f"{split} {n}" for split, n in splits.items()))
+
+
+@app.command()
+@one_line_errors
+def report(
+    inputs: Annotated[
+        Optional[list[Path]],
+        typer.Argument(
+            help="What score wrote: a --predictions-dir folder, model folders, predictions folders of <pair>.json, "
+            "or score --json documents."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to write the site to (replaces an earlier one).")
+    ] = Path("site"),
+    data: Annotated[
+        Optional[str],
+        typer.Option("--data", help="Instead: the data explorer of a synthesis output or published dataset folder."),
+    ] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", "-d", help="Gold questions (default: the dataset score recorded).")
+    ] = None,
+    split: Annotated[Optional[str], typer.Option(help="dev (validation) or test (default: as scored).")] = None,
+    baseline: Annotated[
+        Optional[str], typer.Option(help="Model the paired bootstrap compares every other with (default: the first).")
+    ] = None,
+    audio: Annotated[bool, typer.Option(help="Copy the clips beside the pages so they play.")] = True,
+    resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as one JSON document.")] = False,
+) -> None:
+    """A static site (open index.html from disk): leaderboard with intervals, G-XLT heatmaps, every question with its
+    clip and every model's answers; or, with --data, every clip of a dataset with its filter verdicts."""
+    if bool(inputs) == bool(data):
+        raise AudioMLQAError("give predictions to report on, or --data DATASET for the data explorer (one of the two)")
+    with _results_only_stdout():
+        if data:
+            from audiomlqa.report.data import build_data_explorer
+
+            site = build_data_explorer(data, out, split=split, audio=audio, log=_log)
+        else:
+            from audiomlqa.report import build_report
+
+            site = build_report(
+                inputs, out, dataset=dataset, split=split, baseline=baseline, audio=audio, resamples=resamples,
+                seed=seed, log=_log,
+            )  # fmt: skip
+    _log(f"wrote {len(site.pages)} page(s) to {site.folder}: open {site.pages[0]}")
+    if not _emit(site.to_dict(), as_json, None):
+        for page in site.pages:
+            typer.echo(str(page))
 
 
 @app.command(name="train-reference")

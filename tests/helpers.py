@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,10 +25,15 @@ def audiomlqa(*args, env: dict | None = None, timeout: int = 600, **kwargs) -> s
     )
 
 
+STATUS_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .+: (done )?\d+/\d+ ")
+"""A progress status line (stderr is no terminal here): work that finished before the error, not part of it."""
+
+
 def assert_one_line(out: subprocess.CompletedProcess, *fragments: str) -> str:
-    """Exit 2, exactly one ``error: …`` line on stderr, no traceback, holding every fragment."""
+    """Exit 2, exactly one ``error: …`` line on stderr (after the status lines of the work done before it), no
+    traceback, holding every fragment."""
     assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
-    lines = out.stderr.strip().splitlines()
+    lines = [line for line in out.stderr.strip().splitlines() if not STATUS_LINE.match(line)]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in out.stderr, out.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]

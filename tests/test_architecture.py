@@ -22,6 +22,7 @@ LAYERS = [
     {"llm", "testing", "synthesis"},
     {"speechllm", "publish"},
     {"evaluation"},
+    {"report"},
     {"cli", "__main__"},
 ]
 

@@ -4,17 +4,20 @@ configs as rows and models as columns, and a bar chart per config.
 
 Each config's score is MLQA's official EM/F1 on the extracted answer and on the raw output, with the questions over
 the model's context window counted; with a judge (:mod:`audiomlqa.evaluation.judge`), also its mean score 0–5, the
-share scored 4–5 and its agreement with F1.
+share scored 4–5 and its agreement with F1. The JSON report adds a bootstrap 95% interval to each of these
+(:mod:`audiomlqa.scoring.intervals`: paragraphs resampled, configs as strata for the macro average).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 
 from audiomlqa.languages import pair_key
+from audiomlqa.scoring.intervals import Sample, bootstrap_intervals, sample
+from audiomlqa.scoring.scorecard import BOOTSTRAP, low_high
 from audiomlqa.tasks import EXTRACTIVE_QA
 from audiomlqa.utils.tables import Table
 
@@ -40,10 +43,14 @@ class ConfigScore:
     """Of the unparsed: judge prompts that did not fit the judge's context window (never sent)."""
     judge_f1_spearman: float | None = None
     task: str = EXTRACTIVE_QA
+    samples: dict[str, Sample] = field(default_factory=dict, repr=False)
+    """Per-question values of each metric that has them (on the metric's scale), clustered by paragraph: what the
+    bootstrap intervals resample. Not written as such: ``intervals`` in the JSON report comes from them."""
 
 
 METRICS = ("exact_match", "f1", "raw_exact_match", "raw_f1")
 JUDGE_METRICS = ("judge_mean", "judge_share_4_5")
+INTERVAL_METRICS = (*METRICS, "judge_mean")
 
 
 @dataclass
@@ -57,6 +64,9 @@ class ModelReport:
 
     judge: dict | None = None
     """The judge's description and its per-model figures (all answers pooled), when one judged."""
+    output: str | None = None
+    """The model's predictions folder (answers, caches, ``scores.json``): where ``audiomlqa report`` finds them."""
+    _intervals: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def average(self, key: str) -> float | None:
         values = [getattr(c, key) for c in self.configs if getattr(c, key) is not None]
@@ -67,19 +77,55 @@ class ModelReport:
         """Questions over the model's context window, all configs together."""
         return sum(c.over_window for c in self.configs)
 
+    def intervals(self) -> tuple[dict[str, dict], dict]:
+        """Bootstrap intervals: per config (a stratum each), and of the macro average over the configs that have
+        the metric (stratified); computed once per set of samples (``scores.json`` and ``--json`` show the same)."""
+        key = tuple((c.config, m, s) for c in self.configs for m, s in c.samples.items())
+        if self._intervals is None or self._intervals[0] != key:
+            metrics = [m for m in INTERVAL_METRICS if self.judge or not m.startswith("judge")]
+            per_config = {
+                c.config: low_high(bootstrap_intervals({m: [c.samples[m]] for m in metrics if _has(c, m)}))
+                for c in self.configs
+            }
+            strata = {m: [c.samples[m] for c in self.configs if _has(c, m)] for m in metrics}
+            macro = low_high(bootstrap_intervals({m: s for m, s in strata.items() if s}))
+            self._intervals = (key, (per_config, macro))
+        return self._intervals[1]
+
     def to_dict(self) -> dict:
+        per_config, macro = self.intervals()
+        hidden = {"config", "samples"}
         return {
             "model": self.model,
             "spec": self.spec,
             "configs": {
-                c.config: {k: v for k, v in c.__dict__.items() if k != "config" and (self.judge or "judge" not in k)}
+                c.config: {
+                    **{k: v for k, v in c.__dict__.items() if k not in hidden and (self.judge or "judge" not in k)},
+                    "intervals": per_config[c.config],
+                }
                 for c in self.configs
             },
             "macro_average": {k: self.average(k) for k in (*METRICS, *(JUDGE_METRICS if self.judge else ()))},
+            "macro_average_intervals": macro,
+            "bootstrap": dict(BOOTSTRAP),
             "over_window": self.over_window,
+            **({"output": self.output} if self.output else {}),
             **({"judge": self.judge} if self.judge else {}),
             "provenance": self.provenance,
         }
+
+
+def judge_sample(scores: Sequence[int | None], clusters: Sequence, unparsed: str) -> Sample:
+    """A config's judge scores (0–5) as a bootstrap sample: an unparsed verdict as 0 (``unparsed="zero"``) or left
+    out (``"skip"``), as :func:`~audiomlqa.evaluation.judge.summarize` counts it in the mean."""
+    kept = [(0 if s is None else s, k) for s, k in zip(scores, clusters) if s is not None or unparsed == "zero"]
+    return sample([s for s, _ in kept], [k for _, k in kept])
+
+
+def _has(c: ConfigScore, metric: str) -> bool:
+    """Whether config ``c`` has per-question values of ``metric`` to resample (an instruction has no F1; a judge that
+    parsed none of a config's verdicts, its unparsed left out, has no judge score)."""
+    return getattr(c, metric) is not None and len(c.samples.get(metric, ())) > 0
 
 
 def scores_frame(reports: Sequence[ModelReport]):
@@ -143,11 +189,11 @@ def write_charts(reports: Sequence[ModelReport], directory: Path, metric: str = 
     for row in table.rows:
         if all(cell == "—" for cell in row[1:]):
             continue
-        values = [float(cell.split(" ")[0]) if cell != "—" else 0.0 for cell in row[1:]]
+        values = [float(cell.split(" ")[0]) if cell != "—" else float("nan") for cell in row[1:]]
         fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(values), 3.2))
-        bars = ax.bar(table.header[1:], values, color="#4C72B0")
+        bars = ax.bar(table.header[1:], values, color="#4C72B0")  # a missing value: no bar, a dash, never 0
         judge = metric == "judge_mean"
-        ax.bar_label(bars, fmt="%.2f" if judge else "%.1f")
+        ax.bar_label(bars, labels=["—" if v != v else f"{v:.2f}" if judge else f"{v:.1f}" for v in values])
         ax.set_ylim(0, 5 if judge else 100)
         ax.set_ylabel("judge score 0–5" if judge else f"{metric.upper()} (extracted)")
         ax.set_title(f"Audio-MLQA {row[0]}")

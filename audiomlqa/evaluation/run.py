@@ -52,10 +52,17 @@ from audiomlqa.evaluation.prompts import (
     prompt_version,
     short_answer_prompt,
 )
-from audiomlqa.evaluation.report import Comparison, ConfigScore, ModelReport, two_decimals, write_charts
+from audiomlqa.evaluation.report import (
+    Comparison,
+    ConfigScore,
+    ModelReport,
+    judge_sample,
+    two_decimals,
+    write_charts,
+)
 from audiomlqa.evaluation.runners import Answers, Item, Runner, as_answers, load_runner
 from audiomlqa.evaluation.specs import CHARTS, MAX_BATCH_CHARS, ModelSpec, Placement, for_task, load_spec, preflight
-from audiomlqa.scoring import SCORER_VERSION, score, score_answer
+from audiomlqa.scoring import SCORER_VERSION, paragraphs, question_samples, score, score_answer
 from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
 from audiomlqa.tasks import INSTRUCTION, TASKS, Config, parse_config
 from audiomlqa.utils.distributed import barrier, rank_world, share
@@ -262,7 +269,7 @@ def _evaluate(
             write_json(out / f"{run.config}.json", extracted, indent=1)
         results.append(_score_config(run, extracted))
     provenance = {**_provenance(spec, described, dataset, names, hf_split), "runtime": runtime}
-    report = ModelReport(spec.name, str(spec.path), results, provenance, reused, len(todo))
+    report = ModelReport(spec.name, str(spec.path), results, provenance, reused, len(todo), output=str(out.resolve()))
     if judge is not None and rank == 0:
         _judge(report, runs, judge, out, overwrite)
     if rank == 0:
@@ -469,6 +476,7 @@ def _judge(report: ModelReport, runs: dict[Pair, _ConfigRun], judging: Judging, 
         items = [x for j, rows in per_config.values() if j is judge for x, _ in rows]
         verdicts.update(judge_answers(judge, items, judgement_cache(out, judge), overwrite))
     pooled_scores, pooled_f1, pooled_over = [], [], 0
+    questions = {run.config: run.gold.questions for run in runs.values()}
     for c in report.configs:
         rows = per_config[c.config][1]
         scores = [verdicts[x.key]["score"] for x, _ in rows]
@@ -477,6 +485,7 @@ def _judge(report: ModelReport, runs: dict[Pair, _ConfigRun], judging: Judging, 
         summary = summarize(scores, None if c.task == INSTRUCTION else f1s, over, unparsed=judging.unparsed)
         for k, v in summary.items():
             setattr(c, k, v)
+        c.samples["judge_mean"] = judge_sample(scores, paragraphs(questions[c.config]), judging.unparsed)
         pooled_scores += scores
         pooled_f1 += f1s
         pooled_over += over
@@ -503,7 +512,9 @@ def _score_config(run: _ConfigRun, extracted: dict) -> ConfigScore:
         return ConfigScore(run.config, None, None, None, None, len(gold.questions), over, task=INSTRUCTION)
     s_ext = score(gold.gold, extracted, gold.context_lang)
     s_raw = score(gold.gold, run.raw, gold.context_lang)
-    return ConfigScore(run.config, s_ext.exact_match, s_ext.f1, s_raw.exact_match, s_raw.f1, s_ext.total, over)
+    samples = question_samples(gold, extracted) | {f"raw_{k}": v for k, v in question_samples(gold, run.raw).items()}
+    scores = (s_ext.exact_match, s_ext.f1, s_raw.exact_match, s_raw.f1)
+    return ConfigScore(run.config, *scores, s_ext.total, over, samples=samples)
 
 
 def _provenance(spec: ModelSpec, described: dict[str, dict], dataset: str, configs: list[str], split: str) -> dict:
