@@ -316,7 +316,7 @@ def plain_server(tmp_path):
 
 
 @pytest.mark.slow
-def test_score_json_of_a_served_model_and_judge_carries_seeded_intervals(
+def test_score_json_of_a_served_model_and_judge_carries_intervals_around_each_score(
     tmp_path, sample_dir, plain_server, judge_server
 ):
     pytest.importorskip("datasets")
@@ -333,12 +333,9 @@ def test_score_json_of_a_served_model_and_judge_carries_seeded_intervals(
     judge = tmp_path / "judge.json"
     judge.write_text(json.dumps({"name": "served-judge", "kind": "api", "base_url": judge_server, "model": "j"}))
     args = ["score", spec, "--dataset", dataset, "--predictions-dir", tmp_path / "p", "--judge", judge]
-    runs = [audiomlqa(*args, "--json", "--quiet") for _ in range(2)]
-    assert all(r.returncode == 0 for r in runs), runs[0].stderr
-    first, second = (json.loads(r.stdout)["models"][0] for r in runs)
-    assert (
-        first["configs"] == second["configs"] and first["macro_average_intervals"] == second["macro_average_intervals"]
-    )
+    run = audiomlqa(*args, "--json", "--quiet")  # seeded: tests of both paths show a rerun gives the same floats
+    assert run.returncode == 0, run.stderr
+    first = json.loads(run.stdout)["models"][0]
     assert first["bootstrap"] == {"level": 0.95, "resamples": 1000, "seed": 0, "unit": "paragraph"}
     for name, config in first["configs"].items():
         assert set(config["intervals"]) == {"exact_match", "f1", "raw_exact_match", "raw_f1", "judge_mean"}, name
@@ -350,5 +347,3 @@ def test_score_json_of_a_served_model_and_judge_carries_seeded_intervals(
     assert first["macro_average_intervals"]["f1"]["low"] < 50.0 < first["macro_average_intervals"]["f1"]["high"]
     scores = json.loads((tmp_path / "p" / "served" / "scores.json").read_text())
     assert scores["configs"] == first["configs"], "scores.json holds the same intervals"
-    table = audiomlqa(*args, "--quiet")
-    assert table.returncode == 0 and "interval" not in table.stdout.lower()

@@ -133,10 +133,10 @@ def test_a_log_of_score_shows_status_lines_and_no_raw_bars(tmp_path, spoken_data
     """Scoring predictions on a published dataset not yet in datasets' cache draws its "Generating validation split"
     bar (without the silencing); running a spec prints a status line per batch."""
     pytest.importorskip("transformers")
-    dataset = spoken_dataset(["en"], 2)
+    dataset = spoken_dataset(["en", "de"], 2)  # the one test_judging reads; en alone is scored here
     spec = ROOT / "models" / "tiny-text.json"
     preds = tmp_path / "p"
-    args = [spec, "--dataset", dataset, "--predictions-dir", preds, "--set", "batch_size=1"]
+    args = [spec, "--dataset", dataset, "--configs", "en", "--predictions-dir", preds, "--set", "batch_size=1"]
     out, log = _log_of(tmp_path, "spec", "score", *args)
     assert out.returncode == 0, log
     lines = status_lines(log, "tiny-text (1 config)")

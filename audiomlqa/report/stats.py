@@ -15,7 +15,7 @@ from statistics import fmean
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import LANGUAGES
 from audiomlqa.report.results import ModelResult, Results
-from audiomlqa.scoring.intervals import Sample, bootstrap_interval, paired_bootstrap, sample
+from audiomlqa.scoring.intervals import Sample, bootstrap_intervals, paired_bootstrap, sample
 from audiomlqa.scoring.scorecard import paragraphs
 from audiomlqa.tasks import EXTRACTIVE_QA, INSTRUCTION, parse_config
 
@@ -134,23 +134,25 @@ def leaderboard(results: Results, baseline: str | None = None, *, resamples: int
     board = Leaderboard(names, [], [OVERALL, *configs], baseline)
     base = next(m for m in results.models if m.name == baseline)
     kw = {"resamples": resamples, "seed": seed}
-    for metric in METRICS:
-        for model in results.models:
-            values = {c: v for c in configs if (v := _values(results, model, c, metric)) is not None}
-            if not values:
-                continue
-            cells = board.cells.setdefault(model.name, {}).setdefault(metric, {})
-            for c, v in values.items():
-                ci = bootstrap_interval([_sample(results, c, v)], **kw)
-                cells[c] = Cell(_point(model, c, metric, v), ci.low, ci.high)
-            ci = bootstrap_interval([_sample(results, c, v) for c, v in values.items()], **kw)
-            cells[OVERALL] = Cell(fmean(cells[c].value for c in values), ci.low, ci.high)
-            if model is not base:
-                tests = _tests(results, model, base, metric, values, kw)
-                if tests:
-                    board.tests.setdefault(model.name, {})[metric] = tests
-        if any(metric in by for by in board.cells.values()):
-            board.metrics.append(metric)
+    for model in results.models:
+        values = {
+            metric: by_config
+            for metric in METRICS
+            if (by_config := {c: v for c in configs if (v := _values(results, model, c, metric)) is not None})
+        }
+        cells = board.cells.setdefault(model.name, {})
+        for c in configs:  # the metrics of one config share their resamples' draws (the same questions)
+            here = {m: [_sample(results, c, v[c])] for m, v in values.items() if c in v}
+            for m, ci in (bootstrap_intervals(here, **kw) if here else {}).items():
+                cells.setdefault(m, {})[c] = Cell(_point(model, c, m, values[m][c]), ci.low, ci.high)
+        overall = {m: [_sample(results, c, x) for c, x in v.items()] for m, v in values.items()}
+        for m, ci in bootstrap_intervals(overall, **kw).items():
+            cells[m][OVERALL] = Cell(fmean(cells[m][c].value for c in values[m]), ci.low, ci.high)
+        if model is not base:
+            for m, v in values.items():
+                if tests := _tests(results, model, base, m, v, kw):
+                    board.tests.setdefault(model.name, {})[m] = tests
+    board.metrics = [m for m in METRICS if any(m in by for by in board.cells.values())]
     return board
 
 
