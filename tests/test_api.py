@@ -19,7 +19,7 @@ pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("transformers")
 
-from helpers import assert_one_line, audiomlqa, publish_spoken  # noqa: E402
+from helpers import assert_one_line, audiomlqa  # noqa: E402
 
 from audiomlqa.evaluation import Item, load_runner, load_spec, short_answer_prompt  # noqa: E402
 from audiomlqa.sources import load_questions  # noqa: E402
@@ -177,10 +177,10 @@ def test_an_audio_question_goes_out_as_an_input_audio_part_and_429_and_500_are_r
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
+def dataset(spoken_dataset) -> Path:
     pytest.importorskip("espeakng_loader")
     pytest.importorskip("faster_whisper")
-    return publish_spoken(tmp_path_factory.mktemp("api"), ["en"], 2)
+    return spoken_dataset(["en"], 2)  # the one test_official_prompts reads
 
 
 @pytest.mark.slow

@@ -176,33 +176,45 @@ def test_report_mistakes_fail_in_one_line(args, message, grid, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_report_on_tiny_models_and_a_spoken_dataset_matches_score_and_plays_its_clips(
-    spoken_dataset, browser_page, tmp_path
+def test_a_report_on_a_spoken_dataset_shows_scores_and_judgements_as_score_does_and_plays_its_clips(
+    spoken_dataset, judge_server, browser_page, tmp_path
 ):
-    pytest.importorskip("transformers")
     dataset = spoken_dataset(["en", "de"], 2)  # the one test_judging and test_audiochat read
     preds = tmp_path / "predictions"
-    judge = ["--judge", ROOT / "models" / "judge-tiny.json"]
-    spec = ROOT / "models" / "tiny-text.json"
-    out = audiomlqa("score", spec, "--dataset", dataset, "--predictions-dir", preds, *judge, "--json")
+    preds.mkdir()
+    for f in read_dataset_files(dataset, "dev"):  # the first question right, the second wrong
+        answers = {q.id: q.answer_texts[0] if i == 0 else "no idea" for i, q in enumerate(f.questions)}
+        (preds / f"{f.config}.json").write_text(json.dumps(answers), encoding="utf-8")
+    judge = tmp_path / "judge.json"
+    judge.write_text(json.dumps({"name": "served-judge", "kind": "api", "base_url": judge_server, "model": "j"}))
+    out = audiomlqa("score", preds, "--dataset", dataset, "--judge", judge, "--json")
     assert out.returncode == 0, out.stderr
-    scores = {m["model"]: m for m in json.loads(out.stdout)["models"]}
-    (tmp_path / "score.json").write_text(out.stdout, encoding="utf-8")
+    scored = json.loads(out.stdout)
+    run = tmp_path / "run"  # and a tiny model's answers, as score writes them
+    spec = ROOT / "models" / "tiny-text.json"
+    out = audiomlqa("score", spec, "--dataset", dataset, "--predictions-dir", run, "--json")
+    assert out.returncode == 0, out.stderr
+    tiny = json.loads(out.stdout)["models"][0]
     site = tmp_path / "site"
-    out = audiomlqa("report", tmp_path / "score.json", "--out", site)  # the models' folders, from score --json
+    out = audiomlqa("report", preds, run, "--dataset", dataset, "--out", site)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(site / "index.html"), str(site / "questions.html")]
 
     page = browser_page(site / "index.html")
     board = json.loads((site / "leaderboard.json").read_text())
-    for model, doc in scores.items():
-        for metric in ("f1", "judge_mean"):
-            row = page.locator(f"table.leaderboard[data-metric={metric}] tr[data-model='{model}']")
-            for config, got in doc["configs"].items():
-                cell = row.locator(f"td[data-column='{config}']")
-                assert float(cell.get_attribute("data-value")) == got[metric]
-                interval = board["cells"][model][metric][config]
-                assert [interval["low"], interval["high"]] == [got["intervals"][metric][k] for k in ("low", "high")]
+    f1 = page.locator("table.leaderboard[data-metric=f1] tr[data-model=predictions]")
+    judged = page.locator("table.leaderboard[data-metric=judge_mean] tr[data-model=predictions]")
+    for pair in scored["pairs"]:
+        config = pair["pair"]
+        assert float(f1.locator(f"td[data-column='{config}']").get_attribute("data-value")) == pair["f1"]
+        interval = board["cells"]["predictions"]["f1"][config]
+        assert {"low": interval["low"], "high": interval["high"]} == pair["intervals"]["f1"]
+        judge_mean = scored["judge"]["pairs"][config]["judge_mean"]
+        assert float(judged.locator(f"td[data-column='{config}']").get_attribute("data-value")) == judge_mean
+    row = page.locator("table.leaderboard[data-metric=raw_f1] tr[data-model=tiny-text]")
+    for config, got in tiny["configs"].items():
+        assert float(row.locator(f"td[data-column='{config}']").get_attribute("data-value")) == got["raw_f1"]
+        assert board["cells"]["tiny-text"]["raw_f1"][config]["low"] == got["intervals"]["raw_f1"]["low"]
     assert page.errors == []
 
     page = browser_page(site / "questions.html")
@@ -213,4 +225,5 @@ def test_a_report_on_tiny_models_and_a_spoken_dataset_matches_score_and_plays_it
     )
     assert 0.2 < duration < 30
     assert page.locator("#rows tr").count() == 4 and page.errors == []
+    assert page.locator("#rows tr").first.locator(".answer").count() == 2  # both models' answers to a question
     shoot(page, "questions", tmp_path)

@@ -212,7 +212,7 @@ def _answered_configs(folder: Path) -> list[str]:
 
 def _model(found: _Found, gold: dict[str, DatasetFile]) -> ModelResult:
     scores = _read(found.folder / SCORES) if (found.folder / SCORES).is_file() else {}
-    judge = scores.get("judge") or {}
+    judge = scores.get("judge") or _judge_of_caches(found.folder)
     model = ModelResult(found.name, found.folder, judge=judge.get("judge"), unparsed=judge.get("unparsed", "zero"))
     verdicts = _verdicts(found.folder) if judge else {}
     for config in _answered_configs(found.folder):
@@ -261,6 +261,14 @@ def _config_scores(gold: DatasetFile, extracted: dict, raw: dict | None, recorde
             out["raw_exact_match"], out["raw_f1"] = s.exact_match, s.f1
     out["judge_mean"] = recorded.get("judge_mean")
     return out
+
+
+def _judge_of_caches(folder: Path) -> dict:
+    """A predictions folder that ``score PREDICTIONS --judge`` judged has no scores.json, only the judge's cache
+    (``judge-<name>.json``, ``judge-<name>.v2.json``): the judge is named by it, unparsed verdicts count 0 (score's
+    default)."""
+    caches = sorted(folder.glob("judge-*.json"))
+    return {"judge": caches[0].name.removeprefix("judge-").split(".")[0]} if caches else {}
 
 
 def _verdicts(folder: Path) -> dict[str, dict]:
