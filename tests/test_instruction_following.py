@@ -147,6 +147,15 @@ def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_jud
         answers = json.loads((folder / "instruct-en.json").read_text())
         assert answers == {k: v.strip() for k, v in raw.items()}  # judged in full: no first-line extraction
     assert doc["judge_check"]["n"] >= 2
+    site = tmp_path / "site"  # the report shows each model's judge mean and interval, and no F1 (there is none)
+    out = audiomlqa("report", tmp_path / "p", "--out", site)
+    assert out.returncode == 0, out.stderr[-2000:]
+    board = json.loads((site / "leaderboard.json").read_text())
+    assert set(board["metrics"]) == {"judge_mean"} and board["columns"] == ["overall", "instruct-en"]
+    for model in doc["models"]:
+        cell = board["cells"][model["model"]]["judge_mean"]["instruct-en"]
+        assert cell["value"] == model["configs"]["instruct-en"]["judge_mean"]
+        assert [cell["low"], cell["high"]] == list(model["configs"]["instruct-en"]["intervals"]["judge_mean"].values())
 
 
 @pytest.mark.slow
