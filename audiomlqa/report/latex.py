@@ -31,11 +31,7 @@ def leaderboard_table(board: Leaderboard, metric: str, columns: list[str] | None
     """Models as rows, ``columns`` (default: overall and every config) as columns, one metric."""
     columns = columns or board.columns
     digits = 2 if metric == "judge_mean" else 1
-    best = {}
-    for c in columns:
-        cells = [board.cells.get(m, {}).get(metric, {}).get(c) for m in board.models]
-        values = [cell.value for cell in cells if cell is not None and cell.value is not None]
-        best[c] = max(values) if len(values) > 1 else None  # one value is no contest
+    best = board.best(metric)
     lines = [
         r"\begin{tabular}{l" + "r" * len(columns) + "}",
         r"\toprule",

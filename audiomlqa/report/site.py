@@ -193,7 +193,7 @@ def _write(results: Results, board: Leaderboard, folder: Path, audio: bool, resa
     site = Site(folder, [], models=board.models, configs=results.configs)
     figures = _figures(results, board, folder, site)
     tables = _tables(results, board, folder, site, cross)
-    best = {m: _best(board, m) for m in board.metrics}
+    best = {m: board.best(m) for m in board.metrics}
     write_json(folder / "leaderboard.json", {**board.to_dict(), "dataset": results.dataset, "split": results.split})
     common = {"subtitle": subtitle, "baseline": board.baseline}
     site.pages.append(
@@ -232,18 +232,6 @@ def _write(results: Results, board: Leaderboard, folder: Path, audio: bool, resa
         render(folder, "questions", "Questions", rows, nav, configs=results.configs, models=board.models, **common)
     )
     return site
-
-
-def _best(board: Leaderboard, metric: str) -> dict[str, float | None]:
-    out = {}
-    for c in board.columns:
-        values = [
-            cell.value
-            for m in board.models
-            if (cell := board.cells.get(m, {}).get(metric, {}).get(c)) is not None and cell.value is not None
-        ]
-        out[c] = max(values) if len(values) > 1 else None
-    return out
 
 
 @dataclass

@@ -64,6 +64,15 @@ class Leaderboard:
     tests: dict[str, dict[str, dict[str, Test]]] = field(default_factory=dict)
     """``tests[model][metric][column]`` against the baseline (none for the baseline itself)."""
 
+    def best(self, metric: str) -> dict[str, float | None]:
+        """Per column, the highest value of ``metric`` (None where fewer than two models have one: no contest)."""
+        out = {}
+        for c in self.columns:
+            cells = [self.cells.get(m, {}).get(metric, {}).get(c) for m in self.models]
+            values = [cell.value for cell in cells if cell is not None and cell.value is not None]
+            out[c] = max(values) if len(values) > 1 else None
+        return out
+
     def to_dict(self) -> dict:
         return {
             "models": self.models,
