@@ -17,7 +17,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from audiomlqa import __version__
@@ -77,7 +76,7 @@ def one_line_errors(fn):
         except AudioMLQAError as e:
             typer.echo(f"error: {mask_secrets(str(e))}", err=True)  # the last guard: no key's value in a message
             raise typer.Exit(2) from None
-        except (typer.Exit, typer.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, _click_errors()):
             raise  # the command's own exit, or click's usage errors: not ours to rewrite
         except KeyboardInterrupt:
             typer.echo("interrupted: finished work is kept; rerun the same command to resume", err=True)
@@ -89,10 +88,27 @@ def one_line_errors(fn):
             typer.echo(f"error: {e.strerror}{where}: free space (or write elsewhere) and rerun; finished work is kept",
                        err=True)  # fmt: skip
             raise typer.Exit(2) from None
+        except ImportError as e:  # a heavy path without its extra: name the extra, in one line
+            from audiomlqa.utils.extras import missing_extra
+
+            if (error := missing_extra(e)) is None:
+                _bug_report(e)
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
         except Exception as e:  # noqa: BLE001 - a bug: its traceback, masked like every message
             _bug_report(e)
 
     return wrapper
+
+
+def _click_errors() -> type[Exception]:
+    """typer 0.29+ raises its own copy of click's errors (TyperException) and no longer needs click; older typer
+    raises click's."""
+    if hasattr(typer, "TyperException"):
+        return typer.TyperException
+    import click
+
+    return click.ClickException
 
 
 def _bug_report(error: BaseException) -> None:
@@ -559,6 +575,36 @@ def report(
     if not _emit(site.to_dict(), as_json, None):
         for page in site.pages:
             typer.echo(str(page))
+
+
+@app.command(name="import")
+@one_line_errors
+def import_log(
+    harness: Annotated[str, typer.Argument(help="Which harness wrote the log: lm-eval or lmms-eval.")],
+    log: Annotated[Path, typer.Argument(help="Its --log_samples output: a samples file or their folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions folder to write (<config>.json, .raw.json).")],
+    dataset: Annotated[
+        Optional[str],
+        typer.Option("--dataset", "-d", help="The questions the run asked, where the log does not carry their ids."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="dev (validation) or test.")] = "dev",
+    overwrite: Annotated[bool, typer.Option(help="Replace answers imported from another log.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as one JSON document.")] = False,
+) -> None:
+    """A harness's per-sample log as audiomlqa predictions, so score, --judge and report read runs made elsewhere."""
+    from audiomlqa.harness import import_lm_eval, import_lmms_eval
+
+    importers = {"lm-eval": import_lm_eval, "lmms-eval": import_lmms_eval}
+    if harness not in importers:
+        raise AudioMLQAError(f"unknown harness {harness!r}: use lm-eval or lmms-eval")
+    with _results_only_stdout():
+        done = importers[harness](log, out, dataset=dataset, split=split, overwrite=overwrite)
+    _log(f"imported {sum(done.configs.values())} answer(s) from {len(done.logs)} log(s) into {done.out}")
+    report = {"out": str(done.out), "harness": done.harness, "configs": done.configs, "model": done.model,
+              "logs": [str(p) for p in done.logs]}  # fmt: skip
+    if not _emit(report, as_json, None):
+        for config, n in done.configs.items():
+            typer.echo(f"{config}: {n}")
 
 
 @app.command(name="train-reference")

@@ -22,7 +22,7 @@ LAYERS = [
     {"llm", "testing", "synthesis"},
     {"speechllm", "publish"},
     {"evaluation"},
-    {"report"},
+    {"report", "harness"},
     {"cli", "__main__"},
 ]
 

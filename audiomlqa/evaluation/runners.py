@@ -43,7 +43,6 @@ from audiomlqa.llm.api import audio_content
 from audiomlqa.llm.audiochat import AudioChatLLM, inspect
 from audiomlqa.llm.loading import refuse_repository_code
 from audiomlqa.llm.text import TextLLM
-from audiomlqa.speechllm import SpeechLLM
 from audiomlqa.tasks import EXTRACTIVE_QA
 
 # -- the interface every runner follows -------------------------------------------------------------
@@ -193,6 +192,8 @@ class SpeechLLMRunner:
 
     def __init__(self, spec: SpeechLLMSpec, base: Path | None = None) -> None:
         import torch
+
+        from audiomlqa.speechllm import SpeechLLM  # torch: imported when this runner runs, not when scores are read
 
         self.checkpoint = speechllm_checkpoint(
             base / "spec.json" if base is not None else Path("spec.json"), spec.checkpoint

@@ -32,10 +32,10 @@ from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter, Validat
 from audiomlqa.asr import ASRSettings, FasterWhisperSettings
 from audiomlqa.config import UNION_TAGS, Integer, Number, Settings, apply_overrides, describe_error
 from audiomlqa.errors import AudioMLQAError
+from audiomlqa.llm import PREFILL_MODES
 from audiomlqa.llm.api import ChatAPI
 from audiomlqa.llm.audiochat import inspect
 from audiomlqa.llm.devices import DTYPES, resolve_device, resolve_dtype
-from audiomlqa.llm.generation import PREFILL_MODES
 from audiomlqa.llm.loading import refuse_repository_code
 from audiomlqa.llm.names import resolve
 from audiomlqa.llm.official_prompts import PROMPTS

@@ -9,3 +9,8 @@
 
 SPEECH = "<speech>"
 """Where the audio goes in a prompt; a Speech LLM replaces it with its projected speech tokens."""
+
+# "separate": prefill one prompt at a time, decode together (fastest on CPU, no wasted padding anywhere);
+# "padded": one padded forward for the whole batch (``transformers``' default way; can pay off on a GPU).
+# Here, not in :mod:`~audiomlqa.llm.generation`, so reading a model spec needs no torch.
+PREFILL_MODES = ("separate", "padded")

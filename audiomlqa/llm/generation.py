@@ -16,9 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
-# "separate": prefill one prompt at a time, decode together (fastest on CPU, no wasted padding anywhere);
-# "padded": one padded forward for the whole batch (``transformers``' default way; can pay off on a GPU).
-PREFILL_MODES = ("separate", "padded")
+from audiomlqa.llm import PREFILL_MODES
 
 
 def supports_separate_prefill(model) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audiomlqa.llm import generation
 from audiomlqa.llm.loading import load_causal_lm, load_tokenizer
 from audiomlqa.llm.window import context_window, generate_fitting
 
@@ -52,6 +51,8 @@ class TextLLM:
 
     def generate(self, prompts: Sequence[str]) -> list[str | None]:
         import torch
+
+        from audiomlqa.llm import generation  # torch: imported when a model answers, not when a spec is read
 
         rows = [
             torch.tensor(self.tokenizer(self.render(p), add_special_tokens=not self.chat).input_ids, device=self.device)

@@ -21,16 +21,27 @@ _DATASET_LICENSE = "cc-by-sa-3.0"
 
 
 def dataset_card(
-    layout: dict, stats: dict, runs: Sequence[SynthesisRun], command: str | None, figures: Sequence[str] = ()
+    layout: dict,
+    stats: dict,
+    runs: Sequence[SynthesisRun],
+    command: str | None,
+    figures: Sequence[str] = (),
+    name: str = "PATH_OR_REPO_ID",
 ) -> str:
     """README.md: YAML header (configs, data files, features, the Hub's standard metadata) for ``load_dataset``,
-    then the facts a user needs: counts, pass and error rates, figures, the limits of the data (generated from
-    the runs' records), how it was made, under which licences, and what to cite."""
-    configs = sorted(layout, key=pair_key)
+    then the facts a user needs: counts, pass and error rates, figures, the columns, the limits of the data
+    (generated from the runs' records), how it was made, under which licences, and what to cite. ``name`` is what
+    ``load_dataset`` is given in the examples: the Hub repo id when the dataset is pushed, else the folder.
+
+    The ``rejected`` config (``publish --include-rejected``) is not a benchmark config: the header declares only
+    the benchmark's, so ``get_dataset_config_names`` (and every harness that loops over it) never scores it; its
+    files are loaded by path (:func:`rejected_data_files`)."""
+    configs = sorted((c for c in layout if c != REJECTED_CONFIG), key=pair_key)
     sections = [
         _card_header(layout, configs, runs),
-        _card_intro(layout, configs),
-        _card_contents(stats, layout),
+        _card_intro(layout, configs, name),
+        _card_contents(stats, layout, name),
+        _card_fields(),
         _card_instructions(runs),
         _card_figures(figures),
         _card_limitations(stats, runs),
@@ -52,7 +63,7 @@ def _card_header(layout: dict, configs: list[str], runs: Sequence[SynthesisRun])
     import yaml
 
     feats = features()
-    benchmark = [c for c in configs if c != REJECTED_CONFIG]
+    benchmark = configs
     languages = sorted({x for c in benchmark for x in parse_config(c).pair}, key=language_key)
     examples = sum(info["num_examples"] for c in benchmark for info in layout[c].values())
     instructions = any(parse_config(c).task == INSTRUCTION for c in benchmark)
@@ -96,9 +107,9 @@ def _card_header(layout: dict, configs: list[str], runs: Sequence[SynthesisRun])
     return ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
 
 
-def _card_intro(layout: dict, configs: list[str]) -> list[str]:
-    if all(parse_config(c).task == INSTRUCTION for c in configs if c != REJECTED_CONFIG):
-        return _instructions_intro(layout, configs)
+def _card_intro(layout: dict, configs: list[str], name: str) -> list[str]:
+    if all(parse_config(c).task == INSTRUCTION for c in configs):
+        return _instructions_intro(layout, configs, name)
     return [
         "# Audio-MLQA",
         "",
@@ -108,18 +119,19 @@ def _card_intro(layout: dict, configs: list[str]) -> list[str]:
         "",
         "```python",
         "from datasets import load_dataset",
-        f'ds = load_dataset("PATH_OR_REPO_ID", "{configs[0]}", split="{sorted(layout[configs[0]])[0]}")',
+        f'ds = load_dataset("{name}", "{configs[0]}", split="{sorted(layout[configs[0]])[0]}")',
         'ds[0]["audio"]["array"], ds[0]["question"], ds[0]["answers"]',
         "```",
         "",
         "Configs are (context, question) language pairs: `de` is German context with a German question, "
         "`de-en` German context with an English question. Splits follow MLQA (`validation` = dev, `test`). "
-        "Score answers with MLQA's official metric: `audiomlqa score predictions/ --dataset PATH_OR_REPO_ID`.",
+        f"Score answers with MLQA's official metric: `audiomlqa score predictions/ --dataset {name}` "
+        "(`pip install 'audiomlqa[hf]'`: the `hf` extra reads the dataset).",
         "",
     ]
 
 
-def _instructions_intro(layout: dict, configs: list[str]) -> list[str]:
+def _instructions_intro(layout: dict, configs: list[str], name: str) -> list[str]:
     return [
         "# Spoken instructions",
         "",
@@ -130,12 +142,12 @@ def _instructions_intro(layout: dict, configs: list[str]) -> list[str]:
         "",
         "```python",
         "from datasets import load_dataset",
-        f'ds = load_dataset("PATH_OR_REPO_ID", "{configs[0]}", split="{sorted(layout[configs[0]])[0]}")',
+        f'ds = load_dataset("{name}", "{configs[0]}", split="{sorted(layout[configs[0]])[0]}")',
         'ds[0]["audio"]["array"], ds[0]["question"], ds[0]["reference"]',
         "```",
         "",
         "Configs are `instruct-<language>`. Models answer freely and a judge scores each answer 0–5 against the "
-        "reference: `audiomlqa score MODEL.json --dataset PATH_OR_REPO_ID --configs instruct-en --split test "
+        f"reference: `audiomlqa score MODEL.json --dataset {name} --configs instruct-en --split test "
         "--judge JUDGE.json`. The instructions keep their source's licence (AlpacaEval's data: CC BY-NC 4.0).",
         "",
     ]
@@ -164,7 +176,7 @@ def _card_instructions(runs: Sequence[SynthesisRun]) -> list[str]:
     return ["", "## What was spoken", "", *lines]
 
 
-def _card_contents(stats: dict, layout: dict) -> list[str]:
+def _card_contents(stats: dict, layout: dict, name: str) -> list[str]:
     lines = [
         "## Contents",
         "",
@@ -182,9 +194,70 @@ def _card_contents(stats: dict, layout: dict) -> list[str]:
     if REJECTED_CONFIG in layout:
         lines += [
             "",
-            f"The `{REJECTED_CONFIG}` config holds the questions that failed the filter (their best attempt), "
-            "for analysis; it is not part of the benchmark.",
+            f"The questions that failed the filter (their best attempt) are in `data/{REJECTED_CONFIG}/`, for "
+            "analysis. They are not part of the benchmark, so the header does not declare them as a config (a "
+            "harness that loops over the configs never scores them); load them by path:",
+            "",
+            "```python",
+            f'rejected = load_dataset("{name}", data_files={json.dumps(rejected_data_files(layout))})',
+            "```",
         ]
+    return lines
+
+
+def rejected_data_files(layout: dict) -> dict[str, str]:
+    """``data_files`` for ``load_dataset`` that read the rejected questions, split by split (the card declares no
+    ``rejected`` config)."""
+    return {split: info["path"] for split, info in sorted(layout.get(REJECTED_CONFIG, {}).items())}
+
+
+FIELD_DOCS = {
+    "id": "MLQA's question id (a question and its translations share it); an instruction's id in its set",
+    "title": "Title of the Wikipedia article the context comes from (an instruction set: its subset)",
+    "context": "The paragraph that holds the answer, as text (empty for an instruction)",
+    "question": "The question as written (an instruction: the instruction)",
+    "answers": "MLQA's gold answers: their texts and character offsets in `context` (empty for an instruction)",
+    "task": "`extractive-qa` (MLQA) or `instruction`",
+    "reference": "An instruction's reference response, which a judge compares answers with (null for MLQA)",
+    "audio": "The spoken question: FLAC, 16 kHz mono, loudness-normalised",
+    "context_lang": "Language of the context (ISO 639-1)",
+    "question_lang": "Language of the question, and of its audio",
+    "spoken_text": "The text the TTS was given (the question with whitespace collapsed and escapes removed)",
+    "duration": "Length of the clip in seconds",
+    "tts_backend": "The TTS engine (kokoro, espeak, mms, coqui)",
+    "tts_voice": "The voice (or local checkpoint, named not located) that spoke the clip",
+    "tts_seed": "The seed of this attempt's synthesis",
+    "tts_rate": "The speaking rate the TTS was asked for (1.0: the voice's own)",
+    "tts_license": "Licence of the TTS model or voice: the audio's terms may add to MLQA's",
+    "asr_model": "The ASR model that judged the clip (the round-trip filter)",
+    "asr_transcript": "What the ASR heard: provenance of the filter's decision, not a benchmark input",
+    "error_metric": "`wer` or `cer` (Chinese): how `error_rate` was counted",
+    "error_rate": "The clip's ASR round-trip error: `asr_transcript` against `spoken_text`, both normalised",
+    "threshold": "The error this clip had to stay under (its language's rule, which the card states)",
+    "verified": "False where the ASR cannot verify the language: then the decision does not measure intelligibility",
+    "accepted": "Whether the clip passed the filter (false only in the rejected files)",
+    "attempt": "Which try at the question this clip was: 0, 1, … (it picks the voice, rate and seed)",
+}
+"""What each column of :func:`~audiomlqa.publish.parquet.features` holds: the card's Data Fields section lists the
+columns from ``features()`` itself, so a column without a line here is caught by the tests, not shipped blank."""
+
+
+def _feature_type(feature) -> str:
+    """A feature as the card shows its type: ``string``, ``list of int32``, ``{text: list of string, …}``."""
+    if isinstance(feature, dict):
+        return "{" + ", ".join(f"{k}: {_feature_type(v)}" for k, v in feature.items()) + "}"
+    if type(feature).__name__ in ("List", "Sequence", "LargeList"):
+        return f"list of {_feature_type(feature.feature)}"
+    if type(feature).__name__ == "Audio":
+        return f"audio ({feature.sampling_rate} Hz)"
+    return str(getattr(feature, "dtype", type(feature).__name__))
+
+
+def _card_fields() -> list[str]:
+    """Every column, its type and what it holds, from the features the parquet files are written with."""
+    lines = ["", "## Data Fields", "", "| column | type | what it holds |", "|---|---|---|"]
+    for column, feature in features().items():
+        lines.append(f"| `{column}` | {_feature_type(feature)} | {FIELD_DOCS.get(column, '')} |")
     return lines
 
 
@@ -245,7 +318,7 @@ def _card_limitations(stats: dict, runs: Sequence[SynthesisRun]) -> list[str]:
             f"{100 * rates[0][0]:.0f}% of the questions asked ({rates[0][1]}) to {100 * rates[-1][0]:.0f}% "
             f"({rates[-1][1]}): where few pass, questions that are hard to speak or to transcribe (names, numbers, "
             "foreign words) are under-represented, and scores are not directly comparable "
-            "with text MLQA's. `publish --include-rejected` adds the rest as config `rejected`."
+            "with text MLQA's. `publish --include-rejected` adds the rest (in `data/rejected/`, outside the benchmark)."
         )
     per_token = any(t.method == "per-token" for run in runs for t in run.record.thresholds.values())
     lines.append(
@@ -347,10 +420,14 @@ def _calibrated_threshold(e: dict, cal: dict) -> str:
 _CITATIONS = {
     "mlqa": """@inproceedings{lewis2020mlqa,
   title = {{MLQA}: Evaluating Cross-lingual Extractive Question Answering},
-  author = {Lewis, Patrick and Oguz, Barlas and Rinott, Ruty and Riedel, Sebastian and Schwenk, Holger},
+  author = {Lewis, Patrick and O{\\u{g}}uz, Barlas and Rinott, Ruty and Riedel, Sebastian and Schwenk, Holger},
   booktitle = {Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics},
   pages = {7315--7330},
-  year = {2020}
+  year = {2020},
+  publisher = {Association for Computational Linguistics},
+  address = {Online},
+  doi = {10.18653/v1/2020.acl-main.653},
+  url = {https://aclanthology.org/2020.acl-main.653}
 }""",
     "fleurs": """@inproceedings{conneau2023fleurs,
   title = {{FLEURS}: Few-shot Learning Evaluation of Universal Representations of Speech},
@@ -367,18 +444,29 @@ _CITATIONS = {
   year = {2026},
   note = {introduces Audio-MLQA; this dataset follows its construction with the open audiomlqa toolkit}
 }""",
+    "audiomlqa": f"""@software{{audiomlqa,
+  title = {{audiomlqa: spoken multilingual question answering (Audio-MLQA)}},
+  author = {{{{The audiomlqa authors}}}},
+  version = {{{__version__}}},
+  year = {{2026}},
+  license = {{Apache-2.0}},
+  url = {{https://github.com/audiomlqa/audiomlqa}}
+}}""",
 }
+"""Every work the card cites, in full (CITATION.cff holds the same for the toolkit)."""
 
 
 def _card_citation(runs: Sequence[SynthesisRun]) -> list[str]:
-    keys = ["mlqa", "audio-mlqa"]
+    keys = ["mlqa", "audio-mlqa", "audiomlqa"]
     if any("fleurs" in str(_calibration(run).get("reference", "")).lower() for run in runs):
         keys.insert(1, "fleurs")
     return [
         "",
         "## Citation",
         "",
-        "Cite MLQA for the text, and the work this dataset follows:",
+        "Cite MLQA for the text, the work this dataset follows, and audiomlqa, which made it"
+        + (" (and FLEURS, whose human speech calibrated the filter)" if "fleurs" in keys else "")
+        + ":",
         "",
         "```bibtex",
         "\n\n".join(_CITATIONS[k] for k in keys),

@@ -88,7 +88,7 @@ def publish(
             shutil.rmtree(leftover, ignore_errors=True)
         tmp = to.with_name(f".{to.name}.publishing-{os.getpid()}")
         try:
-            layout, written = _build(tmp, runs, selected, command)
+            layout, written = _build(tmp, runs, selected, command, push_to_hub or to.name)
             if earlier is None:
                 _swap_in(tmp, to)
             else:
@@ -102,13 +102,13 @@ def publish(
 
 
 def _build(
-    root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None
+    root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None, name: str
 ) -> tuple[dict, list[str]]:
     """Write the whole dataset into ``root``: parquet, card, and publish.json listing every file with its sha256.
     Returns the layout and the files written (relative paths). A failed write (a full disk) is one line: the
     dataset in place is not touched until the new one is complete."""
     try:
-        return _write_dataset(root, runs, selected, command)
+        return _write_dataset(root, runs, selected, command, name)
     except OSError as e:
         raise AudioMLQAError(
             f"cannot write the new dataset beside {root.parent}: {e.strerror or e}; free space and publish again "
@@ -117,14 +117,15 @@ def _build(
 
 
 def _write_dataset(
-    root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None
+    root: Path, runs: Sequence[SynthesisRun], selected: Sequence[Selected], command: str | None, name: str
 ) -> tuple[dict, list[str]]:
+    """``name``: what the card's examples load (the Hub repo id when pushed, else the folder's name)."""
     files, layout = write_parquet(selected, root)
     stats = pair_statistics(runs, selected)
     sources = [{"directory": r.directory.name, "manifest": f"manifest{r.suffix}.jsonl", "split": r.split} for r in runs]
     asked = [r for run in runs for r in run.rows if r.key in run.questions]  # kept and rejected: pass rates
     figures = [p.relative_to(root).as_posix() for p in write_figures(root / "figures", asked, human_errors(runs))]
-    write_text(root / "README.md", dataset_card(layout, stats, runs, command, figures))
+    write_text(root / "README.md", dataset_card(layout, stats, runs, command, figures, name))
     written = {f: sha256_file(root / f) for f in [*files, *figures, "README.md"]}
     write_json(
         root / MARKER,

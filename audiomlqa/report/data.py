@@ -33,7 +33,7 @@ from pathlib import Path
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import language_key, pair_key
 from audiomlqa.manifest import Attempt, clip_problem, latest
-from audiomlqa.report.audio import hf_split_of, is_published, write_clip
+from audiomlqa.report.audio import REJECTED, hf_split_of, is_published, load_config, write_clip
 from audiomlqa.report.histogram import Panel, error_histograms
 from audiomlqa.report.site import Site, prepare_folder, publish_folder, render
 from audiomlqa.utils.files import inside, open_regular, write_text
@@ -233,7 +233,9 @@ def _from_dataset(source: Path, split: str | None, folder: Path, audio: bool) ->
         configs = datasets.get_dataset_config_names(str(source))
     except Exception as e:  # noqa: BLE001 - file and format errors come in many types
         raise AudioMLQAError(f"cannot read the configs of {source} ({e.__class__.__name__}): {WHAT_TO_GIVE}") from None
-    explorer = Explorer("dataset", source, [], [], has_rejected="rejected" in configs)
+    has_rejected = any((Path(source) / "data" / REJECTED).glob("*.parquet"))  # not a declared config (the card)
+    configs = [c for c in configs if c != REJECTED] + ([REJECTED] if has_rejected else [])
+    explorer = Explorer("dataset", source, [], [], has_rejected=has_rejected)
     for config in sorted(configs, key=pair_key):
         for hf_split, ds in _splits(datasets, source, config, split):
             if hf_split not in explorer.splits:
@@ -253,7 +255,7 @@ def _from_dataset(source: Path, split: str | None, folder: Path, audio: bool) ->
 def _splits(datasets, source: Path, config: str, split: str | None) -> Iterable[tuple[str, object]]:
     """Each split of ``config`` (only ``split``'s, when given), its audio left undecoded."""
     try:
-        parts = datasets.load_dataset(str(source), config)
+        parts = load_config(datasets, source, config)
     except (OSError, ValueError) as e:
         raise AudioMLQAError(
             f"{source}: cannot read config {config!r} ({e.__class__.__name__}); publish the dataset again"

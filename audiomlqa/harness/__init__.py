@@ -1,0 +1,16 @@
+"""Where researchers already evaluate: lm-evaluation-harness tasks shipped with audiomlqa, and the per-sample logs of
+lm-eval and lmms-eval turned into audiomlqa predictions (:mod:`.logs`), so ``audiomlqa score`` and ``report`` work
+on runs made there.
+
+``LM_EVAL_TASKS`` is the folder to pass to ``lm_eval --include_path``: the ``audiomlqa_text`` tasks (the text
+topline, :mod:`.lm_eval_text`). lm-eval 0.4 has no entry point for task folders, so ``--include_path`` (or
+``TaskManager(include_path=LM_EVAL_TASKS)``) is the way in.
+"""
+
+from pathlib import Path
+
+from audiomlqa.harness.logs import Imported, import_lm_eval, import_lmms_eval
+
+LM_EVAL_TASKS = str(Path(__file__).with_name("lm_eval_tasks"))
+
+__all__ = ["LM_EVAL_TASKS", "Imported", "import_lm_eval", "import_lmms_eval"]

@@ -1,0 +1,5 @@
+import sys
+
+from audiomlqa.harness.lmms_eval_tasks import main
+
+sys.exit(main())
