@@ -607,6 +607,22 @@ def import_log(
             typer.echo(f"{config}: {n}")
 
 
+@app.command(name="lmms-eval-tasks")
+@one_line_errors
+def lmms_eval_tasks(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Published Audio-MLQA folder or Hub id.")],
+    to: Annotated[Path, typer.Option("--to", help="Task folder to write (for lmms-eval --include_path).")],
+    split: Annotated[str, typer.Option(help="dev (validation) or test.")] = "test",
+    configs: Annotated[
+        Optional[str], typer.Option(help="Comma-separated configs (de,de-en); default: all the dataset holds.")
+    ] = None,
+) -> None:
+    """Write lmms-eval's audio_mlqa tasks for a dataset (lmms-eval reads the dataset from the task files only)."""
+    from audiomlqa.harness.lmms_eval_tasks import write_tasks
+
+    typer.echo(str(write_tasks(dataset, to, split, _csv(configs))))
+
+
 @app.command(name="train-reference")
 @one_line_errors
 def train_reference(

@@ -84,7 +84,7 @@ def test_a_folder_without_audio_mlqa_configs_or_a_foreign_target_is_refused_in_o
 
 def audiomlqa_tasks(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "audiomlqa.harness.lmms_eval_tasks", *map(str, args)], capture_output=True, text=True
+        [sys.executable, "-m", "audiomlqa", "lmms-eval-tasks", *map(str, args)], capture_output=True, text=True
     )
 
 

@@ -7,7 +7,7 @@ and ``audio_mlqa_gxlt`` (the 42 cross-lingual ones), and ``audio_mlqa`` (both). 
 so the shipped folder reads ``audio-mlqa-dataset`` (the README's ``audiomlqa publish`` folder, relative to where
 lmms-eval runs), MLQA's test split; for another published folder, Hub id or split, write a copy::
 
-    python -m audiomlqa.harness.lmms_eval_tasks --dataset you/audio-mlqa --split test --to audio-mlqa-tasks
+    audiomlqa lmms-eval-tasks --dataset you/audio-mlqa --split test --to audio-mlqa-tasks
     lmms-eval --include_path audio-mlqa-tasks --tasks audio_mlqa_same_language --model qwen2_audio ...
 
 A local folder gets tasks for the configs it holds alone. The task functions are ``audio_mlqa/utils.py``;
@@ -17,9 +17,7 @@ CPU too), registered through lmms-eval's ``lmms_eval.models`` entry point (:func
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -107,6 +105,8 @@ def local_configs(folder: Path, split: str) -> list[str]:
 def write_tasks(dataset: str, to: str | Path, split: str = "test", configs: list[str] | None = None) -> Path:
     """A task folder for ``dataset`` (a published folder: its configs; a Hub id: ``configs`` or all 49) at ``to``,
     to pass to ``lmms-eval --include_path``; a folder written here before is replaced, any other is refused."""
+    if configs and (unknown := sorted(set(configs) - set(ALL_CONFIGS))):
+        raise AudioMLQAError(f"unknown config(s) {', '.join(unknown)}: write de or de-en (context-question)")
     if split not in HF_SPLITS:
         raise AudioMLQAError(f"unknown split {split!r}: use dev or test")
     to = Path(to)
@@ -137,25 +137,3 @@ def lmms_eval_models():
     from lmms_eval.models.registry_v2 import ModelManifest
 
     return ModelManifest(model_id=MODEL_ID, chat_class_path=f"{__name__}.model.AudioMLQAChat")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m audiomlqa.harness.lmms_eval_tasks",
-        description="Write lmms-eval's audio_mlqa tasks for a published Audio-MLQA folder or Hub id.",
-    )
-    parser.add_argument("--dataset", required=True, help="published Audio-MLQA folder or Hub id")
-    parser.add_argument("--to", required=True, help="the task folder to write (for lmms-eval --include_path)")
-    parser.add_argument("--split", default="test", help="dev (validation) or test [test]")
-    parser.add_argument("--configs", help="comma-separated configs (de,de-en); default: all the dataset holds")
-    args = parser.parse_args(argv)
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()] if args.configs else None
-    try:
-        if configs and (unknown := sorted(set(configs) - set(ALL_CONFIGS))):
-            raise AudioMLQAError(f"unknown config(s) {', '.join(unknown)}: write de or de-en (context-question)")
-        out = write_tasks(args.dataset, args.to, args.split, configs)
-    except AudioMLQAError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(out)
-    return 0
