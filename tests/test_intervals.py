@@ -15,6 +15,7 @@ import pytest
 from helpers import audiomlqa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_context_window import text_dataset
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.evaluation import ConfigScore, ModelReport
@@ -281,30 +282,6 @@ def test_a_judge_sample_counts_unparsed_verdicts_as_the_mean_does():
     zero, skip = judge_sample([4, None, 2], "abc", "zero"), judge_sample([4, None, 2], "abc", "skip")
     assert zero.values.tolist() == [4.0, 0.0, 2.0] and skip.values.tolist() == [4.0, 2.0]
     assert skip.clusters.tolist() == [0, 1]
-
-
-def text_dataset(root: Path, configs: dict[str, list]) -> Path:
-    """A published-layout dataset without audio (parquet per config, configs in the card): enough for a model that
-    reads the written question."""
-    import datasets
-
-    header = ["---", "configs:"]
-    for config, questions in configs.items():
-        rows = {
-            "id": [q.id for q in questions],
-            "title": [q.title for q in questions],
-            "context": [q.context for q in questions],
-            "question": [q.question for q in questions],
-            "answers": [
-                {"text": [a.text for a in q.answers], "answer_start": [a.answer_start for a in q.answers]}
-                for q in questions
-            ],
-        }
-        (root / "data" / config).mkdir(parents=True)
-        datasets.Dataset.from_dict(rows).to_parquet(root / "data" / config / "validation-00000-of-00001.parquet")
-        header += [f"- config_name: {config}", "  data_files:", "  - split: validation", f"    path: data/{config}/*"]
-    (root / "README.md").write_text("\n".join([*header, "---", ""]), encoding="utf-8")
-    return root
 
 
 @pytest.fixture

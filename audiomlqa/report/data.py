@@ -133,10 +133,7 @@ def build_data_explorer(
         publish_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    site.folder = out
-    site.pages = [out / p.name for p in site.pages]
-    site.figures = [out / p.relative_to(tmp) for p in site.figures]
-    return site
+    return site.moved(tmp, out)
 
 
 def source_kind(source: Path) -> str:

@@ -51,6 +51,14 @@ class Site:
     configs: list[str] = field(default_factory=list)
     clips: int = 0
 
+    def moved(self, tmp: Path, out: Path) -> Site:
+        """The same site named where it was put: built in ``tmp``, now at ``out``."""
+        self.folder = out
+        self.pages, self.figures, self.tables = (
+            [out / p.relative_to(tmp) for p in paths] for paths in (self.pages, self.figures, self.tables)
+        )
+        return self
+
     def to_dict(self) -> dict:
         return {
             "folder": str(self.folder),
@@ -177,11 +185,7 @@ def build_report(
         publish_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    site.folder = out
-    site.pages = [out / p.name for p in site.pages]
-    site.figures = [out / p.relative_to(tmp) for p in site.figures]
-    site.tables = [out / p.relative_to(tmp) for p in site.tables]
-    return site
+    return site.moved(tmp, out)
 
 
 def _write(results: Results, board: Leaderboard, folder: Path, audio: bool, resamples: int, seed: int, log) -> Site:
