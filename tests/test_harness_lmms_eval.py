@@ -2,9 +2,7 @@
 writes, the metric is MLQA's official scorer, and lmms-eval's own CLI runs the tasks offline, on a tiny audio chat
 model and on replayed answers, with F1/EM equal to ``audiomlqa score`` on the answers it logged.
 
-The CLI tests need lmms-eval beside audiomlqa (``pip install --no-deps lmms_eval==0.7.3 loguru tenacity librosa
-lazy_loader audioread numba llvmlite decorator pooch platformdirs 'filelock<4'``: its full requirements pull a
-CUDA torchvision that a CPU torch cannot import) and skip without it."""
+The CLI tests need lmms-eval beside audiomlqa (``audiomlqa[harness]``, in the lock) and skip without it."""
 
 from __future__ import annotations
 
@@ -22,9 +20,7 @@ from audiomlqa.harness.lmms_eval_tasks import ALL_CONFIGS, LMMS_EVAL_TASKS, rend
 from audiomlqa.languages import LANGUAGES
 
 HAS_LMMS_EVAL = importlib.util.find_spec("lmms_eval") is not None
-needs_lmms_eval = pytest.mark.skipif(
-    not HAS_LMMS_EVAL, reason="lmms-eval is not installed (pip install --no-deps lmms_eval==0.7.3 and its audio deps)"
-)
+needs_lmms_eval = pytest.mark.skipif(not HAS_LMMS_EVAL, reason="lmms-eval is not installed (audiomlqa[harness])")
 TASK_OF = {task_name(c): c for c in ALL_CONFIGS}
 
 
