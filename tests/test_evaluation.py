@@ -14,8 +14,6 @@ pytest.importorskip("datasets")
 pytest.importorskip("transformers")
 pytest.importorskip("faster_whisper")
 
-from helpers import publish_spoken  # noqa: E402
-
 from audiomlqa.errors import AudioMLQAError  # noqa: E402
 from audiomlqa.evaluation import evaluate_model, extract_answer, load_spec, short_answer_prompt  # noqa: E402
 from audiomlqa.llm import SPEECH  # noqa: E402
@@ -26,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def audio_mlqa(tmp_path_factory) -> Path:
-    """A published Audio-MLQA: en and de questions spoken by eSpeak, every clip kept (threshold 1e9)."""
-    return publish_spoken(tmp_path_factory.mktemp("bench"), ["en", "de"], 3)
+def audio_mlqa(spoken_dataset) -> Path:
+    """A published Audio-MLQA: two en and two de questions spoken by eSpeak, every clip kept (threshold 1e9); the
+    one test_judging, test_audiochat and test_report read, so a worker builds it once for all of them."""
+    return spoken_dataset(["en", "de"], 2)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -47,24 +46,24 @@ def test_score_runs_two_specs_side_by_side_and_reuses_its_cache(audio_mlqa, tmp_
     specs = [ROOT / "models" / "tiny-cascade.json", ROOT / "models" / "tiny-text.json"]
     out = run("score", *specs, "--dataset", audio_mlqa, "--predictions-dir", preds, "--markdown", "--quiet")
     assert out.returncode == 0, out.stderr
-    assert "model spec: " in out.stderr and "6 answer(s) generated, 0 reused" in out.stderr
+    assert "model spec: " in out.stderr and "4 answer(s) generated, 0 reused" in out.stderr
     assert "| config | tiny-cascade | tiny-text |" in out.stdout and "| macro avg |" in out.stdout
     for model in ("tiny-cascade", "tiny-text"):
         for config in ("en", "de"):
             answers = json.loads((preds / model / f"{config}.json").read_text())
             raw = json.loads((preds / model / f"{config}.raw.json").read_text())
-            assert len(answers) == 3 and answers.keys() == raw["raw"].keys()
+            assert len(answers) == 2 and answers.keys() == raw["raw"].keys()
             assert all(answers[k] == extract_answer(v) for k, v in raw["raw"].items())
         scores = json.loads((preds / model / "scores.json").read_text())
         assert (
             set(scores["configs"]) == {"en", "de"}
             and scores["provenance"]["prompt_version"] == "audiomlqa-short-answer-v1"
         )
-    assert len(json.loads((preds / "tiny-cascade" / "en.raw.json").read_text())["transcripts"]) == 3
+    assert len(json.loads((preds / "tiny-cascade" / "en.raw.json").read_text())["transcripts"]) == 2
     assert sorted(p.name for p in (preds / "charts").glob("*.png")) == ["de.png", "en.png", "macro-avg.png"]
 
     again = run("score", *specs, "--dataset", audio_mlqa, "--predictions-dir", preds, "--json", "--quiet")
-    assert again.returncode == 0 and "0 answer(s) generated, 6 reused" in again.stderr
+    assert again.returncode == 0 and "0 answer(s) generated, 4 reused" in again.stderr
     report = json.loads(again.stdout)
     assert [m["model"] for m in report["models"]] == ["tiny-cascade", "tiny-text"]
 
@@ -94,19 +93,19 @@ def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_m
         )
     )
     report = evaluate_model(spec, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
-    assert report.generated == 3 and report.configs[0].total == 3 and report.provenance["runner"]["num_banks"] == 2
+    assert report.generated == 2 and report.configs[0].total == 2 and report.provenance["runner"]["num_banks"] == 2
 
     adapter = tmp_path / "lead.json"  # a user's runner, by import path: the lead baseline
     adapter.write_text(
         json.dumps({"name": "lead", "kind": "lead-words", "adapter": "tiny_models:LeadWordsRunner", "words": 3})
     )
     report = evaluate_model(adapter, str(audio_mlqa), output=tmp_path / "p", progress=False)
-    assert {c.config for c in report.configs} == {"en", "de"} and report.generated == 6
+    assert {c.config for c in report.configs} == {"en", "de"} and report.generated == 4
 
     broken = tmp_path / "forgetful.json"
     broken.write_text(json.dumps({"name": "forgetful", "kind": "x", "adapter": "tiny_models:ForgetfulRunner"}))
     with pytest.raises(
-        AudioMLQAError, match=r"forgetful: the runner gave 5 answers for 6 questions \(one per item, in order\)"
+        AudioMLQAError, match=r"forgetful: the runner gave 3 answers for 4 questions \(one per item, in order\)"
     ):
         evaluate_model(broken, str(audio_mlqa), output=tmp_path / "p", progress=False)
 
@@ -114,14 +113,17 @@ def test_speechllm_checkpoint_and_user_adapter_run_through_the_same_path(audio_m
 @pytest.mark.slow
 def test_questions_about_one_paragraph_share_a_batch_across_configs(tmp_path):
     """en and en-de ask the same questions about the same paragraphs (same ids): they go into one batch, and
-    every answer and transcript still lands in its own config's cache."""
+    every answer and transcript still lands in its own config's cache. The three shortest paragraphs (six
+    questions in batches of four: two batches) suffice to show a pair together and no paragraph revisited."""
     from tiny_models import EchoRunner
 
     sample = Path(__import__("audiomlqa.synthesis", fromlist=["PACKAGED_SAMPLE"]).PACKAGED_SAMPLE) / "dev"
     source = tmp_path / "MLQA_V1" / "dev"
     source.mkdir(parents=True)
     cross = json.loads((sample / "dev-context-en-question-de.json").read_text())
-    ids = {qa["id"] for a in cross["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    shortest = sorted((p for a in cross["data"] for p in a["paragraphs"]), key=lambda p: len(p["context"]))[:3]
+    ids = {qa["id"] for p in shortest for qa in p["qas"]}
+    assert len(ids) == 3
     for name in ("dev-context-en-question-en.json", "dev-context-en-question-de.json"):
         doc = json.loads((sample / name).read_text())
         for a in doc["data"]:
@@ -171,7 +173,7 @@ def test_cached_answers_survive_a_new_batch_size_but_not_a_new_generation_length
     first = evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
     path.write_text(json.dumps({**spec, "batch_size": 1, "prefill": "padded", "description": "rerun"}))
     again = evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
-    assert (first.generated, again.generated, again.reused) == (3, 0, 3)
+    assert (first.generated, again.generated, again.reused) == (2, 0, 2)
     path.write_text(json.dumps({**spec, "max_new_tokens": spec["max_new_tokens"] + 1}))
     with pytest.raises(AudioMLQAError, match="holds predictions of another spec or prompt version: pass --overwrite"):
         evaluate_model(path, str(audio_mlqa), configs=["en"], output=tmp_path / "p", progress=False)
@@ -269,7 +271,11 @@ def test_score_json_pipes_into_a_json_tool_with_the_progress_bar_on(audio_mlqa, 
     controller, terminal = pty.openpty()
     with open(terminal, "wb", closefd=True) as stderr:
         shown = subprocess.run(
-            [*cmd.split(), "--overwrite"], stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=600
+            [*cmd.split(), "--overwrite", "--set", "batch_size=2"],  # two batches: a rate needs two steps of the bar
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=600,
         )
     drawn = b""
     while True:
@@ -312,11 +318,19 @@ def test_score_writes_a_csv_table_of_every_model_and_config(audio_mlqa, tmp_path
 @pytest.mark.slow
 def test_two_processes_share_the_questions_and_merge_to_what_one_process_gives(audio_mlqa, tmp_path):
     """torchrun + gloo on the CPU: each rank answers the paragraphs that hash to it and caches them apart; rank 0
-    merges, and the predictions equal a one-process run's. A rerun resumes from the merged caches."""
+    merges, and the predictions equal a one-process run's. A rerun resumes from the merged caches. The one-process
+    run is this process (the scorer the CLI calls), which spares a third start of torch and the model."""
+    import datasets
+
+    from audiomlqa.utils.distributed import share
+
+    rows = [r for c in ("en", "de") for r in datasets.load_dataset(str(audio_mlqa), c, split="validation")]
+    contexts = {r["context"] for r in rows}
+    assert {share(c, 2) for c in contexts} == {0, 1}, "each of the two ranks gets a paragraph to answer"
     torchrun = Path(sys.executable).with_name("torchrun")
     spec = ROOT / "models" / "tiny-text.json"
-    one = run("score", spec, "--dataset", audio_mlqa, "--predictions-dir", tmp_path / "one", "--quiet")
-    assert one.returncode == 0, one.stderr
+    one = evaluate_model(spec, str(audio_mlqa), output=tmp_path / "one", progress=False)
+    assert one.generated == 4 and one.provenance["runtime"]["world_size"] == 1
     cmd = [
         str(torchrun),
         "--nproc_per_node",

@@ -125,9 +125,16 @@ def test_an_instruction_set_is_spoken_and_published_with_its_references_and_what
 
 
 @pytest.mark.slow
-def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_judge_scores_them(spoken, tmp_path):
+def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_and_a_served_judge_score_them(
+    spoken,
+    served,  # noqa: F811
+    tiny_llm,  # noqa: F811
+    tmp_path,
+):
     """The text topline, the cascade, an audio chat model, the reference model and ML-DiVA (AlpacaEval's 20 when
-    ``../shared`` is there), judged by a local judge."""
+    ``../shared`` is there), judged by a local judge; then the text topline's and the reference model's answers,
+    reused from that run (answering them again would prove nothing new), judged through `transformers serve` on
+    127.0.0.1."""
     _, _, dataset, n = spoken
     specs = every_kind(tmp_path)
     doc = score_json(specs, dataset, tmp_path / "p", ROOT / "models" / "judge-tiny.json", "--judge-check", "2")
@@ -157,18 +164,16 @@ def test_every_kind_of_model_answers_spoken_instructions_in_full_and_a_local_jud
         assert cell["value"] == model["configs"]["instruct-en"]["judge_mean"]
         assert [cell["low"], cell["high"]] == list(model["configs"]["instruct-en"]["intervals"]["judge_mean"].values())
 
-
-@pytest.mark.slow
-def test_a_judge_behind_transformers_serve_judges_spoken_instructions(spoken, served, tiny_llm, tmp_path):  # noqa: F811
-    """The text topline and the reference model, judged through `transformers serve` on 127.0.0.1."""
-    _, _, dataset, n = spoken
     judge = tmp_path / "served-judge.json"
     judge.write_text(
         json.dumps({"name": "served-judge", "kind": "api", "base_url": served, "model": tiny_llm, "max_new_tokens": 8})
     )
-    specs = [ROOT / "models" / "tiny-text.json", speech_llms(tmp_path)[0]]
-    for model in score_json(specs, dataset, tmp_path / "p", judge)["models"]:
+    two = [specs[0], specs[3]]  # the text topline and the reference model (tiny-lang-aware-hard)
+    judged = score_json(two, dataset, tmp_path / "p", judge)["models"]
+    assert [m["model"] for m in judged] == ["tiny-text", "tiny-lang-aware-hard"]
+    for model in judged:
         config = model["configs"]["instruct-en"]
+        assert model["provenance"]["runner"] == "cached predictions"  # the answers above, not new ones
         assert config["total"] == n and config["judge_parsed"] + config["judge_unparsed"] == n
         assert model["judge"]["base_url"] == served and model["judge"]["prompt_version"] == "audiomlqa-judge-v2"
         assert model["judge"]["served_models"]  # the id the server answered with is recorded

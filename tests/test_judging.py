@@ -82,10 +82,9 @@ def test_a_local_judge_scores_every_answer_counts_failures_and_is_cached(dataset
     assert len(items) == 4 and all(v["status"] in ("ok", "unparsed") for v in items.values())
     assert all(v["score"] is None or v["score"] in range(6) for v in items.values())
     before = cache.stat().st_mtime_ns
-    again = audiomlqa(*args)
+    again = audiomlqa(*args[:-2], "--markdown", "--quiet")  # the rerun also shows the judge's columns as a table
     assert again.returncode == 0 and cache.stat().st_mtime_ns == before, "a rerun judges nothing new"
-    md = audiomlqa(*args[:-2], "--markdown", "--quiet")
-    assert "judge score 0–5 (judge-tiny" in md.stdout and "judge check (judge-tiny" in md.stdout
+    assert "judge score 0–5 (judge-tiny" in again.stdout and "judge check (judge-tiny" in again.stdout
 
     record = json.loads(cache.read_text())
     record["prompt_version"] = "audiomlqa-judge-v0"

@@ -70,14 +70,14 @@ def short_corpus(tmp_path_factory) -> Path:
 def train_config(corpus: Path, out: Path, **overrides) -> TrainConfig:
     return TrainConfig.from_dict(
         {
-            "model": TINY,
+            "model": {**TINY, "teacher_forcing_fraction": 1.0},  # coins drawn at every step, the resumed ones too
             "data": {"source": str(corpus), "accepted_only": False},
             "output_dir": str(out),
-            "max_steps": 6,
+            "max_steps": 4,
             "batch_size": 3,
             "learning_rate": 1e-3,
             "warmup_steps": 1,
-            "save_every": 3,
+            "save_every": 2,
             **overrides,
         }
     )
@@ -228,23 +228,26 @@ def test_batched_answers_equal_one_at_a_time_answers():
 
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(short_corpus, tmp_path):
+    """Four steps of 3 of the 9 utterances, crashed after step 3: the two steps redone from the step-2 checkpoint
+    need the restored weights, RNG and data order (step 3, the end of the first epoch) and the optimizer moments and
+    schedule (step 4, in the second epoch)."""
     whole = train(train_config(short_corpus, tmp_path / "whole"), progress=False)
 
     def crash(step, _row):
-        if step == 5:  # after the step-3 checkpoint, before the step-6 one
+        if step == 3:  # after the step-2 checkpoint, before the step-4 one
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train(train_config(short_corpus, tmp_path / "crashed"), progress=False, on_step=crash)
     resumed = train(train_config(short_corpus, tmp_path / "crashed"), progress=False)
-    assert resumed.resumed_from == 3 and resumed.steps == 6
+    assert resumed.resumed_from == 2 and resumed.steps == 4
     assert [r["loss"] for r in resumed.log] == [r["loss"] for r in whole.log]
     from safetensors.torch import load_file
 
     a, b = load_file(str(whole.final / "model.safetensors")), load_file(str(resumed.final / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log_steps = [json.loads(x)["step"] for x in (tmp_path / "crashed" / "train_log.jsonl").read_text().splitlines()]
-    assert log_steps == list(range(1, 7))
+    assert log_steps == list(range(1, 5))
     with pytest.raises(AudioMLQAError, match="other settings"):
         train(train_config(short_corpus, tmp_path / "crashed", learning_rate=2e-3), progress=False)
 
@@ -262,54 +265,38 @@ def test_data_order_is_a_pure_function_of_seed_and_step():
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_trains_one_model(short_corpus, tmp_path):
-    """torchrun + gloo: each rank reads its own utterances, gradients are averaged, one log is written (2 utterances
-    per rank and step: what is tested is the plumbing, not what Whisper base hears)."""
+    """torchrun + gloo on the recipe as shipped (Whisper base, five banks): each rank reads its own utterances,
+    gradients are averaged, one log is written. Two steps of 2 utterances per rank, a checkpoint after each: what is
+    tested is the plumbing, not what Whisper base hears. The one-process run beside it is the same command's settings
+    (``load_train_config``, as the CLI builds them) stopped after its first step: that step's loss comes before any
+    update and its teacher forcing is 1 whatever max_steps is, so only the number of processes tells the two apart."""
+    from audiomlqa.speechllm.train import load_train_config
+
     torchrun = Path(sys.executable).with_name("torchrun")
-    args = [
-        "train-reference",
-        "--recipe",
-        str(ROOT / "recipes" / "train-tiny-cpu.yaml"),
-        f"data.source={short_corpus}",
-        "max_steps=4",
-        "save_every=2",
-        "batch_size=2",
-        "--quiet",
-    ]
+    recipe = ROOT / "recipes" / "train-tiny-cpu.yaml"
+    overrides = [f"data.source={short_corpus}", "save_every=1", "batch_size=2"]
     ddp = subprocess.Popen(  # while the two ranks start, the one-process run trains here
-        [str(torchrun), "--nproc_per_node", "2", "-m", "audiomlqa.cli", *args, f"output_dir={tmp_path / 'ddp'}"],
+        [str(torchrun), "--nproc_per_node", "2", "-m", "audiomlqa.cli", "train-reference", "--recipe", str(recipe)]
+        + [*overrides, "max_steps=2", f"output_dir={tmp_path / 'ddp'}", "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "ACCELERATE_USE_CPU": "true"},
     )
     single = train(
-        TrainConfig.from_dict(
-            {
-                **_recipe(),
-                "data": {"source": str(short_corpus), "accepted_only": False},
-                "output_dir": str(tmp_path / "one"),
-                "max_steps": 4,
-                "save_every": 2,
-                "batch_size": 2,
-            }
-        ),
-        progress=False,
+        load_train_config(recipe, [*overrides, "max_steps=1", f"output_dir={tmp_path / 'one'}"]), progress=False
     )
     stdout, stderr = ddp.communicate(timeout=300)
     assert ddp.returncode == 0, stderr[-2000:]
-    assert stdout.count("trained 4 step(s)") == 1
+    assert stdout.count("trained 2 step(s)") == 1
     ddp_rows = [json.loads(x) for x in (tmp_path / "ddp" / "train_log.jsonl").read_text().splitlines()]
     ddp_log = [r for r in ddp_rows if r["split"] == "train"]
-    assert [r["step"] for r in ddp_log] == [1, 2, 3, 4]
-    assert [r["step"] for r in ddp_rows if r["split"] == "validation"] == [4], "one validation, by rank 0"
+    assert [r["step"] for r in ddp_log] == [1, 2]
+    assert [r["step"] for r in ddp_rows if r["split"] == "validation"] == [2], "one validation, by rank 0"
+    done = sorted(p.parent.name for p in (tmp_path / "ddp" / "checkpoints").glob("step-*/DONE"))
+    assert done == ["step-0000001", "step-0000002"], "a checkpoint after each step, written by the two ranks"
     assert ddp_log[0]["loss"] != single.log[0]["loss"], "two ranks read twice the data: the mean loss differs"
     assert SpeechLLM.from_pretrained(tmp_path / "ddp" / "final").config.num_banks == 5
-
-
-def _recipe() -> dict:
-    from audiomlqa.config import load_yaml as load_recipe
-
-    return load_recipe(ROOT / "recipes" / "train-tiny-cpu.yaml")
 
 
 @pytest.mark.parametrize(

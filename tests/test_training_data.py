@@ -97,66 +97,72 @@ def test_a_dataset_without_the_text_column_fails_in_one_line_before_any_model_lo
 
 @pytest.mark.slow
 def test_the_tiny_recipe_trains_logs_and_its_gate_learns_the_languages_of_voices_it_never_heard(corpus, tmp_path):
-    """The tiny recipe through the CLI, as a user reads it, shortened: Whisper base with an 8 s window, the corpus's
-    three languages, 20 steps of 8 utterances at 3x the recipe's learning rate (the frozen encoder reading 8 s
-    windows is nearly all of the cost; the recipe as shipped, five banks, runs in test_speechllm's DDP test). It logs
-    every metric, validates on the voices held out (once, at the end), writes TensorBoard events and a final/ that
-    loads. Chance names 1 clip in 3; at step 20 seeds 0, 1 and 2 all scored 0.92-1.0 (16 steps, or 6 utterances a
-    step, fell to 0.54-0.62 on some seeds: too close to chance to keep)."""
+    """The tiny recipe through the CLI, as a user reads it, shortened: Whisper base with an 8 s window, two of the
+    corpus's languages (en, de: 22 training clips, 10 held out), 12 steps of 8 utterances at 3x the recipe's
+    learning rate (the frozen encoder reading 8 s windows is nearly all of the cost; the recipe as shipped, five
+    banks, runs in test_speechllm's DDP test). It logs every metric, validates on the voices held out (once, at the
+    end), writes TensorBoard events and a final/ that loads. Chance names 1 clip in 2, a gate naming one language
+    for all at most 0.6 (and 0 on the other); at step 12 seeds 0, 1 and 2 scored 1.0, 0.8 and 1.0, each language at
+    least 0.67 (16 steps did no better: 1.0, 0.8). Three languages needed 20 steps (0.92-1.0), a third more CPU."""
     run = tmp_path / "run"
     out = audiomlqa(
         "train-reference",
         "--recipe",
         ROOT / "recipes" / "train-tiny-cpu.yaml",
-        "model.languages=[en,de,zh]",
-        "model.num_banks=3",
+        "model.languages=[en,de]",
+        "model.num_banks=2",
         f"data.source={corpus}",
-        "max_steps=20",
+        "max_steps=12",
         "learning_rate=3e-3",
         "warmup_steps=2",
-        "eval_every=20",
-        "save_every=20",
+        "eval_every=12",
+        "save_every=12",
         f"output_dir={run}",
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.startswith("trained 20 step(s)") and "Traceback" not in out.stderr
+    assert out.stdout.startswith("trained 12 step(s)") and "Traceback" not in out.stderr
     assert "data: 60 rows" in out.stderr and "validation (by voice)" in out.stderr
+    assert "left out: 20 language zh" in " ".join(out.stderr.split())  # counted, not trained on
     rows = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
     log = [r for r in rows if r["split"] == "train"]
-    assert len(log) == 20 and all(
+    assert len(log) == 12 and all(
         k in log[0]
         for k in ("loss_lid", "loss_in", "loss_out", "lid_accuracy", "gate_entropy", "audio_seconds_per_second")
     )
     assert log[-1]["loss_in"] < log[0]["loss_in"]
     checks = [r for r in rows if r["split"] == "validation"]
-    assert [c["step"] for c in checks] == [20] and all(c["utterances"] > 0 for c in checks)
+    assert [c["step"] for c in checks] == [12] and all(c["utterances"] > 0 for c in checks)
     assert all(k in c for c in checks for k in ("loss", "loss_lid", "loss_in", "loss_out", "lid_accuracy"))
-    assert set(checks[-1]["lid_accuracy_per_language"]) == set(LANGS)
+    assert set(checks[-1]["lid_accuracy_per_language"]) == {"en", "de"}
     best = min(checks, key=lambda c: c["loss"])
     assert f"best validation at step {best['step']}: " in out.stdout and "held-out language ID" in out.stdout
     assert list((run / "trackers").rglob("events.out.tfevents*")), "TensorBoard has the metrics too"
     from audiomlqa.speechllm import SpeechLLM
 
-    assert SpeechLLM.from_pretrained(run / "final").config.num_banks == 3
-    assert checks[-1]["lid_accuracy"] >= 0.75, checks[-1]  # chance: 1/3
+    assert SpeechLLM.from_pretrained(run / "final").config.num_banks == 2
+    assert checks[-1]["lid_accuracy"] >= 0.75, checks[-1]  # chance: 1/2
+    assert min(checks[-1]["lid_accuracy_per_language"].values()) >= 0.5, checks[-1]  # not one name for all
 
 
 @pytest.mark.slow
 def test_the_paper_filter_keeps_what_whisper_hears_and_train_reference_reads_the_rest(corpus, tmp_path):
+    """Whisper base through the CLI on three clips, then on one with no error allowed: each clip is a 30 s window
+    encoded (over a second of CPU), each launch a few seconds more; the filter's whole path on every language runs
+    below with a tiny Whisper."""
     out = audiomlqa(
         "asr-filter",
         f"data.source={corpus}",
         "languages=[en]",
-        "data.limit=6",
+        "data.limit=3",
         "max_error=1e9",
         f"output={tmp_path / 'kept'}",
         "--json",
     )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
-    assert report["counts"]["en"]["kept"] + report["counts"]["en"]["dropped"] == 6 and report["metric"] == {"en": "wer"}
+    assert report["counts"]["en"]["kept"] + report["counts"]["en"]["dropped"] == 3 and report["metric"] == {"en": "wer"}
     rows = [json.loads(x) for x in (tmp_path / "kept" / "metadata.jsonl").read_text().splitlines()]
-    assert len(rows) == report["kept"] == 6 and all(r["wer"] >= 0 for r in rows)
+    assert len(rows) == report["kept"] == 3 and all(r["wer"] >= 0 for r in rows)
     assert json.loads((tmp_path / "kept" / "filter.json").read_text())["asr"]["backend"] == "faster-whisper"
     train, _ = load_asr_corpus(DataConfig(source=str(tmp_path / "kept")), ["en"])
     assert len(train) == len(rows) and train[0].text == rows[0]["text"]
@@ -164,11 +170,11 @@ def test_the_paper_filter_keeps_what_whisper_hears_and_train_reference_reads_the
         "asr-filter",
         f"data.source={corpus}",
         "languages=[en]",
-        "data.limit=2",
+        "data.limit=1",
         "max_error=0",
         f"output={tmp_path / 'none'}",
     )
-    if strict.returncode != 0:  # eSpeak heard perfectly twice is possible, nothing kept is likelier
+    if strict.returncode != 0:  # eSpeak heard perfectly is possible, nothing kept is likelier
         assert_one_line(strict, "no utterance within 0", "raise max_error")
     else:
         kept = [json.loads(x) for x in (tmp_path / "none" / "metadata.jsonl").read_text().splitlines()]
