@@ -319,6 +319,17 @@ CalibrationFile = Annotated[
     ),
 ]
 Shard = Annotated[Optional[str], typer.Option(help="Do shard i of N (i/N), e.g. 0/4, for multi-machine runs.")]
+Engine = Annotated[
+    Optional[str],
+    typer.Option(
+        help="local (TTS in --workers processes, the ASR here) or ray (--workers TTS actors on CPUs, an ASR actor per "
+        "GPU, on a Ray cluster; same rows). Default: local."
+    ),
+]
+RayAddress = Annotated[
+    Optional[str],
+    typer.Option(help="With --engine ray: local (start one here, the default), auto, or ray://HOST:10001."),
+]
 
 
 @app.command()
@@ -348,9 +359,11 @@ def synthesize(
     asr_model: AsrModel = None,
     max_attempts: Annotated[Optional[int], typer.Option(help="Attempts per question before rejecting it.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Clips per ASR batch.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="TTS worker processes.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="TTS worker processes (Ray: TTS actors).")] = None,
     calibration: CalibrationFile = None,
     shard: Shard = None,
+    engine: Engine = None,
+    ray_address: RayAddress = None,
     as_json: AsJson = False,
     quiet: Quiet = False,
 ) -> None:
@@ -383,6 +396,8 @@ def synthesize(
         workers=workers,
         shard=shard,
         calibration=str(calibration) if calibration else None,
+        engine=engine,
+        ray_address=ray_address,
     )
     with _results_only_stdout():
         result = run_synthesis(cfg, progress=not quiet, command=command_line(), log=_log)
@@ -434,6 +449,8 @@ def calibrate(
     language_column: Annotated[Optional[str], typer.Option(help="Dataset column with the language.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the calibration as one JSON document.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    engine: Engine = None,
+    ray_address: RayAddress = None,
     allow_implausible: Annotated[
         bool,
         typer.Option(
@@ -445,7 +462,7 @@ def calibrate(
     """Measure the ASR judge's error on human speech per language; `synthesize --calibration FILE` sets thresholds."""
     from audiomlqa.synthesis import calibrate_filter, calibration_table, load_synthesis_config, read_reference
 
-    cfg = load_synthesis_config(recipe, asr_model=asr_model)
+    cfg = load_synthesis_config(recipe, asr_model=asr_model, engine=engine, ray_address=ray_address)
     ref = read_reference(
         reference,
         lang=lang,

@@ -12,7 +12,14 @@ prints where the wall time went: the ASR judging, the ASR side idle waiting for 
 utterances, so the eSpeak clips — and a few pass/fail decisions — differ from run to run whatever the mode.
 All use the same loaded Whisper base (CTranslate2 int8) and exclude model loading.
 
+``--engine ray`` compares instead, on the same questions, the local engine (overlapped, one TTS process) with the
+Ray engine on a local Ray cluster (``--workers`` TTS actors, one ASR actor per GPU or one on a CPU), for eSpeak
+and for Kokoro: wall clips/s of whole runs (actors started and models loaded inside the Ray timing, as a real run
+pays them; the cluster's own start-up is printed apart), and each actor pool's busy share of the run's wall time
+— the planning figures: TTS clips per busy second of one actor (≈ one core), ASR clips per busy second.
+
     python benchmarks/bench_synthesize.py [--per-language 8] [--batch-size 16]
+    python benchmarks/bench_synthesize.py --engine ray [--workers 2]
 """
 
 from __future__ import annotations
@@ -38,7 +45,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--source", default=PACKAGED_SAMPLE)
     ap.add_argument("--repeats", type=int, default=2, help="runs of each mode, alternating; the fastest counts")
+    ap.add_argument("--engine", choices=("local", "ray"), default="local")
+    ap.add_argument("--workers", type=int, default=2, help="--engine ray: TTS actors")
     args = ap.parse_args()
+    if args.engine == "ray":
+        return ray_engine(args)
 
     questions = load_questions(args.source, per_language=args.per_language)
     asr = load_asr("faster-whisper")
@@ -102,6 +113,49 @@ def main() -> None:
         if overlap:
             turns = runs[(name, False)][0]
             print(f"  overlapped / turns wall time, {name}: {seconds / turns:.2f}")
+
+
+def ray_engine(args) -> None:
+    import os
+
+    import ray
+
+    t0 = time.perf_counter()
+    ray.init(num_cpus=max(os.cpu_count() or 1, args.workers + 1), include_dashboard=False, log_to_driver=False)
+    print(
+        f"local Ray cluster started in {time.perf_counter() - t0:.1f} s ({os.cpu_count()} cores, "
+        f"{int(ray.cluster_resources().get('GPU', 0))} GPUs); {args.workers} TTS actors"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in ("espeak", "kokoro"):
+            base = {"source": args.source, "per_language": args.per_language, "max_attempts": 1}
+            base |= {"batch_size": args.batch_size, "tts": {"default": {"backend": backend}}}
+            if backend == "kokoro":  # Kokoro speaks en, de, es, hi, zh
+                base["languages"] = ["en", "de", "es", "hi", "zh"]
+            count = len(load_questions(args.source, per_language=args.per_language, languages=base.get("languages")))
+            runs = {}
+            for engine in ("local", "ray"):
+                cfg = SynthesisConfig.from_dict(
+                    {
+                        **base,
+                        "output": f"{tmp}/{backend}-{engine}",
+                        "engine": engine,
+                        "workers": args.workers if engine == "ray" else 1,
+                    }
+                )
+                t0 = time.perf_counter()
+                result = synthesize(cfg, progress=False)
+                runs[engine] = (time.perf_counter() - t0, result)
+            (local_s, _), (ray_s, result) = runs["local"], runs["ray"]
+            tts, asr = result.pools["tts"], result.pools["asr"]
+            print(
+                f"{backend}: {count} clips; local engine {local_s:.1f} s ({count / local_s:.2f} clips/s), Ray "
+                f"{ray_s:.1f} s ({count / ray_s:.2f} clips/s, {local_s / ray_s:.2f}x local); busy share: TTS "
+                f"{100 * tts['busy_share']:.0f}% of {tts['actors']} actor(s), ASR {100 * asr['busy_share']:.0f}%; "
+                f"TTS {count / tts['busy_seconds']:.2f} clips per actor-busy-second, ASR "
+                f"{count / asr['busy_seconds']:.2f} clips per busy second"
+            )
+    ray.shutdown()
 
 
 if __name__ == "__main__":

@@ -219,6 +219,11 @@ class SynthesisConfig(Settings):
     """(i, N): keep the selected questions whose ``sha256(pair:id) mod N`` is i (:func:`in_shard`)."""
     overlap: bool = True
     """Speak the next batch while the ASR judges this one (same clips, same rows; False: take turns)."""
+    engine: Literal["local", "ray"] = "local"
+    """``local``: TTS in ``workers`` processes here, the ASR in this process. ``ray``: ``workers`` TTS actors and
+    the ASR actors (one per GPU) on a Ray cluster (:mod:`.on_ray`); the same rows either way."""
+    ray_address: str = "local"
+    """With ``engine: ray``: ``local`` starts a cluster on this machine; ``auto`` or ``ray://host:10001`` joins one."""
     calibration: Annotated[CalibrationRule, BeforeValidator(_calibration_file)] | None = None
     """A calibration file (``audiomlqa calibrate``), or ``{file, quantile, scale}``: thresholds from human speech."""
     task: Task = EXTRACTIVE_QA
@@ -227,7 +232,15 @@ class SynthesisConfig(Settings):
     instructions: InstructionColumns = Field(default_factory=InstructionColumns)
     """For ``task: instruction``: the source's columns, its language, and the longest instruction spoken."""
 
-    RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("workers", "batch_size", "limit", "output", "overlap")
+    RUNTIME_ONLY: ClassVar[tuple[str, ...]] = (
+        "workers",
+        "batch_size",
+        "limit",
+        "output",
+        "overlap",
+        "engine",
+        "ray_address",
+    )
     """Fields that may change between a run and its resumption without changing any result."""
 
     @model_validator(mode="after")

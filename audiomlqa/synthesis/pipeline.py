@@ -26,13 +26,14 @@ import platform
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiomlqa import __version__
-from audiomlqa.asr import SAMPLE_RATE, Heard, hear
+from audiomlqa.asr import SAMPLE_RATE, Heard
 from audiomlqa.asr.text import normalize_for_asr
 from audiomlqa.audio import Speech, write_flac
 from audiomlqa.errors import AudioMLQAError
@@ -57,7 +58,7 @@ from audiomlqa.synthesis.calibration import calibrate
 from audiomlqa.synthesis.config import SynthesisConfig, in_shard, resolve_calibration
 from audiomlqa.synthesis.figures import write_figures
 from audiomlqa.synthesis.reference import Reference
-from audiomlqa.synthesis.speaking import AttemptPlan, Spoken, Voice, load_voices, speak_batch, tts_pool
+from audiomlqa.synthesis.speaking import AttemptPlan, Spoken, Voice, listen, load_voices, speak_batch, tts_pool
 from audiomlqa.synthesis.summary import summarize
 from audiomlqa.tasks import INSTRUCTION
 from audiomlqa.utils.files import inside, jsonable, read_json, write_json, write_jsonl
@@ -74,6 +75,8 @@ class SynthesisResult:
     timing: dict = field(default_factory=dict)
     """Wall seconds of this call: ``total``, ``asr`` (listening and judging), ``waiting_for_tts`` (the ASR side idle
     while a batch was still being spoken) and ``tts`` (summed synthesis time of the clips)."""
+    pools: dict = field(default_factory=dict)
+    """On Ray: each actor pool's size, calls, busy seconds and busy share of the wall time (``tts``, ``asr``)."""
 
 
 def synthesize(
@@ -126,22 +129,52 @@ def _synthesize(
     voices = load_voices(cfg, {q.question_lang for q in questions})
     if todo:  # everything that can fail at the start fails before the output records anything
         _check_voices(cfg, voices)
-        if asr is None:
-            asr = cfg.asr.load()
-    selection = _write_selection(out / f"questions{cfg.suffix}.jsonl", questions)
-    if todo or not intact:  # a rerun with nothing left to do keeps the record of the run that did it
-        write_json(run_file, _run_record(cfg, settings, voices, asr, command).to_dict())
-
-    timing, started = dict.fromkeys(("asr", "waiting_for_tts", "tts"), 0.0), time.perf_counter()
-    with (
-        tts_pool(cfg.workers if todo else 1, overlap=cfg.overlap) as submit,
-        progress_bar("synthesize", len(questions), completed=len(questions) - len(todo), enabled=progress) as bar,
-    ):
-        batches = _Batches(cfg, state, voices, submit, _language_batches(todo, cfg.batch_size), timing)
-        written = _speak_and_judge(batches, asr, out, manifest, bar, on_batch, settings_hash(settings))
-    timing["total"] = time.perf_counter() - started
+    with _engine(cfg, asr, todo) as engine:
+        selection = _write_selection(out / f"questions{cfg.suffix}.jsonl", questions)
+        if todo or not intact:  # a rerun with nothing left to do keeps the record of the run that did it
+            write_json(run_file, _run_record(cfg, settings, voices, engine.asr, command).to_dict())
+        timing, started = dict.fromkeys(("asr", "waiting_for_tts", "tts"), 0.0), time.perf_counter()
+        with progress_bar("synthesize", len(questions), completed=len(questions) - len(todo), enabled=progress) as bar:
+            batches = _Batches(cfg, state, voices, engine, _language_batches(todo, cfg.batch_size), timing)
+            written = _speak_and_judge(batches, engine, out, manifest, bar, on_batch, settings_hash(settings))
+        timing["total"] = time.perf_counter() - started
+        pools = engine.stats() if engine.stats is not None else {}
     summary = _write_summary(cfg, out, manifest, selection)
-    return SynthesisResult(out, summary, written, {k: round(v, 4) for k, v in timing.items()})
+    return SynthesisResult(out, summary, written, {k: round(v, 4) for k, v in timing.items()}, pools)
+
+
+# -- the engines: where the speaking and listening happen -------------------------------------------------------------
+
+
+@dataclass
+class _Engine:
+    """``submit(jobs)`` → a future of the clips; ``listen(lang, texts, clips)`` → a future of what the ASR heard,
+    or None where the driver listens with ``asr`` as it judges; ``depth`` batches in flight at most."""
+
+    submit: Callable[[list], Future]
+    listen: Callable | None
+    asr: object
+    depth: int
+    stats: Callable[[], dict] | None = None
+
+
+@contextmanager
+def _engine(cfg: SynthesisConfig, asr, todo: list) -> Iterator[_Engine]:
+    """The local engine (TTS worker processes, the ASR here), or Ray's (:mod:`.on_ray`). A run with nothing left to
+    do starts neither a cluster nor an ASR."""
+    if cfg.engine == "ray" and todo:
+        if asr is not None:
+            raise AudioMLQAError("a loaded ASR cannot be sent to Ray actors: leave asr out with engine ray")
+        from audiomlqa.synthesis.on_ray import ray_engine
+
+        run = str(Path(cfg.output).resolve())
+        with ray_engine(cfg.asr, tts_actors=cfg.workers, address=cfg.ray_address, run=run) as ray:
+            yield _Engine(ray.submit, ray.listen, ray.asr, ray.depth, ray.stats)
+        return
+    if todo and asr is None:
+        asr = cfg.asr.load()
+    with tts_pool(cfg.workers if todo else 1, overlap=cfg.overlap) as submit:
+        yield _Engine(submit, None, asr, 2 if cfg.overlap else 1)
 
 
 # -- the loop: speak a batch, judge the one before --------------------------------------------------------------------
@@ -166,7 +199,7 @@ class _Batches:
     cfg: SynthesisConfig
     state: _Progress
     voices: dict[str, Voice]
-    submit: Callable[[list], Future]
+    engine: _Engine
     work: deque[tuple[str, list[Question]]]
     timing: dict[str, float]
 
@@ -176,7 +209,8 @@ class _Batches:
             return None
         t = time.perf_counter()
         lang, active = self.work.popleft()
-        spoken = speak_batch(lang, [(q, self.state.next(q)) for q in active], self.cfg, self.voices[lang], self.submit)
+        batch = [(q, self.state.next(q)) for q in active]
+        spoken = speak_batch(lang, batch, self.cfg, self.voices[lang], self.engine.submit, self.engine.listen)
         self.timing["waiting_for_tts"] += time.perf_counter() - t
         return spoken
 
@@ -187,18 +221,28 @@ class _Batches:
             self.work.appendleft((spoken.lang, again))
 
 
-def _speak_and_judge(batches: _Batches, asr, out: Path, manifest: Path, bar: Bar, on_batch, settings: str) -> int:
-    """Speak and judge batch after batch until every question is finished, appending each batch's rows (marked
-    with the ``settings`` hash they were judged under) to the manifest as it is judged; returns the number of rows
-    written."""
+def _speak_and_judge(
+    batches: _Batches, engine: _Engine, out: Path, manifest: Path, bar: Bar, on_batch, settings: str
+) -> int:
+    """Speak and judge batch after batch until every question is finished, with ``engine.depth`` batches handed
+    out (the one being judged included: 2, one spoken while another is judged; 1, taking turns), appending each
+    batch's rows (marked with the ``settings`` hash they were judged under) to the manifest as it is judged;
+    returns the number of rows written. A batch's unfinished questions are spoken again before anything not yet
+    handed out."""
     cfg, state, timing, written = batches.cfg, batches.state, batches.timing, 0
-    current = batches.speak_next()
-    while current is not None:
-        ahead = batches.speak_next() if cfg.overlap else None
+    flight: deque[Spoken] = deque()
+
+    def fill() -> None:
+        while len(flight) < engine.depth and (spoken := batches.speak_next()) is not None:
+            flight.append(spoken)
+
+    fill()
+    while flight:
+        current = flight.popleft()
         t0 = time.perf_counter()
         clips = current.clips.result()
         t1 = time.perf_counter()
-        rows = _judge_batch(current, clips, cfg, batches.voices[current.lang], asr, out)
+        rows = _judge_batch(current, clips, cfg, batches.voices[current.lang], engine.asr, out)
         for r in rows:
             r.settings = settings
             state.record(r)
@@ -211,7 +255,7 @@ def _speak_and_judge(batches: _Batches, asr, out: Path, manifest: Path, bar: Bar
         if on_batch is not None:
             on_batch(written)
         batches.retry(current)
-        current = ahead if ahead is not None else batches.speak_next()
+        fill()
     return written
 
 
@@ -221,7 +265,7 @@ def _speak_and_judge(batches: _Batches, asr, out: Path, manifest: Path, bar: Bar
 def _judge_batch(spoken: Spoken, clips: list, cfg: SynthesisConfig, voice: Voice, asr, out: Path) -> list[Attempt]:
     """Listen to a spoken batch, judge every clip and write its audio: the manifest rows of these attempts."""
     lang, texts = spoken.lang, spoken.texts
-    transcripts, asr_seconds = _listen(lang, texts, clips, asr)
+    transcripts, asr_seconds = spoken.heard.result() if spoken.heard is not None else listen(asr, lang, texts, clips)
     metric, (verified, evidence), rule = cfg.metric_for(lang), cfg.verification(lang), cfg.threshold_rule(lang)
     rows = []
     for i, ((q, k), plan, (speech, tts_seconds)) in enumerate(zip(spoken.batch, spoken.plans, clips)):
@@ -259,15 +303,6 @@ def _judge_batch(spoken: Spoken, clips: list, cfg: SynthesisConfig, voice: Voice
             _judge_clip(row, speech, transcripts[i], reference, lang, out, evidence)
         rows.append(row)
     return rows
-
-
-def _listen(lang: str, texts: list[str], clips: list, asr) -> tuple[dict[int, Heard], float]:
-    """What the ASR hears in each clip that has audio and text (by position in the batch; a leaked script prompt
-    stripped and said), and its seconds per clip."""
-    t0 = time.perf_counter()
-    audible = [i for i, (speech, _) in enumerate(clips) if len(speech.samples) and texts[i]]
-    heard = hear(asr, [clips[i][0].samples for i in audible], lang, [texts[i] for i in audible]) if audible else []
-    return dict(zip(audible, heard)), (time.perf_counter() - t0) / max(1, len(audible))
 
 
 def _judge_clip(
@@ -512,7 +547,14 @@ def _run_record(cfg: SynthesisConfig, settings: dict, voices: dict[str, Voice], 
         command=command,
         thresholds={lang: cfg.rule_for(lang) for lang in voices},
         config=settings,
-        runtime={"workers": cfg.workers, "batch_size": cfg.batch_size, "limit": cfg.limit, "overlap": cfg.overlap},
+        runtime={
+            "workers": cfg.workers,
+            "batch_size": cfg.batch_size,
+            "limit": cfg.limit,
+            "overlap": cfg.overlap,
+            "engine": cfg.engine,
+            **({"ray_address": cfg.ray_address} if cfg.engine == "ray" else {}),
+        },
         audiomlqa_version=__version__,
         python=platform.python_version(),
         tts={lang: v.info for lang, v in voices.items()},
@@ -566,14 +608,27 @@ def calibrate_filter(
     if output.is_dir() or not os.access(output.parent if str(output.parent) else ".", os.W_OK):
         raise AudioMLQAError(f"cannot write the calibration to {output}: give a file in a writable folder (-o)")
     metric = {lang: cfg.metric_for(lang) for lang in {c.lang for c in reference.clips}}
-    doc = calibrate(
-        reference,
-        asr or cfg.asr.load(),
-        cfg.asr.model_dump(mode="json"),
-        metric=metric,
-        batch_size=cfg.batch_size,
-        progress=progress,
-        allow_implausible=allow_implausible,
-    )
+    with _judge(cfg, asr) as asr:
+        doc = calibrate(
+            reference,
+            asr,
+            cfg.asr.model_dump(mode="json"),
+            metric=metric,
+            batch_size=cfg.batch_size,
+            progress=progress,
+            allow_implausible=allow_implausible,
+        )
     write_json(output, doc)
     return doc
+
+
+@contextmanager
+def _judge(cfg: SynthesisConfig, asr) -> Iterator:
+    """The ASR judge ``cfg`` names: ``asr`` if given, loaded here, or (``engine: ray``) actors on a Ray cluster."""
+    if asr is not None or cfg.engine != "ray":
+        yield asr if asr is not None else cfg.asr.load()
+        return
+    from audiomlqa.synthesis.on_ray import ray_asr, ray_cluster
+
+    with ray_cluster(cfg.ray_address) as ray, ray_asr(ray, cfg.asr) as remote:
+        yield remote

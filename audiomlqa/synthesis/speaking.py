@@ -1,7 +1,8 @@
 """Speaking the questions: how each attempt is spoken (voice, seed and rate from :func:`plan_attempt`), each
 question language's TTS loaded once (:func:`load_voices`), and the pool that speaks a batch in this process or
 in worker processes, on a background thread so that the ASR can judge one batch while the next is spoken
-(:func:`tts_pool`). What the ASR then makes of the clips is :mod:`audiomlqa.synthesis.pipeline`'s business.
+(:func:`tts_pool`), and what the ASR hears in a spoken batch (:func:`listen`, the same on the driver and in a Ray
+actor: :mod:`.on_ray`). What the judge then decides is :mod:`audiomlqa.synthesis.pipeline`'s business.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, Thre
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from audiomlqa.asr import Heard, hear
 from audiomlqa.audio import prepare
 from audiomlqa.instructions import speech_text
 from audiomlqa.sources import Question
@@ -146,10 +148,26 @@ class Spoken:
     plans: list[AttemptPlan]
     texts: list[str]
     clips: Future
+    heard: Future | None = None
+    """What the ASR heard (:func:`listen`'s answer) where an engine hears a batch as soon as it is spoken; None:
+    the driver listens when it judges the batch."""
 
 
-def speak_batch(lang: str, batch: list[tuple[Question, int]], cfg: SynthesisConfig, voice: Voice, submit) -> Spoken:
-    """Hand one more attempt at each question of ``batch`` (question, attempt number) to the TTS."""
+def speak_batch(
+    lang: str, batch: list[tuple[Question, int]], cfg: SynthesisConfig, voice: Voice, submit, listen_to=None
+) -> Spoken:
+    """Hand one more attempt at each question of ``batch`` (question, attempt number) to the TTS (and, with
+    ``listen_to``, the clips to come straight on to the ASR)."""
     plans = [plan_attempt(voice.voices, cfg.rates, cfg.seed, k) for _, k in batch]
     texts = [text_to_speak(q) for q, _ in batch]
-    return Spoken(lang, batch, plans, texts, submit([voice.job(t, lang, p) for t, p in zip(texts, plans)]))
+    clips = submit([voice.job(t, lang, p) for t, p in zip(texts, plans)])
+    return Spoken(lang, batch, plans, texts, clips, listen_to(lang, texts, clips) if listen_to else None)
+
+
+def listen(asr, lang: str, texts: Sequence[str], clips: Sequence[tuple]) -> tuple[dict[int, Heard], float]:
+    """What the ASR hears in each clip that has audio and text (by position in the batch; a leaked script prompt
+    stripped and said), and its seconds per clip."""
+    t0 = time.perf_counter()
+    audible = [i for i, (speech, _) in enumerate(clips) if len(speech.samples) and texts[i]]
+    heard = hear(asr, [clips[i][0].samples for i in audible], lang, [texts[i] for i in audible]) if audible else []
+    return dict(zip(audible, heard)), (time.perf_counter() - t0) / max(1, len(audible))

@@ -18,6 +18,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "api": ("openai", "fastapi", "uvicorn", "starlette"),
     "train": ("deepspeed", "tensorboard"),
     "coqui": ("TTS",),
+    "ray": ("ray",),
 }
 """The extra (pyproject ``[project.optional-dependencies]``) that brings each importable top-level package."""
 
