@@ -226,3 +226,27 @@ def test_calibrate_on_ray_measures_what_calibrate_here_measures(cluster, tmp_pat
         for doc in (here, json.loads(out.stdout))
     ]
     assert clips[0] == clips[1] and len(clips[0]) == 2
+
+
+@pytest.mark.slow
+def test_asr_filter_on_ray_keeps_and_measures_what_asr_filter_here_does(cluster, tmp_path):
+    """The paper's data filter with its Whisper in an ASR actor: the same errors, the same utterances kept."""
+    import soundfile as sf
+
+    from audiomlqa.speechllm.asr_filter import FilterConfig, filter_corpus
+    from audiomlqa.tts import load_backend
+
+    espeak, corpus = load_backend("espeak"), tmp_path / "corpus"
+    rows = []
+    for i, text in enumerate(["The river flows past the old mill.", "Where is the station?"]):
+        speech = espeak.synthesize(text, "en", "en-us", seed=0)
+        (corpus / "en").mkdir(parents=True, exist_ok=True)
+        sf.write(corpus / "en" / f"{i:05d}.flac", speech.samples, speech.sample_rate)
+        rows.append({"file_name": f"en/{i:05d}.flac", "text": text, "language": "en", "voice": "en-us"})
+    (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    base = {"data": {"source": str(corpus)}, "languages": ["en"], "max_error": 1e9}
+    filter_corpus(FilterConfig.from_dict({**base, "output": str(tmp_path / "here")}), progress=False)
+    on_ray = {**base, "engine": "ray", "ray_address": cluster["address"], "output": str(tmp_path / "ray")}
+    report = filter_corpus(FilterConfig.from_dict(on_ray), progress=False)
+    kept = [(tmp_path / d / "metadata.jsonl").read_text(encoding="utf-8") for d in ("here", "ray")]
+    assert kept[0] == kept[1] and report["kept"] == 2 and report["asr"]["backend"] == "faster-whisper"

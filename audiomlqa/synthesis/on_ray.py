@@ -268,3 +268,14 @@ def ray_engine(settings, *, tts_actors: int, address: str = "local", run: str | 
         finally:
             for handle in tts:
                 ray.kill(handle, no_restart=True)
+
+
+@contextmanager
+def asr_judge(settings, *, engine: str = "local", address: str = "local") -> Iterator:
+    """The ASR backend ``settings`` names, loaded here (``local``) or run by actors on a Ray cluster (``ray``): what
+    ``calibrate`` and ``asr-filter`` transcribe with."""
+    if engine != "ray":
+        yield settings.load()
+        return
+    with ray_cluster(address) as ray, ray_asr(ray, settings) as remote:
+        yield remote

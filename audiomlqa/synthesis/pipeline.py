@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from audiomlqa.synthesis.alignment import align
 from audiomlqa.synthesis.calibration import calibrate
 from audiomlqa.synthesis.config import SynthesisConfig, in_shard, resolve_calibration
 from audiomlqa.synthesis.figures import write_figures
+from audiomlqa.synthesis.on_ray import asr_judge, ray_engine
 from audiomlqa.synthesis.reference import Reference
 from audiomlqa.synthesis.speaking import AttemptPlan, Spoken, Voice, listen, load_voices, speak_batch, tts_pool
 from audiomlqa.synthesis.summary import summarize
@@ -165,8 +166,6 @@ def _engine(cfg: SynthesisConfig, asr, todo: list) -> Iterator[_Engine]:
     if cfg.engine == "ray" and todo:
         if asr is not None:
             raise AudioMLQAError("a loaded ASR cannot be sent to Ray actors: leave asr out with engine ray")
-        from audiomlqa.synthesis.on_ray import ray_engine
-
         run = str(Path(cfg.output).resolve())
         with ray_engine(cfg.asr, tts_actors=cfg.workers, address=cfg.ray_address, run=run) as ray:
             yield _Engine(ray.submit, ray.listen, ray.asr, ray.depth, ray.stats)
@@ -608,7 +607,7 @@ def calibrate_filter(
     if output.is_dir() or not os.access(output.parent if str(output.parent) else ".", os.W_OK):
         raise AudioMLQAError(f"cannot write the calibration to {output}: give a file in a writable folder (-o)")
     metric = {lang: cfg.metric_for(lang) for lang in {c.lang for c in reference.clips}}
-    with _judge(cfg, asr) as asr:
+    with nullcontext(asr) if asr is not None else asr_judge(cfg.asr, engine=cfg.engine, address=cfg.ray_address) as asr:
         doc = calibrate(
             reference,
             asr,
@@ -620,15 +619,3 @@ def calibrate_filter(
         )
     write_json(output, doc)
     return doc
-
-
-@contextmanager
-def _judge(cfg: SynthesisConfig, asr) -> Iterator:
-    """The ASR judge ``cfg`` names: ``asr`` if given, loaded here, or (``engine: ray``) actors on a Ray cluster."""
-    if asr is not None or cfg.engine != "ray":
-        yield asr if asr is not None else cfg.asr.load()
-        return
-    from audiomlqa.synthesis.on_ray import ray_asr, ray_cluster
-
-    with ray_cluster(cfg.ray_address) as ray, ray_asr(ray, cfg.asr) as remote:
-        yield remote
