@@ -26,6 +26,11 @@ class SourceConfig(Settings):
 
     source: str = "audio-mlqa-smoke"
     config: str | None = None
+    revision: str | None = None
+    """A Hub branch, tag or commit: ``refs/convert/parquet`` reads the Hub's parquet export of a dataset that
+    ships a loading script (which ``datasets`` 4+ refuses)."""
+    data_dir: str | None = None
+    """A folder inside the dataset: one config of a parquet export (``vi_vn``), whose folders are configs."""
     split: str = "train"
     audio_column: str = "audio"
     text_column: str = "text"
@@ -141,11 +146,12 @@ def _from_hf(cfg: SourceConfig) -> AsrCorpus:
     except ImportError:
         raise AudioMLQAError("Hugging Face ASR data needs 'datasets': pip install 'audiomlqa[hf]'") from None
     try:
-        ds = datasets.load_dataset(cfg.source, cfg.config, split=cfg.split)
+        ds = datasets.load_dataset(
+            cfg.source, cfg.config, split=cfg.split, revision=cfg.revision, data_dir=cfg.data_dir
+        )
     except Exception as e:  # noqa: BLE001 - hub, file and config errors come in many types
-        raise AudioMLQAError(
-            f"cannot load ASR data {cfg.source!r} (config {cfg.config}, split {cfg.split}): {first_line(e)}"
-        ) from None
+        where = f"config {cfg.config}, split {cfg.split}" + (f", data_dir {cfg.data_dir}" if cfg.data_dir else "")
+        raise AudioMLQAError(f"cannot load ASR data {cfg.source!r} ({where}): {first_line(e)}") from None
     wanted = [cfg.audio_column, cfg.text_column] + ([] if cfg.language else [cfg.language_column])
     missing = [c for c in wanted if c not in ds.column_names]
     if missing:
@@ -263,28 +269,33 @@ def _sum_counts(dicts: list[dict]) -> dict:
 
 
 def _split_by(items: list) -> str:
+    """``voice`` where every language names two or more voices for all its items, ``utterance`` where none does,
+    else ``voice where named`` (a corpus without speakers, FLEURS or YODAS, mixed with one that has them)."""
     voices: dict[str, set] = {}
     for x in items:
         voices.setdefault(x[3], set()).add(x[4])
-    return "voice" if all(None not in v and len(v) >= 2 for v in voices.values()) else "utterance"
+    if all(None not in v and len(v) >= 2 for v in voices.values()):
+        return "voice"
+    return "voice where named" if any(len(v - {None}) >= 2 for v in voices.values()) else "utterance"
 
 
 def held_out(items: list, share: float) -> set[int]:
     """Indices of the items held out: per language, whole voices (in a seeded order) until ``share`` of the
-    language's items is reached, never all of them; without two or more named voices per language, single
-    utterances."""
+    language's items is reached, never all of them; in a language without two or more named voices, single
+    utterances, and so are the items whose corpus names no voice."""
     import hashlib
 
     if share <= 0:
         return set()
     rank = lambda s: hashlib.sha256(str(s).encode()).hexdigest()  # noqa: E731
-    by_voice = _split_by(items) == "voice"
     held: set[int] = set()
     for language in sorted({x[3] for x in items}):
         idx = [i for i, x in enumerate(items) if x[3] == language]
+        by_voice = len({items[i][4] for i in idx} - {None}) >= 2
         groups: dict[str, list[int]] = {}
         for i in idx:
-            groups.setdefault(items[i][4] if by_voice else f"{items[i][1]}|{items[i][2]}", []).append(i)
+            voice = items[i][4] if by_voice else None
+            groups.setdefault(voice if voice is not None else f"{items[i][1]}|{items[i][2]}", []).append(i)
         order = sorted(groups, key=rank)
         taken: list[int] = []
         for g in order[:-1]:  # the last group always trains
