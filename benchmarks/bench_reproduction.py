@@ -88,7 +88,7 @@ def dataset(work: Path, per_language: int, instructions: Path | None, per_set: i
             "task": "instruction",
             "source": str(instructions),
             "limit": per_set,
-            "instructions": {"language": "en"},
+            "instructions": {"language": "en", "instruction": "instruction", "reference": "output", "max_words": 60},
         }
         synthesize(SynthesisConfig.from_dict({**task, "output": str(outputs[1]), **espeak}), progress=False)
     publish(outputs, work / "audio-mlqa", overwrite=True)
