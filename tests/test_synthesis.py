@@ -220,9 +220,13 @@ def test_empty_question_is_rejected_with_its_reason(tmp_path):
 
 @pytest.mark.slow
 def test_worker_processes_do_the_same_attempts_as_one_process(tmp_path):
+    """Both runs judge with one loaded Whisper (the ASR runs in this process either way; the workers only speak)."""
     base = {"pairs": ["en", "vi"], "per_language": 2, "max_attempts": 1}
-    synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "one")}), progress=False)
-    synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "two"), "workers": 2}), progress=False)
+    one_cfg = SynthesisConfig.from_dict({**base, "output": str(tmp_path / "one")})
+    asr = one_cfg.asr.load()
+    synthesize(one_cfg, progress=False, asr=asr)
+    two_cfg = SynthesisConfig.from_dict({**base, "output": str(tmp_path / "two"), "workers": 2})
+    synthesize(two_cfg, progress=False, asr=asr)
     one, two = (read_manifest(tmp_path / d / "manifest.jsonl") for d in ("one", "two"))
     plan = ("pair", "id", "attempt", "voice", "seed", "rate", "audio")
     assert [tuple(getattr(r, k) for k in plan) for r in one] == [tuple(getattr(r, k) for k in plan) for r in two]
@@ -236,12 +240,15 @@ def test_worker_processes_do_the_same_attempts_as_one_process(tmp_path):
 def test_speaking_ahead_of_the_asr_makes_the_same_rows_as_taking_turns(tmp_path):
     """The overlapped pipeline (next batch spoken while this one is judged) changes when work happens, not what
     is made: with batches of 1 and retries, both write the same attempts with the same audio and decisions.
-    Taking turns keeps the sequential order: each batch's retries right after it."""
+    Taking turns keeps the sequential order: each batch's retries right after it. Both runs judge with one loaded
+    Whisper (what is compared is the scheduling, not the loading)."""
     base = {"pairs": ["en"], "per_language": 3, "max_attempts": 2, "batch_size": 1}
     base["tts"] = {"default": {"backend": "kokoro"}}  # deterministic (eSpeak NG carries state between calls)
     base["thresholds"] = {"en": 0.0}  # every imperfect clip is retried: the retry rounds interleave
-    turns = synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "turns"), "overlap": False}))
-    ahead = synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "ahead")}), progress=False)
+    turns_cfg = SynthesisConfig.from_dict({**base, "output": str(tmp_path / "turns"), "overlap": False})
+    asr = turns_cfg.asr.load()
+    turns = synthesize(turns_cfg, asr=asr)
+    ahead = synthesize(SynthesisConfig.from_dict({**base, "output": str(tmp_path / "ahead")}), progress=False, asr=asr)
     decided = ("pair", "id", "attempt", "voice", "seed", "rate", "audio", "audio_sha256", "transcript", "accepted")
     rows = {
         d: [tuple(getattr(r, k) for k in decided) for r in read_manifest(tmp_path / d / "manifest.jsonl")]
