@@ -248,3 +248,10 @@ def test_a_run_with_the_shipped_calibration_records_each_clips_own_threshold_ali
             assert row["threshold"] == 0.35 and not row["verified"] and "0.86" in row["verification"]
     assert summary["hi"]["verification"].startswith("Whisper base cannot verify hi")
     assert {"rejected_for_names", "prompt_leaks"} <= set(summary["en"])
+
+
+def test_leave_one_out_beside_a_clip_without_tokens_judges_what_it_can_instead_of_failing():
+    """Two human clips, one with an empty reference: the other has nothing to be judged against, so neither is
+    kept — a number, not the traceback calibrate used to end in."""
+    assert per_token_leave_one_out([(0, 5), (0, 0)], 0.9) == 0.0
+    assert per_token_leave_one_out([(0, 5), (0, 4), (0, 0)], 0.9) == pytest.approx(2 / 3)

@@ -128,11 +128,15 @@ def _log_beta(a: float, b: float) -> float:
 
 
 def per_token_leave_one_out(counts: Sequence[tuple[int, int]], quantile: float, cap: float = math.inf) -> float | None:
-    """Share of human clips the per-token rule keeps when each is judged by the model fitted on the others."""
+    """Share of human clips the per-token rule keeps when each is judged by the model fitted on the others (a clip
+    whose others have no tokens to fit on, e.g. beside an empty reference, is not kept)."""
     if len(counts) < 2:
         return None
     kept = 0
     for i, (k, n) in enumerate(counts):
-        model = fit_tokens([c for j, c in enumerate(counts) if j != i])
+        others = [c for j, c in enumerate(counts) if j != i]
+        if not any(tokens > 0 for _, tokens in others):
+            continue
+        model = fit_tokens(others)
         kept += n > 0 and k <= model.max_errors(n, quantile) and k / n <= cap
     return round(kept / len(counts), 6)
