@@ -126,21 +126,20 @@ def test_a_train_recipe_mistake_fails_in_one_line_before_any_model_loads(tmp_pat
 
 @pytest.mark.slow
 def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
-    """YAML 1.1 reads 1e-3 as text; AdamW must still get the number."""
-    from audiomlqa.synthesis import synthesize
+    """YAML 1.1 reads 1e-3 as text; AdamW must still get the number. The corpus: two eSpeak clips written as an
+    audio folder (what asr-corpus writes), no ASR needed."""
+    import soundfile as sf
 
-    synthesize(
-        SynthesisConfig.from_dict(
-            {
-                "languages": ["en", "de"],
-                "per_language": 1,
-                "max_attempts": 1,
-                "output": str(tmp_path / "asr"),
-                "tts": {"default": {"backend": "espeak"}},
-            }
-        ),
-        progress=False,
-    )
+    from audiomlqa.tts import load_backend
+
+    espeak, asr = load_backend("espeak"), tmp_path / "asr"
+    rows = []
+    for lang, voice, text in (("en", "en-us", "Where is the station?"), ("de", "de", "Wo ist der Bahnhof?")):
+        (asr / lang).mkdir(parents=True)
+        speech = espeak.synthesize(text, lang, voice, seed=0)
+        sf.write(asr / lang / "00000.flac", speech.samples, speech.sample_rate)
+        rows.append({"file_name": f"{lang}/00000.flac", "text": text, "language": lang, "voice": voice})
+    (asr / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = cli(
         "train-reference",
         "--recipe",
