@@ -189,6 +189,9 @@ def summarize(comparisons: dict, trained: dict, seeds: list[int]) -> dict:
                     averaged[(variant, metric)] = strata
                     row[metric]["bootstrap"] = bootstrap_interval(strata).to_dict()
             checks = [trained[(variant, s)]["validation"] for s in seeds]
+            for loss in ("loss_in", "loss_out"):  # held-out distillation distances (L_IN, L_OUT) at the last step
+                if all(loss in c for c in checks):
+                    row[loss] = seed_interval([c[loss] for c in checks])
             if all(c.get("lid_accuracy_per_language") for c in checks):
                 langs = checks[0]["lid_accuracy_per_language"]
                 row["held_out_lid"] = {
@@ -226,8 +229,8 @@ def print_tables(summary: dict) -> None:
 
     for task, section in summary["tasks"].items():
         print(f"\n{task} ({len(section['configs'])} configs, seeds {summary['seeds']})")
-        print("| model | F1 | EM | judge 0–5 | held-out LID |")
-        print("|---|---|---|---|---|")
+        print("| model | F1 | EM | judge 0–5 | held-out LID | L_IN | L_OUT |")
+        print("|---|---|---|---|---|---|---|")
         for variant, row in section["variants"].items():
             lid = row.get("held_out_lid")
             lid_text = (
@@ -236,10 +239,13 @@ def print_tables(summary: dict) -> None:
                 else f"{lid['all']:.1%} (" + ", ".join(f"{k} {v:.0%}" for k, v in lid.items() if k != "all") + ")"
             )
             cells = " | ".join(cell(row.get(m)) for m in METRICS)
-            print(f"| {variant} | {cells} | {lid_text} |")
+            losses = " | ".join(cell(row.get(k)) for k in ("loss_in", "loss_out"))
+            print(f"| {variant} | {cells} | {lid_text} | {losses} |")
         for base, scores in section["baselines"].items():
             f = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-            print(f"| {base} | {f(scores['f1'])} | {f(scores['exact_match'])} | {f(scores['judge_mean'])} | — |")
+            print(
+                f"| {base} | {f(scores['f1'])} | {f(scores['exact_match'])} | {f(scores['judge_mean'])} | — | — | — |"
+            )
         for name, test in section["paired"].items():
             low, high = test["low"], test["high"]
             print(f"  {name}: {test['difference']:+.2f} [{low:+.2f}, {high:+.2f}], p = {test['p_value']:.3f}")

@@ -52,6 +52,8 @@ def test_the_quick_reproduction_trains_scores_and_judges_every_variant_and_seed_
         lid = qa["variants"][variant]["held_out_lid"]
         assert set(lid) == {"en", "de", "all"} and all(0.0 <= v <= 1.0 for v in lid.values())
     assert "held_out_lid" not in qa["variants"]["ml-diva"]
+    for row in qa["variants"].values():  # every variant distils: its held-out L_IN and L_OUT, over the seeds
+        assert all(len(row[k]["seeds"]) == 2 and row[k]["mean"] > 0 for k in ("loss_in", "loss_out"))
     assert set(qa["paired"]) == {
         f"lang-aware-hard - {other}: {m}"
         for other in ("lang-aware-soft", "ml-diva")
