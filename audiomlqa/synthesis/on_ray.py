@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from audiomlqa.asr import Heard, hear
 from audiomlqa.errors import AudioMLQAError
-from audiomlqa.synthesis.speaking import _tts_job, listen
+from audiomlqa.synthesis.speaking import listen, speak_clip
 
 RESTARTS = 4
 """How often a killed actor is restarted (its calls retried each time) before the run fails."""
@@ -51,7 +51,7 @@ class TTSWorker(_Busy):
     """Speaks chunks of a batch (each TTS backend loaded once per actor, as in a local worker process)."""
 
     def speak(self, jobs: list) -> list:
-        return self.timed(lambda: [_tts_job(*job) for job in jobs])
+        return self.timed(lambda: [speak_clip(*job) for job in jobs])
 
 
 class ASRWorker(_Busy):
@@ -140,13 +140,6 @@ class RayEngine:
                 "busy_share": round(busy / (len(actors) * wall), 4),
             }
         return out
-
-    def pids(self) -> dict[str, list[int]]:
-        """The actors' worker processes (a test kills one)."""
-        return {
-            pool: [s["pid"] for s in _get(self.ray, [a.stats.remote() for a in actors])]
-            for pool, actors in (("tts", self.tts), ("asr", self.asr.actors))
-        }
 
 
 def _get(ray, refs):

@@ -63,7 +63,7 @@ def _tts_backend(backend: str, options: dict):
     return _LOADED_TTS[key]
 
 
-def _tts_job(backend: str, options: dict, text: str, lang: str, plan: AttemptPlan):
+def speak_clip(backend: str, options: dict, text: str, lang: str, plan: AttemptPlan):
     """Synthesize + post-process one clip; runs in the main process or a worker."""
     t0 = time.perf_counter()
     speech = _tts_backend(backend, options).synthesize(text, lang, plan.voice, seed=plan.seed, rate=plan.rate)
@@ -113,12 +113,12 @@ def tts_pool(workers: int, overlap: bool = True) -> Iterator[Callable[[list], Fu
 
     def speak(jobs: list) -> list:
         if pool is not None:
-            return list(pool.map(_tts_job, *zip(*jobs)))
+            return list(pool.map(speak_clip, *zip(*jobs)))
         clips = []
         for job in jobs:
             if stop.is_set():
                 raise CancelledError
-            clips.append(_tts_job(*job))
+            clips.append(speak_clip(*job))
         return clips
 
     def at_once(jobs: list) -> Future:
