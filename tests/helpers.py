@@ -60,3 +60,22 @@ def publish_spoken(tmp: Path, languages: list[str], per_language: int) -> Path:
     )
     publish([tmp / "synth"], tmp / "dataset")
     return tmp / "dataset"
+
+
+def espeak_corpus(folder: Path, sentences: list[tuple[str, str, str]]) -> Path:
+    """An ASR corpus as ``asr-corpus`` writes one (``<lang>/<n>.flac`` + ``metadata.jsonl``), spoken by eSpeak NG:
+    ``sentences`` are (language, voice, text). No ASR involved."""
+    import json
+
+    import soundfile as sf
+
+    from audiomlqa.tts import load_backend
+
+    espeak, rows = load_backend("espeak"), []
+    for i, (lang, voice, text) in enumerate(sentences):
+        (folder / lang).mkdir(parents=True, exist_ok=True)
+        speech = espeak.synthesize(text, lang, voice, seed=0)
+        sf.write(folder / lang / f"{i:05d}.flac", speech.samples, speech.sample_rate)
+        rows.append({"file_name": f"{lang}/{i:05d}.flac", "text": text, "language": lang, "voice": voice})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import FAST_MODEL, assert_one_line, audiomlqa
+from helpers import FAST_MODEL, assert_one_line, audiomlqa, espeak_corpus
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -128,18 +128,7 @@ def test_a_train_recipe_mistake_fails_in_one_line_before_any_model_loads(tmp_pat
 def test_learning_rate_written_1e_3_trains_at_one_thousandth(tmp_path):
     """YAML 1.1 reads 1e-3 as text; AdamW must still get the number. The corpus: two eSpeak clips written as an
     audio folder (what asr-corpus writes), no ASR needed."""
-    import soundfile as sf
-
-    from audiomlqa.tts import load_backend
-
-    espeak, asr = load_backend("espeak"), tmp_path / "asr"
-    rows = []
-    for lang, voice, text in (("en", "en-us", "Where is the station?"), ("de", "de", "Wo ist der Bahnhof?")):
-        (asr / lang).mkdir(parents=True)
-        speech = espeak.synthesize(text, lang, voice, seed=0)
-        sf.write(asr / lang / "00000.flac", speech.samples, speech.sample_rate)
-        rows.append({"file_name": f"{lang}/00000.flac", "text": text, "language": lang, "voice": voice})
-    (asr / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    espeak_corpus(tmp_path / "asr", [("en", "en-us", "Where is the station?"), ("de", "de", "Wo ist der Bahnhof?")])
     out = cli(
         "train-reference",
         "--recipe",

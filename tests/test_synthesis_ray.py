@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line, audiomlqa
+from helpers import assert_one_line, audiomlqa, espeak_corpus
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.manifest import read_manifest
@@ -231,19 +231,10 @@ def test_calibrate_on_ray_measures_what_calibrate_here_measures(cluster, tmp_pat
 @pytest.mark.slow
 def test_asr_filter_on_ray_keeps_and_measures_what_asr_filter_here_does(cluster, tmp_path):
     """The paper's data filter with its Whisper in an ASR actor: the same errors, the same utterances kept."""
-    import soundfile as sf
-
     from audiomlqa.speechllm.asr_filter import FilterConfig, filter_corpus
-    from audiomlqa.tts import load_backend
 
-    espeak, corpus = load_backend("espeak"), tmp_path / "corpus"
-    rows = []
-    for i, text in enumerate(["The river flows past the old mill.", "Where is the station?"]):
-        speech = espeak.synthesize(text, "en", "en-us", seed=0)
-        (corpus / "en").mkdir(parents=True, exist_ok=True)
-        sf.write(corpus / "en" / f"{i:05d}.flac", speech.samples, speech.sample_rate)
-        rows.append({"file_name": f"en/{i:05d}.flac", "text": text, "language": "en", "voice": "en-us"})
-    (corpus / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    sentences = ["The river flows past the old mill.", "Where is the station?"]
+    corpus = espeak_corpus(tmp_path / "corpus", [("en", "en-us", text) for text in sentences])
     base = {"data": {"source": str(corpus)}, "languages": ["en"], "max_error": 1e9}
     filter_corpus(FilterConfig.from_dict({**base, "output": str(tmp_path / "here")}), progress=False)
     on_ray = {**base, "engine": "ray", "ray_address": cluster["address"], "output": str(tmp_path / "ray")}
