@@ -31,6 +31,7 @@ from audiomlqa.sources import (
 )
 from audiomlqa.tasks import INSTRUCTION
 from audiomlqa.utils.files import read_json, sha256_file
+from audiomlqa.utils.hf_datasets import load_dataset
 
 REASONS = ("empty", "code", "table", "url", "math", "emoji", "too long")
 """Why an instruction is left out, in the order they are tested (an instruction counts under its first reason)."""
@@ -336,7 +337,7 @@ def _hf_rows(source: str, columns: InstructionColumns) -> _Rows:
         if folder.is_dir() and any((folder / f).is_file() for f in ("dataset_dict.json", "state.json")):
             ds = datasets.load_from_disk(source)
         else:
-            ds = datasets.load_dataset(source, columns.hf_config, split=columns.hf_split)
+            ds = load_dataset(source, columns.hf_config, split=columns.hf_split)
     except (ConnectionError, OSError) as e:
         raise AudioMLQAError(
             f"could not load {source!r} ({e.__class__.__name__}); offline, pass a local JSON/JSONL file or folder"

@@ -26,6 +26,7 @@ from audiomlqa.errors import AudioMLQAError
 from audiomlqa.languages import LANGUAGES, check_language, parse_pair
 from audiomlqa.tasks import EXTRACTIVE_QA, INSTRUCTION, config_name, parse_config
 from audiomlqa.utils.files import read_json
+from audiomlqa.utils.hf_datasets import load_dataset
 
 SPLITS = {"dev": "dev", "validation": "dev", "test": "test"}
 """Split names accepted everywhere, mapped to MLQA's file prefix (Hugging Face says ``validation``)."""
@@ -281,7 +282,7 @@ def read_hf_dataset(
         cfg = parse_config(wanted) if isinstance(wanted, str) else parse_config(config_name(EXTRACTIVE_QA, *wanted))
         config = cfg.name
         try:
-            ds = datasets.load_dataset(source, config, split=hf_split)
+            ds = load_dataset(source, config, split=hf_split)
         except (ConnectionError, OSError) as e:
             raise AudioMLQAError(
                 f"could not load {source!r} ({e.__class__.__name__}); offline, pass a local MLQA_V1 directory, "

@@ -67,6 +67,7 @@ from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
 from audiomlqa.tasks import INSTRUCTION, TASKS, Config, parse_config
 from audiomlqa.utils.distributed import barrier, rank_world, share
 from audiomlqa.utils.files import inside, write_json
+from audiomlqa.utils.hf_datasets import declared_data_files, load_dataset
 from audiomlqa.utils.locks import exclusive
 from audiomlqa.utils.progress import progress_bar
 from audiomlqa.utils.versions import package_versions
@@ -75,8 +76,10 @@ Pair = Config
 """A config: its task and (context language, question language); runs are keyed by it."""
 
 
-def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
-    """The configs to run: ``requested`` (each checked to exist) or every pair config of the dataset."""
+def dataset_configs(dataset: str, requested: Sequence[str] | None, split: str | None = None) -> list[str]:
+    """The configs to run: ``requested`` (each checked to exist) or every config of the dataset — of a local
+    folder, every one its card gives ``split`` (``publish`` puts spoken instructions in ``test`` beside MLQA's
+    ``validation``)."""
     try:
         import datasets
     except ImportError:
@@ -92,7 +95,10 @@ def dataset_configs(dataset: str, requested: Sequence[str] | None) -> list[str]:
     for c in requested or ():
         parse_config(c)  # a name that is no config at all says so in one line
     if not requested:
-        return pairs
+        with_split = [c for c in pairs if split is None or split in (declared_data_files(dataset, c) or {split: ""})]
+        if not with_split:
+            raise AudioMLQAError(f"{dataset} has no config with a {split} split (its configs: {', '.join(pairs)})")
+        return with_split
     missing = [c for c in requested if c not in pairs]
     if missing:
         raise AudioMLQAError(
@@ -132,9 +138,7 @@ class _ConfigRun:
 def _todo_items(dataset: str, run: _ConfigRun, split: str) -> list[Item]:
     """The unanswered questions of one config, without audio (it is decoded per batch: a whole grid's
     audio would not fit in memory)."""
-    import datasets
-
-    ds = datasets.load_dataset(dataset, run.config, split=split)
+    ds = load_dataset(dataset, run.config, split=split)
     cfg = parse_config(run.config)
     run.rows = ds.select_columns(["audio"]) if "audio" in ds.column_names else None
     items = []
@@ -217,7 +221,7 @@ def evaluate_model(
     if split not in SPLITS:
         raise AudioMLQAError(f"unknown split {split!r}: use validation (dev) or test")
     hf_split = HF_SPLIT[SPLITS[split]]
-    names = dataset_configs(str(dataset), configs)
+    names = dataset_configs(str(dataset), configs, hf_split)
     out = inside(output, spec.name, "model name")  # a spec's name names a folder: it may not climb out
     rank, world = rank_world()
     with exclusive(out if rank == 0 else _part_dir(out, rank, world), f"audiomlqa score of {spec.name}"):
@@ -567,7 +571,7 @@ def compare_models(
     specs, write a bar chart per config into ``output/charts``. ``log`` receives one line per step (stderr)."""
     _check_names(specs)
     placed = [preflight(spec) for spec in specs]  # every device (and server) checked before the first model loads
-    names = dataset_configs(dataset, configs)
+    names = dataset_configs(dataset, configs, HF_SPLIT[SPLITS[split]] if split in SPLITS else None)
     primary = rank_world()[0] == 0
     tasks = {parse_config(n).task for n in names}
     judging = (

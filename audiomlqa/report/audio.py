@@ -12,6 +12,7 @@ from pathlib import Path
 
 from audiomlqa.errors import AudioMLQAError
 from audiomlqa.sources import HF_SPLIT, SPLITS
+from audiomlqa.utils.hf_datasets import load_dataset
 
 AUDIO = "audio"
 CLIP_COLUMNS = (
@@ -77,7 +78,7 @@ def load_config(datasets, dataset: str | Path, config: str, split: str | None = 
     """One config of a published dataset (one split, or all); ``rejected`` by its files, since the card leaves it
     out of the configs a harness loops over (a dataset published before that still reads the same way)."""
     if config != REJECTED:
-        return datasets.load_dataset(str(dataset), config, split=split)
+        return load_dataset(dataset, config, split=split)
     if split is not None:
         files = {split: f"data/{REJECTED}/{split}-*.parquet"}
     else:

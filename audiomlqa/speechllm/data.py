@@ -19,6 +19,7 @@ from audiomlqa.config import Integer, Language, Number, Settings
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.manifest import read_manifest
 from audiomlqa.utils.files import inside, open_regular
+from audiomlqa.utils.hf_datasets import load_dataset
 
 
 class SourceConfig(Settings):
@@ -146,9 +147,7 @@ def _from_hf(cfg: SourceConfig) -> AsrCorpus:
     except ImportError:
         raise AudioMLQAError("Hugging Face ASR data needs 'datasets': pip install 'audiomlqa[hf]'") from None
     try:
-        ds = datasets.load_dataset(
-            cfg.source, cfg.config, split=cfg.split, revision=cfg.revision, data_dir=cfg.data_dir
-        )
+        ds = load_dataset(cfg.source, cfg.config, split=cfg.split, revision=cfg.revision, data_dir=cfg.data_dir)
     except Exception as e:  # noqa: BLE001 - hub, file and config errors come in many types
         where = f"config {cfg.config}, split {cfg.split}" + (f", data_dir {cfg.data_dir}" if cfg.data_dir else "")
         raise AudioMLQAError(f"cannot load ASR data {cfg.source!r} ({where}): {first_line(e)}") from None

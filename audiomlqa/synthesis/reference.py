@@ -15,6 +15,7 @@ import numpy as np
 from audiomlqa.audio import SAMPLE_RATE, Speech, prepare
 from audiomlqa.errors import AudioMLQAError, first_line
 from audiomlqa.languages import LANGUAGES, check_language
+from audiomlqa.utils.hf_datasets import load_dataset
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
 TEXT_COLUMNS = ("raw_transcription", "transcription", "sentence", "text", "normalized_text")
@@ -184,7 +185,7 @@ def _read_hf(
                     raise AudioMLQAError(f"{name}: no split {split!r} (it has {', '.join(ds)}); pass --split")
                 ds = ds[split]
         else:
-            parts = [datasets.load_dataset(name, c or None, split=split) for c in (config or "").split(",")]
+            parts = [load_dataset(name, c or None, split=split) for c in (config or "").split(",")]
             ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
     except AudioMLQAError:
         raise
