@@ -403,7 +403,11 @@ class MicroBatches:
 
 
 def micro_batches(run: _Run, corpus: AsrCorpus, cfg: TrainConfig):
-    """The run's micro-batches from its current step on, ``cfg.data.workers`` processes preparing them."""
+    """The run's micro-batches from its current step on, ``cfg.data.workers`` processes preparing them. The loader
+    seeds its workers from a generator of its own: starting an iterator draws a seed, and a draw from the global
+    RNG would shift every later one by a step in a resumed run (the restored state, then the draw) but not in an
+    uninterrupted one (the draw, then ten steps)."""
+    import torch
     from torch.utils.data import DataLoader
 
     batches = MicroBatches(
@@ -419,6 +423,7 @@ def micro_batches(run: _Run, corpus: AsrCorpus, cfg: TrainConfig):
             num_workers=workers,
             prefetch_factor=2 if workers else None,
             persistent_workers=False,
+            generator=torch.Generator().manual_seed(cfg.seed),
         )
     )
 
