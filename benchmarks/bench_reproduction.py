@@ -52,6 +52,8 @@ QUICK = ["model.whisper=tiny-random/whisper", "model.encoder_window_seconds=null
 """--quick: the tiny recipe on a random 2-layer Whisper (tests' FAST_MODEL), so the plumbing runs in seconds."""
 COMPLETION_TEMPLATE = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
 """Gemma 3 270M is a base model: the prompt goes as it is (the Speech LLM needs some template)."""
+BASE_LLMS = {"pypi/gemma3-270m"}
+"""LLMs without a chat template: prompted as completions (an instruction-tuned LLM keeps its own template)."""
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 """Student's t quantile (97.5%) by degrees of freedom: the interval of a mean over a handful of seeds."""
 METRICS = ("f1", "exact_match", "judge_mean")
@@ -72,13 +74,21 @@ def corpus(work: Path, per_language: int, quick: bool) -> Path:
     return work / "corpus"
 
 
-def dataset(work: Path, per_language: int, instructions: Path | None, per_set: int) -> Path:
-    """Audio-MLQA (and the spoken instructions) published into one dataset folder; both outputs resume."""
+def dataset(work: Path, languages: list[str], per_language: int, instructions: Path | None, per_set: int) -> Path:
+    """Audio-MLQA (and the spoken instructions) published into one dataset folder; both outputs resume. Questions
+    come from ../shared's MLQA dev where it is (the packaged sample's few otherwise)."""
     espeak = {"tts": {"default": {"backend": "espeak"}}}
     outputs = [work / "synth"]
+    source = str(SHARED_MLQA) if (SHARED_MLQA / "dev").is_dir() else PACKAGED_SAMPLE
     synthesize(
         SynthesisConfig.from_dict(
-            {"languages": LANGS, "per_language": per_language, "output": str(outputs[0]), **espeak}
+            {
+                "source": source,
+                "languages": languages,
+                "per_language": per_language,
+                "output": str(outputs[0]),
+                **espeak,
+            }
         ),
         progress=False,
     )
@@ -110,11 +120,7 @@ def train_variants(work: Path, data: Path, steps: int, llm: str, seeds: list[int
                     f"save_every={steps}",
                     f"seed={seed}",
                     f"model.llm={llm}",
-                    *(
-                        []
-                        if llm.startswith("tiny-random/")
-                        else [f"model.chat_template={json.dumps(COMPLETION_TEMPLATE)}"]
-                    ),
+                    *([f"model.chat_template={json.dumps(COMPLETION_TEMPLATE)}"] if llm in BASE_LLMS else []),
                     *(
                         QUICK + [f"model.languages=[{','.join(LANGS)}]", f"model.num_banks={len(LANGS)}"]
                         if quick
@@ -141,6 +147,7 @@ def specs(work: Path, trained: dict, llm: str) -> list:
     for base in ("text-only", "cascade-whisper-llm"):
         spec = json.loads((ROOT / "models" / f"{base}.json").read_text())
         spec["llm"] = llm
+        spec["prompt_mode"] = "completion" if llm in BASE_LLMS else "auto"
         path = work / "specs" / f"{base}.json"
         path.write_text(json.dumps(spec))
         paths.append(path)
@@ -260,6 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--judge", type=Path, default=ROOT / "models" / "judge-gemma3-270m.json")
     ap.add_argument("--sentences", type=int, default=60, help="ASR sentences per language")
     ap.add_argument("--questions", type=int, default=10, help="Audio-MLQA questions per language")
+    ap.add_argument("--qa-languages", default=",".join(LANGS), help="comma-separated Audio-MLQA languages")
     ap.add_argument("--instructions", type=Path, default=None, help="an instruction set to speak (JSON/JSONL/dataset)")
     ap.add_argument(
         "--dataset", type=Path, default=None, help="a published Audio-MLQA to score on instead of building one"
@@ -275,7 +283,9 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [int(s) for s in args.seeds.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
     data = corpus(args.work, args.sentences, args.quick)
-    audio = args.dataset or dataset(args.work, args.questions, args.instructions, args.instruction_count)
+    audio = args.dataset or dataset(
+        args.work, args.qa_languages.split(","), args.questions, args.instructions, args.instruction_count
+    )
     trained = train_variants(args.work, data, args.steps, args.llm, seeds, args.quick)
     chosen = specs(args.work, trained, args.llm)
     if args.quick:
