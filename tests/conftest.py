@@ -32,13 +32,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests run first (a stable sort, the same on every worker): xdist hands each worker a contiguous
-    share and an idle worker steals from the end of another's, so the run ends on quick tests instead of one worker
-    finishing a long test while the other waits."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def sample_dir() -> Path:
     return SAMPLE
