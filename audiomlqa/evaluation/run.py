@@ -67,7 +67,7 @@ from audiomlqa.sources import HF_SPLIT, SPLITS, DatasetFile, read_hf_dataset
 from audiomlqa.tasks import INSTRUCTION, TASKS, Config, parse_config
 from audiomlqa.utils.distributed import barrier, rank_world, share
 from audiomlqa.utils.files import inside, write_json
-from audiomlqa.utils.hf_datasets import declared_data_files, load_dataset
+from audiomlqa.utils.hf_datasets import declared_configs, load_dataset
 from audiomlqa.utils.locks import exclusive
 from audiomlqa.utils.progress import progress_bar
 from audiomlqa.utils.versions import package_versions
@@ -95,7 +95,8 @@ def dataset_configs(dataset: str, requested: Sequence[str] | None, split: str | 
     for c in requested or ():
         parse_config(c)  # a name that is no config at all says so in one line
     if not requested:
-        with_split = [c for c in pairs if split is None or split in (declared_data_files(dataset, c) or {split: ""})]
+        declared = declared_configs(dataset)  # a config the card does not declare is left to datasets to read
+        with_split = [c for c in pairs if split is None or c not in declared or split in declared[c]]
         if not with_split:
             raise AudioMLQAError(f"{dataset} has no config with a {split} split (its configs: {', '.join(pairs)})")
         return with_split

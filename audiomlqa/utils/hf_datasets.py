@@ -12,31 +12,46 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def declared_data_files(folder: str | Path, config: str | None) -> dict[str, list[str]] | None:
-    """``{split: [patterns]}`` of ``config`` as the folder's README declares it (its only config when ``config`` is
-    None); None when the folder declares no such config."""
+def declared_configs(folder: str | Path) -> dict[str, dict[str, list[str]]]:
+    """``{config: {split: [patterns]}}`` as the folder's README declares them (configs it cannot read are left out:
+    ``load_dataset`` reports a damaged card in its own words)."""
     readme = Path(folder) / "README.md"
     if not readme.is_file():
-        return None
+        return {}
     from huggingface_hub import metadata_load
 
     try:
         configs = (metadata_load(readme) or {}).get("configs") or []
-    except Exception:  # noqa: BLE001 - a damaged card is load_dataset's to report, in its own words
-        return None
-    entries = [c for c in configs if isinstance(c, dict) and (config is None or c.get("config_name") == config)]
-    if len(entries) != 1:
-        return None
-    files = entries[0].get("data_files")
-    if isinstance(files, (str, list)) and all(isinstance(f, (str, dict)) for f in _as_list(files)):
-        out: dict[str, list[str]] = {}
-        for entry in _as_list(files):
-            split, paths = ("train", entry) if isinstance(entry, str) else (entry.get("split"), entry.get("path"))
-            if not isinstance(split, str) or not paths:
-                return None
-            out.setdefault(split, []).extend(_as_list(paths))
-        return out or None
-    return None
+    except Exception:  # noqa: BLE001 - a damaged card is load_dataset's to report
+        return {}
+    out: dict[str, dict[str, list[str]]] = {}
+    for entry in configs:
+        if isinstance(entry, dict) and isinstance(entry.get("config_name"), str):
+            files = _split_patterns(entry.get("data_files"))
+            if files:
+                out[entry["config_name"]] = files
+    return out
+
+
+def _split_patterns(files) -> dict[str, list[str]] | None:
+    """A card's ``data_files`` (a pattern, a list of them, a list of ``{split, path}``) as ``{split: [patterns]}``."""
+    out: dict[str, list[str]] = {}
+    for entry in _as_list(files or []):
+        if not isinstance(entry, (str, dict)):
+            return None
+        split, paths = ("train", entry) if isinstance(entry, str) else (entry.get("split"), entry.get("path"))
+        if not isinstance(split, str) or not paths:
+            return None
+        out.setdefault(split, []).extend(_as_list(paths))
+    return out or None
+
+
+def declared_data_files(folder: str | Path, config: str | None) -> dict[str, list[str]] | None:
+    """``{split: [patterns]}`` of ``config`` (the folder's only config when None); None when not declared."""
+    configs = declared_configs(folder)
+    if config is None:
+        return next(iter(configs.values())) if len(configs) == 1 else None
+    return configs.get(config)
 
 
 def _as_list(value) -> list:
